@@ -208,77 +208,76 @@ pub enum Outcome {
     Failed(Value),
 }
 
-/// Builds one Responses object from the events of a stream.
+/// Builds one Responses object from the events of a stream. Only the events
+/// that matter for the answer are parsed; text deltas are kept as raw text and
+/// read only if an item never finishes.
 #[derive(Debug, Default)]
 pub struct Collector {
-    response: Option<Value>,
+    /// Data of the last `response.created` / `response.in_progress`.
+    latest_response: Option<String>,
     /// `(output_index, item)` from `response.output_item.done`.
     done_items: Vec<(u64, Value)>,
-    /// Items announced but never finished, with text gathered from deltas, for
-    /// a `completed` that carries neither the items nor their `done` events.
-    open_items: Vec<(u64, Value, String)>,
+    /// Items announced by `response.output_item.added` and not yet done.
+    open_items: Vec<(u64, Value)>,
+    /// Raw `response.output_text.delta` data, for items that never finish.
+    text_deltas: Vec<String>,
 }
 
 impl Collector {
-    /// Takes one event's JSON; returns the outcome once a terminal event arrives.
-    pub fn push(&mut self, event: Value) -> Option<Outcome> {
-        let Value::Object(mut event) = event else {
-            return None;
-        };
-        let kind = match event.get("type").and_then(Value::as_str) {
-            Some(k) => k.to_owned(),
-            None => return None,
-        };
-        match kind.as_str() {
+    /// Takes one event; returns the outcome once a terminal event arrives.
+    pub fn push(&mut self, kind: &str, data: &str) -> Option<Outcome> {
+        match kind {
             "response.created" | "response.in_progress" => {
-                if let Some(r) = event.remove("response") {
-                    self.response = Some(r);
-                }
+                self.latest_response = Some(data.to_owned());
                 None
             }
             "response.output_item.added" => {
-                if let (Some(i), Some(item)) = (output_index(&event), event.remove("item")) {
-                    self.open_items.push((i, item, String::new()));
+                if let Some((i, item)) =
+                    parse(data).and_then(|mut e| Some((output_index(&e)?, e.remove("item")?)))
+                {
+                    self.open_items.push((i, item));
                 }
                 None
             }
             "response.output_text.delta" => {
-                if let (Some(i), Some(delta)) = (
-                    output_index(&event),
-                    event.get("delta").and_then(Value::as_str),
-                ) && let Some(open) = self.open_items.iter_mut().find(|o| o.0 == i)
-                {
-                    open.2.push_str(delta);
+                if !self.open_items.is_empty() {
+                    self.text_deltas.push(data.to_owned());
                 }
                 None
             }
             "response.output_item.done" => {
-                if let (Some(i), Some(item)) = (output_index(&event), event.remove("item")) {
+                if let Some((i, item)) =
+                    parse(data).and_then(|mut e| Some((output_index(&e)?, e.remove("item")?)))
+                {
                     self.open_items.retain(|o| o.0 != i);
                     self.done_items.push((i, item));
                 }
                 None
             }
             "response.completed" | "response.incomplete" => {
-                let response = event
-                    .remove("response")
-                    .or_else(|| self.response.take())
+                let response = parse(data)
+                    .and_then(|mut e| e.remove("response"))
+                    .or_else(|| {
+                        let latest = parse(self.latest_response.as_deref()?)?;
+                        latest.get("response").cloned()
+                    })
                     .unwrap_or_else(|| Value::Object(Map::new()));
                 Some(Outcome::Finished(self.finish(response)))
             }
             "response.failed" => {
-                let error = event
-                    .get_mut("response")
-                    .and_then(|r| r.get_mut("error"))
-                    .map(Value::take)
+                let error = parse(data)
+                    .and_then(|mut e| e.get_mut("response")?.get_mut("error").map(Value::take))
                     .filter(|e| !e.is_null())
                     .unwrap_or_else(|| Value::Object(Map::new()));
                 Some(Outcome::Failed(error))
             }
             "error" => {
-                let error = match event.remove("error") {
-                    Some(e @ Value::Object(_)) => e,
-                    _ => Value::Object(event),
+                let error = match parse(data) {
+                    Some(mut e) => match e.remove("error") {
+                        Some(inner @ Value::Object(_)) => inner,
+                        _ => Value::Object(e),
+                    },
+                    None => Value::Object(Map::new()),
                 };
                 Some(Outcome::Failed(error))
             }
@@ -294,7 +293,14 @@ impl Collector {
             .is_none_or(Vec::is_empty);
         if empty && let Value::Object(obj) = &mut response {
             let mut items = std::mem::take(&mut self.done_items);
-            for (i, mut item, text) in std::mem::take(&mut self.open_items) {
+            for (i, mut item) in std::mem::take(&mut self.open_items) {
+                let text: String = self
+                    .text_deltas
+                    .iter()
+                    .filter_map(|d| parse(d))
+                    .filter(|d| output_index(d) == Some(i))
+                    .filter_map(|d| d.get("delta").and_then(Value::as_str).map(str::to_owned))
+                    .collect();
                 if !text.is_empty() && item.get("type").and_then(Value::as_str) == Some("message") {
                     item["content"] = serde_json::json!([
                         {"type": "output_text", "text": text, "annotations": []}
@@ -310,6 +316,13 @@ impl Collector {
             );
         }
         response
+    }
+}
+
+fn parse(data: &str) -> Option<Map<String, Value>> {
+    match serde_json::from_str(data) {
+        Ok(Value::Object(map)) => Some(map),
+        _ => None,
     }
 }
 
@@ -413,16 +426,33 @@ mod tests {
         assert_eq!(json_type("not json"), None);
     }
 
+    fn push(c: &mut Collector, event: Value) -> Option<Outcome> {
+        let kind = event["type"].as_str().unwrap().to_owned();
+        c.push(&kind, &event.to_string())
+    }
+
     #[test]
     fn empty_completed_output_is_rebuilt_in_output_index_order() {
         let mut c = Collector::default();
         assert_eq!(
-            c.push(json!({"type":"response.created","response":{"id":"r","output":[]}})),
+            push(
+                &mut c,
+                json!({"type":"response.created","response":{"id":"r","output":[]}})
+            ),
             None
         );
-        c.push(json!({"type":"response.output_item.done","output_index":1,"item":{"id":"b"}}));
-        c.push(json!({"type":"response.output_item.done","output_index":0,"item":{"id":"a"}}));
-        let out = c.push(json!({"type":"response.completed","response":{"id":"r","status":"completed","output":[]}}));
+        push(
+            &mut c,
+            json!({"type":"response.output_item.done","output_index":1,"item":{"id":"b"}}),
+        );
+        push(
+            &mut c,
+            json!({"type":"response.output_item.done","output_index":0,"item":{"id":"a"}}),
+        );
+        let out = push(
+            &mut c,
+            json!({"type":"response.completed","response":{"id":"r","status":"completed","output":[]}}),
+        );
         assert_eq!(
             out,
             Some(Outcome::Finished(
@@ -434,9 +464,14 @@ mod tests {
     #[test]
     fn a_full_completed_output_is_kept_as_sent() {
         let mut c = Collector::default();
-        c.push(json!({"type":"response.output_item.done","output_index":0,"item":{"id":"other"}}));
-        let out =
-            c.push(json!({"type":"response.completed","response":{"output":[{"id":"kept"}]}}));
+        push(
+            &mut c,
+            json!({"type":"response.output_item.done","output_index":0,"item":{"id":"other"}}),
+        );
+        let out = push(
+            &mut c,
+            json!({"type":"response.completed","response":{"output":[{"id":"kept"}]}}),
+        );
         assert_eq!(
             out,
             Some(Outcome::Finished(json!({"output":[{"id":"kept"}]})))
@@ -446,10 +481,22 @@ mod tests {
     #[test]
     fn text_deltas_rebuild_a_message_that_never_finished() {
         let mut c = Collector::default();
-        c.push(json!({"type":"response.output_item.added","output_index":0,"item":{"type":"message","role":"assistant","content":[]}}));
-        c.push(json!({"type":"response.output_text.delta","output_index":0,"delta":"Hel"}));
-        c.push(json!({"type":"response.output_text.delta","output_index":0,"delta":"lo"}));
-        let out = c.push(json!({"type":"response.completed","response":{"output":[]}}));
+        push(
+            &mut c,
+            json!({"type":"response.output_item.added","output_index":0,"item":{"type":"message","role":"assistant","content":[]}}),
+        );
+        push(
+            &mut c,
+            json!({"type":"response.output_text.delta","output_index":0,"delta":"Hel"}),
+        );
+        push(
+            &mut c,
+            json!({"type":"response.output_text.delta","output_index":0,"delta":"lo"}),
+        );
+        let out = push(
+            &mut c,
+            json!({"type":"response.completed","response":{"output":[]}}),
+        );
         assert_eq!(
             out,
             Some(Outcome::Finished(
@@ -462,13 +509,16 @@ mod tests {
     #[test]
     fn failed_and_error_events_yield_the_error_object() {
         let mut c = Collector::default();
-        let out = c.push(json!({"type":"response.failed","response":{"error":{"code":"slow_down","message":"m"}}}));
+        let out = push(
+            &mut c,
+            json!({"type":"response.failed","response":{"error":{"code":"slow_down","message":"m"}}}),
+        );
         assert_eq!(
             out,
             Some(Outcome::Failed(json!({"code":"slow_down","message":"m"})))
         );
         let mut c = Collector::default();
-        let out = c.push(json!({"type":"error","code":"x","message":"m"}));
+        let out = push(&mut c, json!({"type":"error","code":"x","message":"m"}));
         assert_eq!(
             out,
             Some(Outcome::Failed(
