@@ -217,7 +217,8 @@ fn network(report: &mut Report, config: &Config) {
     ] {
         // A GET without credentials: the answer's status does not matter,
         // only that an HTTP server answered.
-        let result = runtime.block_on(client.get(url).timeout(REACH_TIMEOUT).send());
+        let result =
+            runtime.block_on(async { client.get(url).timeout(REACH_TIMEOUT).send().await });
         match result {
             Ok(response) => report.check(
                 Mark::Pass,
