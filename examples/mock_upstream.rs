@@ -73,8 +73,10 @@ fn answer_events() -> Vec<Bytes> {
         ),
     ];
     for delta in ANSWER {
-        events.push(event(json!({"type": "response.output_text.delta", "item_id": "msg_mock",
-            "output_index": 0, "content_index": 0, "delta": delta})));
+        events.push(event(
+            json!({"type": "response.output_text.delta", "item_id": "msg_mock",
+            "output_index": 0, "content_index": 0, "delta": delta}),
+        ));
     }
     events.push(event(
         json!({"type": "response.output_item.done", "output_index": 0, "item": item}),
@@ -102,7 +104,10 @@ async fn responses(body: Bytes) -> Response {
     (
         [
             (header::CONTENT_TYPE, "text/event-stream"),
-            (header::HeaderName::from_static("x-request-id"), "upstream-mock-1"),
+            (
+                header::HeaderName::from_static("x-request-id"),
+                "upstream-mock-1",
+            ),
         ],
         Body::from_stream(stream),
     )
@@ -110,8 +115,10 @@ async fn responses(body: Bytes) -> Response {
 }
 
 async fn models() -> Response {
-    axum::Json(json!({"models": [{"slug": "gpt-5", "display_name": "gpt-5", "visibility": "list",
-        "supported_in_api": true, "priority": 1}]}))
+    axum::Json(
+        json!({"models": [{"slug": "gpt-5", "display_name": "gpt-5", "visibility": "list",
+        "supported_in_api": true, "priority": 1}]}),
+    )
     .into_response()
 }
 

@@ -241,11 +241,8 @@ pub async fn run(
     tracing::info!(status = %status, "ready");
     notify(&[NotifyState::Ready, NotifyState::Status(&status)]);
 
-    let mut watchdog_tick = tokio::time::interval(
-        watchdog
-            .map(|w| w / 2)
-            .unwrap_or(Duration::from_secs(3600)),
-    );
+    let mut watchdog_tick =
+        tokio::time::interval(watchdog.map(|w| w / 2).unwrap_or(Duration::from_secs(3600)));
     let idle_check = idle_exit
         .map(|d| (d / 4).clamp(IDLE_CHECK_MIN, IDLE_CHECK_MAX))
         .unwrap_or(Duration::from_secs(3600));
@@ -291,7 +288,10 @@ pub async fn run(
     let status = format!("stopping ({why}): {in_flight} request(s) in flight");
     match stop {
         Stop::Signal => {
-            tracing::info!(in_flight, "stopping: no new connections; letting requests in flight finish");
+            tracing::info!(
+                in_flight,
+                "stopping: no new connections; letting requests in flight finish"
+            );
         }
         Stop::Idle => tracing::info!(
             idle_exit = %humantime::format_duration(config.idle_exit),
