@@ -12,6 +12,7 @@
 //!
 //! Around it: [`config`] (layered settings).
 
+pub mod chat;
 pub mod config;
 pub mod error;
 pub mod sse;
