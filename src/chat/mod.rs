@@ -10,6 +10,7 @@
 //! - [`stream`]: upstream Responses events → `chat.completion.chunk`s.
 
 pub mod request;
+pub mod response;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -17,6 +18,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde_json::{Value, json};
 
 pub use request::{Translated, to_responses};
+pub use response::to_chat_completion;
 
 /// Joins separate reasoning summary parts, in both the JSON and the streamed answer,
 /// so that a client sees the same text either way.
