@@ -11,6 +11,7 @@
 
 pub mod request;
 pub mod response;
+pub mod stream;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -19,6 +20,7 @@ use serde_json::{Value, json};
 
 pub use request::{Translated, to_responses};
 pub use response::to_chat_completion;
+pub use stream::{ChunkStream, DONE, sse_data};
 
 /// Joins separate reasoning summary parts, in both the JSON and the streamed answer,
 /// so that a client sees the same text either way.

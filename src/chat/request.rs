@@ -86,11 +86,11 @@ pub fn to_responses(chat: Value) -> Result<Translated, ApiError> {
                 body.insert(key.clone(), Value::Bool(boolean(key, value)?));
             }
             "prompt_cache_key" | "service_tier" => {
-                string(key, value)?;
+                string(key, Some(value))?;
                 body.insert(key.clone(), value.clone());
             }
             "reasoning_effort" => {
-                let effort = string(key, value)?;
+                let effort = string(key, Some(value))?;
                 // Summaries are what a Chat client can see of the reasoning
                 // (`reasoning_content`); with no reasoning there is nothing to summarise.
                 reasoning = Some(if effort == "none" {
@@ -103,7 +103,7 @@ pub fn to_responses(chat: Value) -> Result<Translated, ApiError> {
                 text.insert("format".into(), response_format(value)?);
             }
             "verbosity" => {
-                string(key, value)?;
+                string(key, Some(value))?;
                 text.insert("verbosity".into(), value.clone());
             }
             // Forced to false below; only a request to store is worth noting.
@@ -138,15 +138,15 @@ fn boolean(at: &str, value: &Value) -> Result<bool, ApiError> {
         .ok_or_else(|| invalid(format!("`{at}` must be a boolean")))
 }
 
-fn string<'a>(at: &str, value: &'a Value) -> Result<&'a str, ApiError> {
+fn string<'a>(at: &str, value: Option<&'a Value>) -> Result<&'a str, ApiError> {
     value
-        .as_str()
+        .and_then(Value::as_str)
         .ok_or_else(|| invalid(format!("`{at}` must be a string")))
 }
 
-fn object<'a>(at: &str, value: &'a Value) -> Result<&'a Map<String, Value>, ApiError> {
+fn object<'a>(at: &str, value: Option<&'a Value>) -> Result<&'a Map<String, Value>, ApiError> {
     value
-        .as_object()
+        .and_then(Value::as_object)
         .ok_or_else(|| invalid(format!("`{at}` must be an object")))
 }
 
@@ -156,7 +156,7 @@ fn conversation(messages: &[Value]) -> Result<(Option<String>, Vec<Value>), ApiE
     let mut input = Vec::new();
     for (i, message) in messages.iter().enumerate() {
         let at = format!("messages[{i}]");
-        let message = object(&at, message)?;
+        let message = object(&at, Some(message))?;
         let role = match message.get("role") {
             Some(Value::String(role)) => role.as_str(),
             Some(_) => return Err(invalid(format!("`{at}.role` must be a string"))),
@@ -244,18 +244,12 @@ fn user_content(at: &str, content: &Value) -> Result<Vec<Value>, ApiError> {
         let at = format!("{at}[{i}]");
         match part_type(part) {
             Some("text") => {
-                let text = string(
-                    &format!("{at}.text"),
-                    part.get("text").unwrap_or(&Value::Null),
-                )?;
+                let text = string(&format!("{at}.text"), part.get("text"))?;
                 out.push(json!({"type": "input_text", "text": text}));
             }
             Some("image_url") => out.push(image(&at, part.get("image_url"))?),
             Some("file") => {
-                let file = object(
-                    &format!("{at}.file"),
-                    part.get("file").unwrap_or(&Value::Null),
-                )?;
+                let file = object(&format!("{at}.file"), part.get("file"))?;
                 let mut item = Map::new();
                 item.insert("type".into(), "input_file".into());
                 for key in ["file_id", "file_data", "filename"] {
@@ -342,7 +336,7 @@ fn assistant(
     };
     for (i, call) in calls.iter().enumerate() {
         let at = format!("{at}.tool_calls[{i}]");
-        let call = object(&at, call)?;
+        let call = object(&at, Some(call))?;
         if let Some(kind) = call.get("type").and_then(Value::as_str)
             && kind != "function"
         {
@@ -350,15 +344,9 @@ fn assistant(
                 "`{at}.type` is '{kind}'; only function tool calls are supported"
             )));
         }
-        let id = string(&format!("{at}.id"), call.get("id").unwrap_or(&Value::Null))?;
-        let function = object(
-            &format!("{at}.function"),
-            call.get("function").unwrap_or(&Value::Null),
-        )?;
-        let name = string(
-            &format!("{at}.function.name"),
-            function.get("name").unwrap_or(&Value::Null),
-        )?;
+        let id = string(&format!("{at}.id"), call.get("id"))?;
+        let function = object(&format!("{at}.function"), call.get("function"))?;
+        let name = string(&format!("{at}.function.name"), function.get("name"))?;
         // Some clients echo arguments back parsed; the Responses API wants the text.
         let arguments = match function.get("arguments") {
             Some(Value::String(a)) => a.clone(),
@@ -388,14 +376,8 @@ fn tools(value: &Value) -> Result<Value, ApiError> {
                 "`{at}.type` must be 'function'; other tool types are not supported"
             )));
         }
-        let function = object(
-            &format!("{at}.function"),
-            tool.get("function").unwrap_or(&Value::Null),
-        )?;
-        let name = string(
-            &format!("{at}.function.name"),
-            function.get("name").unwrap_or(&Value::Null),
-        )?;
+        let function = object(&format!("{at}.function"), tool.get("function"))?;
+        let name = string(&format!("{at}.function.name"), function.get("name"))?;
         let mut item = Map::new();
         item.insert("type".into(), "function".into());
         item.insert("name".into(), name.into());
@@ -437,19 +419,13 @@ fn tool_choice(value: &Value) -> Result<Value, ApiError> {
 }
 
 fn response_format(value: &Value) -> Result<Value, ApiError> {
-    let format = object("response_format", value)?;
+    let format = object("response_format", Some(value))?;
     match format.get("type").and_then(Value::as_str) {
         Some("text") => Ok(json!({"type": "text"})),
         Some("json_object") => Ok(json!({"type": "json_object"})),
         Some("json_schema") => {
-            let schema = object(
-                "response_format.json_schema",
-                format.get("json_schema").unwrap_or(&Value::Null),
-            )?;
-            let name = string(
-                "response_format.json_schema.name",
-                schema.get("name").unwrap_or(&Value::Null),
-            )?;
+            let schema = object("response_format.json_schema", format.get("json_schema"))?;
+            let name = string("response_format.json_schema.name", schema.get("name"))?;
             let mut out = Map::new();
             out.insert("type".into(), "json_schema".into());
             out.insert("name".into(), name.into());
@@ -470,34 +446,47 @@ fn response_format(value: &Value) -> Result<Value, ApiError> {
 mod tests {
     use super::*;
 
+    fn translate(chat: Value) -> Translated {
+        match to_responses(chat) {
+            Ok(translated) => translated,
+            Err(e) => panic!("refused: {e}"),
+        }
+    }
+
     fn body(chat: Value) -> Value {
-        Value::Object(to_responses(chat).unwrap().body)
+        Value::Object(translate(chat).body)
+    }
+
+    fn refusal(chat: Value) -> ApiError {
+        match to_responses(chat) {
+            Ok(translated) => panic!("accepted: {translated:?}"),
+            Err(e) => e,
+        }
     }
 
     fn error(chat: Value) -> String {
-        to_responses(chat).unwrap_err().message
+        refusal(chat).message
     }
 
     #[test]
     fn plain_text_becomes_a_streaming_unstored_request_with_list_input() {
-        let got = to_responses(json!({
+        let got = translate(json!({
             "model": "gpt-5",
             "messages": [{"role": "user", "content": "Hi"}],
-        }))
-        .unwrap();
+        }));
         assert_eq!(
             got,
             Translated {
-                body: json!({
-                    "model": "gpt-5",
-                    "input": [{"type": "message", "role": "user",
-                               "content": [{"type": "input_text", "text": "Hi"}]}],
-                    "store": false,
-                    "stream": true,
-                })
-                .as_object()
-                .unwrap()
-                .clone(),
+                body: Map::from_iter([
+                    ("model".into(), json!("gpt-5")),
+                    (
+                        "input".into(),
+                        json!([{"type": "message", "role": "user",
+                               "content": [{"type": "input_text", "text": "Hi"}]}])
+                    ),
+                    ("store".into(), json!(false)),
+                    ("stream".into(), json!(true)),
+                ]),
                 stream: false,
                 include_usage: false,
                 model: "gpt-5".into(),
@@ -670,15 +659,14 @@ mod tests {
 
     #[test]
     fn reasoning_effort_asks_for_summaries() {
-        let got = to_responses(json!({
+        let got = translate(json!({
             "model": "m",
             "messages": [{"role": "user", "content": "Think"}],
             "reasoning_effort": "high",
             "stream": true,
             "stream_options": {"include_usage": true},
             "prompt_cache_key": "conv-1",
-        }))
-        .unwrap();
+        }));
         assert!(got.stream && got.include_usage);
         assert_eq!(
             Value::Object(got.body),
@@ -710,15 +698,14 @@ mod tests {
 
     #[test]
     fn unsupported_fields_are_dropped_and_listed() {
-        let got = to_responses(json!({
+        let got = translate(json!({
             "model": "m",
             "messages": [{"role": "user", "content": "x"}],
             "max_tokens": 10, "max_completion_tokens": 10, "temperature": 0.2, "top_p": 1,
             "logprobs": true, "top_logprobs": 2, "frequency_penalty": 0.1, "presence_penalty": 0.1,
             "seed": 7, "stop": ["\n"], "logit_bias": {"1": 2}, "modalities": ["text"],
             "metadata": {"a": "b"}, "user": "u1", "store": true, "tools": null,
-        }))
-        .unwrap();
+        }));
         assert_eq!(
             got.dropped,
             [
@@ -803,7 +790,7 @@ mod tests {
             assert_eq!(error(chat.clone()), message, "{chat}");
         }
         assert_eq!(
-            to_responses(json!({"model": "m"})).unwrap_err(),
+            refusal(json!({"model": "m"})),
             ApiError::invalid_request("`messages` is required")
         );
     }
