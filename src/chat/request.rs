@@ -26,18 +26,22 @@ const ROLES: &str = "system, developer, user, assistant or tool";
 /// the backend patcher supplies its default then.
 pub fn to_responses(chat: Value) -> Result<Translated, ApiError> {
     let Value::Object(chat) = chat else {
-        return Err(invalid("the request body must be a JSON object"));
+        return Err(ApiError::invalid_request(
+            "the request body must be a JSON object",
+        ));
     };
     let model = match chat.get("model") {
         Some(Value::String(m)) => m.clone(),
-        Some(_) => return Err(invalid("`model` must be a string")),
-        None => return Err(invalid("`model` is required")),
+        Some(_) => return Err(ApiError::invalid_request("`model` must be a string")),
+        None => return Err(ApiError::invalid_request("`model` is required")),
     };
     let messages = match chat.get("messages") {
         Some(Value::Array(m)) if !m.is_empty() => m,
-        Some(Value::Array(_)) => return Err(invalid("`messages` must not be empty")),
-        Some(_) => return Err(invalid("`messages` must be an array")),
-        None => return Err(invalid("`messages` is required")),
+        Some(Value::Array(_)) => {
+            return Err(ApiError::invalid_request("`messages` must not be empty"));
+        }
+        Some(_) => return Err(ApiError::invalid_request("`messages` must be an array")),
+        None => return Err(ApiError::invalid_request("`messages` is required")),
     };
     let (instructions, input) = conversation(messages)?;
 
@@ -70,11 +74,11 @@ pub fn to_responses(chat: Value) -> Result<Translated, ApiError> {
             "n" => match value.as_u64() {
                 Some(1) => {}
                 Some(n) if n > 1 => {
-                    return Err(invalid(format!(
+                    return Err(ApiError::invalid_request(format!(
                         "`n` is {n}, but only one choice per request is supported"
                     )));
                 }
-                _ => return Err(invalid("`n` must be a positive integer")),
+                _ => return Err(ApiError::invalid_request("`n` must be a positive integer")),
             },
             "tools" => {
                 body.insert(key.clone(), tools(value)?);
@@ -93,6 +97,8 @@ pub fn to_responses(chat: Value) -> Result<Translated, ApiError> {
                 let effort = string(key, Some(value))?;
                 // Summaries are what a Chat client can see of the reasoning
                 // (`reasoning_content`); with no reasoning there is nothing to summarise.
+                // No `include: ["reasoning.encrypted_content"]`: a Chat client has no
+                // field to send it back in, so it would only enlarge every answer.
                 reasoning = Some(if effort == "none" {
                     json!({ "effort": effort })
                 } else {
@@ -128,26 +134,22 @@ pub fn to_responses(chat: Value) -> Result<Translated, ApiError> {
     })
 }
 
-fn invalid(message: impl Into<String>) -> ApiError {
-    ApiError::invalid_request(message)
-}
-
 fn boolean(at: &str, value: &Value) -> Result<bool, ApiError> {
     value
         .as_bool()
-        .ok_or_else(|| invalid(format!("`{at}` must be a boolean")))
+        .ok_or_else(|| ApiError::invalid_request(format!("`{at}` must be a boolean")))
 }
 
 fn string<'a>(at: &str, value: Option<&'a Value>) -> Result<&'a str, ApiError> {
     value
         .and_then(Value::as_str)
-        .ok_or_else(|| invalid(format!("`{at}` must be a string")))
+        .ok_or_else(|| ApiError::invalid_request(format!("`{at}` must be a string")))
 }
 
 fn object<'a>(at: &str, value: Option<&'a Value>) -> Result<&'a Map<String, Value>, ApiError> {
     value
         .and_then(Value::as_object)
-        .ok_or_else(|| invalid(format!("`{at}` must be an object")))
+        .ok_or_else(|| ApiError::invalid_request(format!("`{at}` must be an object")))
 }
 
 /// The instructions (system and developer messages, in order) and the input items.
@@ -159,8 +161,16 @@ fn conversation(messages: &[Value]) -> Result<(Option<String>, Vec<Value>), ApiE
         let message = object(&at, Some(message))?;
         let role = match message.get("role") {
             Some(Value::String(role)) => role.as_str(),
-            Some(_) => return Err(invalid(format!("`{at}.role` must be a string"))),
-            None => return Err(invalid(format!("`{at}.role` is required"))),
+            Some(_) => {
+                return Err(ApiError::invalid_request(format!(
+                    "`{at}.role` must be a string"
+                )));
+            }
+            None => {
+                return Err(ApiError::invalid_request(format!(
+                    "`{at}.role` is required"
+                )));
+            }
         };
         let content = message.get("content").unwrap_or(&Value::Null);
         let content_at = format!("{at}.content");
@@ -181,7 +191,7 @@ fn conversation(messages: &[Value]) -> Result<(Option<String>, Vec<Value>), ApiE
                 let call_id = match message.get("tool_call_id") {
                     Some(Value::String(id)) => id,
                     _ => {
-                        return Err(invalid(format!(
+                        return Err(ApiError::invalid_request(format!(
                             "`{at}.tool_call_id` is required and must be a string"
                         )));
                     }
@@ -193,7 +203,7 @@ fn conversation(messages: &[Value]) -> Result<(Option<String>, Vec<Value>), ApiE
                 }));
             }
             other => {
-                return Err(invalid(format!(
+                return Err(ApiError::invalid_request(format!(
                     "`{at}.role` is '{other}'; it must be one of {ROLES}"
                 )));
             }
@@ -213,7 +223,7 @@ fn text_parts<'a>(at: &str, content: &'a Value) -> Result<Vec<&'a str>, ApiError
             .enumerate()
             .map(|(i, part)| match (part_type(part), part.get("text")) {
                 (Some("text"), Some(Value::String(t))) => Ok(t.as_str()),
-                _ => Err(invalid(format!(
+                _ => Err(ApiError::invalid_request(format!(
                     "`{at}[{i}]` must be a text part ({{\"type\":\"text\",\"text\":\"…\"}})"
                 ))),
             })
@@ -223,7 +233,7 @@ fn text_parts<'a>(at: &str, content: &'a Value) -> Result<Vec<&'a str>, ApiError
 }
 
 fn content_type_error(at: &str) -> ApiError {
-    invalid(format!(
+    ApiError::invalid_request(format!(
         "`{at}` must be a string, an array of content parts, or null"
     ))
 }
@@ -236,7 +246,11 @@ fn user_content(at: &str, content: &Value) -> Result<Vec<Value>, ApiError> {
     let parts = match content {
         Value::String(s) => return Ok(vec![json!({"type": "input_text", "text": s})]),
         Value::Array(parts) => parts,
-        Value::Null => return Err(invalid(format!("`{at}` is required for user messages"))),
+        Value::Null => {
+            return Err(ApiError::invalid_request(format!(
+                "`{at}` is required for user messages"
+            )));
+        }
         _ => return Err(content_type_error(at)),
     };
     let mut out = Vec::with_capacity(parts.len());
@@ -260,11 +274,15 @@ fn user_content(at: &str, content: &Value) -> Result<Vec<Value>, ApiError> {
                 out.push(Value::Object(item));
             }
             Some(other) => {
-                return Err(invalid(format!(
+                return Err(ApiError::invalid_request(format!(
                     "`{at}` has type '{other}'; supported user content parts are text, image_url and file"
                 )));
             }
-            None => return Err(invalid(format!("`{at}.type` is required"))),
+            None => {
+                return Err(ApiError::invalid_request(format!(
+                    "`{at}.type` is required"
+                )));
+            }
         }
     }
     Ok(out)
@@ -276,9 +294,17 @@ fn image(at: &str, image_url: Option<&Value>) -> Result<Value, ApiError> {
         Some(Value::String(url)) => (url, None),
         Some(Value::Object(o)) => match o.get("url") {
             Some(Value::String(url)) => (url, o.get("detail").filter(|d| !d.is_null())),
-            _ => return Err(invalid(format!("`{at}.image_url.url` must be a string"))),
+            _ => {
+                return Err(ApiError::invalid_request(format!(
+                    "`{at}.image_url.url` must be a string"
+                )));
+            }
         },
-        _ => return Err(invalid(format!("`{at}.image_url` must be an object"))),
+        _ => {
+            return Err(ApiError::invalid_request(format!(
+                "`{at}.image_url` must be an object"
+            )));
+        }
     };
     let mut item = json!({"type": "input_image", "image_url": url});
     if let Some(detail) = detail {
@@ -313,7 +339,7 @@ fn assistant(
                         parts.push(json!({"type": "refusal", "refusal": r}));
                     }
                     _ => {
-                        return Err(invalid(format!(
+                        return Err(ApiError::invalid_request(format!(
                             "`{content_at}[{i}]` must be a text or refusal part"
                         )));
                     }
@@ -332,7 +358,11 @@ fn assistant(
     let calls = match message.get("tool_calls") {
         None | Some(Value::Null) => return Ok(()),
         Some(Value::Array(calls)) => calls,
-        Some(_) => return Err(invalid(format!("`{at}.tool_calls` must be an array"))),
+        Some(_) => {
+            return Err(ApiError::invalid_request(format!(
+                "`{at}.tool_calls` must be an array"
+            )));
+        }
     };
     for (i, call) in calls.iter().enumerate() {
         let at = format!("{at}.tool_calls[{i}]");
@@ -340,7 +370,7 @@ fn assistant(
         if let Some(kind) = call.get("type").and_then(Value::as_str)
             && kind != "function"
         {
-            return Err(invalid(format!(
+            return Err(ApiError::invalid_request(format!(
                 "`{at}.type` is '{kind}'; only function tool calls are supported"
             )));
         }
@@ -365,14 +395,14 @@ fn assistant(
 
 fn tools(value: &Value) -> Result<Value, ApiError> {
     let Value::Array(tools) = value else {
-        return Err(invalid("`tools` must be an array"));
+        return Err(ApiError::invalid_request("`tools` must be an array"));
     };
     let mut out = Vec::with_capacity(tools.len());
     for (i, tool) in tools.iter().enumerate() {
         let at = format!("tools[{i}]");
         let kind = tool.get("type").and_then(Value::as_str);
         if kind != Some("function") {
-            return Err(invalid(format!(
+            return Err(ApiError::invalid_request(format!(
                 "`{at}.type` must be 'function'; other tool types are not supported"
             )));
         }
@@ -409,10 +439,12 @@ fn tool_choice(value: &Value) -> Result<Value, ApiError> {
         Value::Object(o) if o.get("type").and_then(Value::as_str) == Some("function") => {
             match o.get("function").and_then(|f| f.get("name")) {
                 Some(Value::String(name)) => Ok(json!({"type": "function", "name": name})),
-                _ => Err(invalid("`tool_choice.function.name` must be a string")),
+                _ => Err(ApiError::invalid_request(
+                    "`tool_choice.function.name` must be a string",
+                )),
             }
         }
-        _ => Err(invalid(
+        _ => Err(ApiError::invalid_request(
             "`tool_choice` must be 'auto', 'none', 'required' or {\"type\":\"function\",\"function\":{\"name\":…}}",
         )),
     }
@@ -436,7 +468,7 @@ fn response_format(value: &Value) -> Result<Value, ApiError> {
             }
             Ok(Value::Object(out))
         }
-        _ => Err(invalid(
+        _ => Err(ApiError::invalid_request(
             "`response_format.type` must be 'text', 'json_object' or 'json_schema'",
         )),
     }
