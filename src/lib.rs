@@ -1,0 +1,90 @@
+//! codex-responses-proxy: the OpenAI Responses API on localhost, served by the
+//! ChatGPT Codex backend with the Codex CLI's login.
+//!
+//! # Layout
+//! A request's path reads top to bottom:
+//! - [`server`]: the HTTP routes, limits, the summary log line, and the
+//!   mapping of errors to responses.
+//! - [`patch`]: rewrites a client's Responses request into what the backend accepts.
+//! - [`auth`]: the login in `auth.json`: reading, refreshing, writing back.
+//! - [`upstream`]: the client for the Codex backend: headers, sending, status mapping.
+//! - [`relay`]: one live answer: idle timeout, passthrough or collection.
+//! - [`sse`]: splitting the event stream and assembling collected answers (pure).
+//! - [`error`]: the OpenAI-shaped error every client sees.
+//!
+//! Around it: [`config`] (layered settings) and [`serve`] (the accept loop
+//! with graceful shutdown).
+
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod patch;
+pub mod relay;
+pub mod serve;
+pub mod server;
+pub mod sse;
+pub mod upstream;
+
+use std::future::Future;
+
+use anyhow::Context;
+
+use crate::auth::Auth;
+use crate::auth::refresh::Refresher;
+use crate::config::Config;
+use crate::serve::{Listener, ServeOptions};
+use crate::server::AppState;
+use crate::upstream::Upstream;
+
+/// The daemon, built from its configuration and ready to serve.
+#[derive(Debug, Clone)]
+pub struct Daemon {
+    state: AppState,
+}
+
+impl Daemon {
+    /// Builds the HTTP client, the token source and the routes. Nothing is
+    /// read from the network; the login is read on the first request.
+    pub fn new(config: Config) -> anyhow::Result<Self> {
+        let client = Upstream::http_client(&config).context("building the HTTP client")?;
+        let auth = Auth::new(
+            &config.codex_home,
+            Refresher::new(client.clone(), config.token_url.clone()),
+        );
+        let upstream = Upstream::new(&config, client);
+        let client_key = match &config.api_key_file {
+            Some(path) => {
+                let key = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading api_key_file {}", path.display()))?;
+                let key = key.trim().as_bytes().to_vec();
+                anyhow::ensure!(!key.is_empty(), "api_key_file {} is empty", path.display());
+                Some(key)
+            }
+            None => None,
+        };
+        Ok(Daemon {
+            state: AppState::new(config, auth, upstream, client_key),
+        })
+    }
+
+    /// The shared state: the login and the activity counters.
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// The token source.
+    pub fn auth(&self) -> &Auth {
+        &self.state.inner.auth
+    }
+
+    /// Serves on `listeners` until `shutdown` resolves, then drains.
+    pub async fn serve(self, listeners: Vec<Listener>, shutdown: impl Future<Output = ()>) {
+        let config = &self.state.inner.config;
+        let options = ServeOptions {
+            header_read_timeout: config.header_read_timeout,
+            shutdown_grace: config.shutdown_grace,
+        };
+        let router = server::router(self.state.clone());
+        serve::serve(listeners, router, options, shutdown).await;
+    }
+}

@@ -1,0 +1,116 @@
+//! Request bodies read under a limit, and response bodies that write the
+//! request's summary line when they end.
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use axum::body::{Body, Bytes};
+use axum::http::{HeaderMap, StatusCode, header};
+use http_body::{Frame, SizeHint};
+
+use super::{AppState, Summary};
+use crate::error::ApiError;
+
+/// Reads a request body of at most `limit` bytes.
+pub async fn read_limited(
+    headers: &HeaderMap,
+    body: Body,
+    limit: usize,
+) -> Result<Bytes, ApiError> {
+    let too_large = || {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "invalid_request_error",
+            Some("request_too_large"),
+            format!("the request body is larger than max_body_bytes ({limit} bytes)"),
+        )
+    };
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(too_large());
+    }
+    axum::body::to_bytes(body, limit).await.map_err(|e| {
+        let mut source: Option<&dyn std::error::Error> = Some(&e);
+        while let Some(s) = source {
+            if s.is::<http_body_util::LengthLimitError>() {
+                return too_large();
+            }
+            source = s.source();
+        }
+        ApiError::invalid_request(format!("the request body could not be read: {e}"))
+    })
+}
+
+/// Written once, when the response body ends or is dropped.
+#[derive(Debug)]
+pub struct Finish {
+    pub activity: Option<AppState>,
+    pub id: String,
+    pub path: String,
+    pub status: StatusCode,
+    pub start: Instant,
+    pub summary: Summary,
+}
+
+impl Drop for Finish {
+    fn drop(&mut self) {
+        let ms = self.start.elapsed().as_secs_f64() * 1000.0;
+        tracing::info!(
+            request_id = %self.id,
+            path = %self.path,
+            model = self.summary.model.as_deref().unwrap_or("-"),
+            stream = self.summary.stream,
+            status = self.status.as_u16(),
+            duration_ms = (ms * 1000.0).round() / 1000.0,
+            upstream_request_id = self.summary.upstream_id.as_deref().unwrap_or("-"),
+            "request finished"
+        );
+        if let Some(state) = self.activity.take() {
+            state.inner.activity.end();
+        }
+    }
+}
+
+/// A response body carrying its [`Finish`] until the last byte is sent.
+#[derive(Debug)]
+pub struct LoggedBody {
+    inner: Body,
+    finish: Option<Finish>,
+}
+
+impl LoggedBody {
+    pub fn new(inner: Body, finish: Finish) -> Self {
+        LoggedBody {
+            inner,
+            finish: Some(finish),
+        }
+    }
+}
+
+impl http_body::Body for LoggedBody {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        if let Poll::Ready(None) = polled {
+            self.finish.take();
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
