@@ -60,7 +60,7 @@
         in
         {
           package = self.packages.${system}.default;
-          nixos = pkgs.testers.runNixOSTest (import ./nix/tests/nixos.nix { inherit self; });
+          nixos = pkgs.testers.runNixOSTest ./nix/tests/nixos.nix;
           home-manager-units = pkgs.callPackage ./nix/tests/home-manager.nix {
             package = self.packages.${system}.default;
           };
