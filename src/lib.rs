@@ -5,6 +5,7 @@
 //! A request's path reads top to bottom:
 //! - [`server`]: the HTTP routes, limits, the summary log line, and the
 //!   mapping of errors to responses.
+//! - [`chat`]: translates Chat Completions requests and answers to and from Responses.
 //! - [`patch`]: rewrites a client's Responses request into what the backend accepts.
 //! - [`auth`]: the login in `auth.json`: reading, refreshing, writing back.
 //! - [`upstream`]: the client for the Codex backend: headers, sending, status mapping.
@@ -18,6 +19,7 @@
 //! `doctor` subcommand's checks).
 
 pub mod auth;
+pub mod chat;
 pub mod config;
 pub mod doctor;
 pub mod error;

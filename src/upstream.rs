@@ -66,6 +66,28 @@ impl Upstream {
         credentials: &Credentials,
         session: Option<&HeaderValue>,
     ) -> Result<reqwest::Response, ApiError> {
+        match self
+            .send_responses(body.clone(), credentials, session)
+            .await
+        {
+            // A pooled connection the server had just closed: the request never
+            // reached it, so sending once more on a new connection is safe. The
+            // official client retries such failures too.
+            Err(e) if !e.is_timeout() && describe(&e).contains("closed before") => {
+                tracing::debug!("pooled upstream connection was closed; sending again");
+                self.send_responses(body, credentials, session).await
+            }
+            other => other,
+        }
+        .map_err(|e| unreachable(&self.responses_url, &e))
+    }
+
+    async fn send_responses(
+        &self,
+        body: Bytes,
+        credentials: &Credentials,
+        session: Option<&HeaderValue>,
+    ) -> reqwest::Result<reqwest::Response> {
         let mut request = self
             .client
             .post(&self.responses_url)
@@ -82,10 +104,7 @@ impl Upstream {
                 .header("session_id", session.clone())
                 .header("session-id", session.clone());
         }
-        request
-            .send()
-            .await
-            .map_err(|e| unreachable(&self.responses_url, &e))
+        request.send().await
     }
 
     /// `GET {base}/models?client_version=…`, revalidating with `etag` when given.
