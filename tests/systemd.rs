@@ -4,9 +4,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[allow(dead_code)]
-#[path = "../examples/mock_upstream.rs"]
-mod mock_upstream;
+#[path = "common/mock.rs"]
+mod mock;
 
 use std::future::Future;
 use std::os::unix::fs::PermissionsExt;
@@ -14,34 +13,36 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::Duration;
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::json;
+
+use crate::mock::{Answer, MockBackend};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const BIN: &str = env!("CARGO_BIN_EXE_codex-responses-proxy");
 /// Every wait in these tests ends after this, passed or not.
 const PATIENCE: Duration = Duration::from_secs(15);
 
+/// The text of every answer of the mock backend.
+const ANSWER: &str = "Hello, world!";
+/// Expiry of the test login's access token: 2096-10-02T07:06:40Z.
+const ACCESS_EXP: i64 = 4_000_000_000;
+
 /// A login file, a mock backend, and a folder for sockets and logs.
 struct Fixture {
     dir: tempfile::TempDir,
-    upstream: std::net::SocketAddr,
-    _mock: tokio::task::JoinHandle<std::io::Result<()>>,
+    mock: MockBackend,
 }
 
 impl Fixture {
     async fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
-        write_login(dir.path());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let upstream = listener.local_addr().unwrap();
-        let mock = tokio::spawn(mock_upstream::serve(listener));
-        Fixture {
-            dir,
-            upstream,
-            _mock: mock,
-        }
+        let mock = MockBackend::start().await;
+        mock.set_default_answer(answer(Duration::ZERO));
+        let path = dir.path().join("auth.json");
+        let login = mock.login(ACCESS_EXP);
+        std::fs::write(&path, serde_json::to_vec_pretty(&login).unwrap()).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        Fixture { dir, mock }
     }
 
     fn path(&self, name: &str) -> PathBuf {
@@ -54,9 +55,9 @@ impl Fixture {
             "--codex-home".into(),
             self.dir.path().display().to_string(),
             "--upstream-url".into(),
-            format!("http://{}/backend-api/codex", self.upstream),
+            self.mock.upstream_url(),
             "--token-url".into(),
-            format!("http://{}/oauth/token", self.upstream),
+            self.mock.token_url(),
             "--log-target".into(),
             "stderr".into(),
         ]
@@ -181,29 +182,11 @@ where
     }
 }
 
-fn jwt(claims: serde_json::Value) -> String {
-    let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
-    let payload = URL_SAFE_NO_PAD.encode(claims.to_string());
-    format!("{header}.{payload}.signature")
-}
-
-/// A ChatGPT login whose access token is valid for years.
-fn write_login(dir: &Path) {
-    let auth = json!({
-        "auth_mode": "chatgpt",
-        "OPENAI_API_KEY": null,
-        "tokens": {
-            "id_token": jwt(json!({"email": "user@example.com",
-                "https://api.openai.com/auth": {"chatgpt_account_id": "acc-1", "chatgpt_plan_type": "plus"}})),
-            "access_token": jwt(json!({"exp": 4_000_000_000u64})),
-            "refresh_token": "refresh-1",
-            "account_id": "acc-1"
-        },
-        "last_refresh": "2026-11-20T10:00:00Z"
-    });
-    let path = dir.join("auth.json");
-    std::fs::write(&path, serde_json::to_vec_pretty(&auth).unwrap()).unwrap();
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+fn answer(pace: Duration) -> Answer {
+    Answer::Events {
+        events: mock::text_answer(ANSWER, 8),
+        pace,
+    }
 }
 
 /// A port that was free a moment ago, for `systemd-socket-activate -l`.
@@ -255,9 +238,9 @@ async fn healthy_unix(path: &Path) {
     .await;
 }
 
-fn stream_request(pace_ms: u64) -> serde_json::Value {
+fn stream_request() -> serde_json::Value {
     json!({"model": "gpt-5", "stream": true,
-        "input": [{"role": "user", "content": format!("hello pace-ms={pace_ms}")}]})
+        "input": [{"role": "user", "content": "hello"}]})
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -275,10 +258,7 @@ async fn tcp_socket_passed_by_systemd_is_served_and_listen_is_ignored() {
         .json()
         .await
         .unwrap();
-    assert_eq!(
-        answer["output"][0]["content"][0]["text"],
-        mock_upstream::ANSWER.concat()
-    );
+    assert_eq!(answer["output"][0]["content"][0]["text"], ANSWER);
     assert!(
         daemon
             .log()
@@ -350,7 +330,7 @@ async fn systemd_is_told_ready_status_watchdog_and_stopping() {
     assert_eq!(
         status,
         format!(
-            "listening on {addr} (own listener); login user@example.com (plus), \
+            "listening on {addr} (own listener); login dev@example.com (plus), \
              token valid until 2096-10-02T07:06:40Z"
         )
     );
@@ -375,9 +355,10 @@ async fn sigterm_lets_a_stream_in_flight_finish_then_exits_zero() {
     let mut daemon = fx.spawn_own("127.0.0.1:0", &[], "daemon.log");
     let addr = daemon.own_address().await;
     healthy_tcp(&addr).await;
+    fx.mock.push_answer(answer(Duration::from_millis(300)));
     let mut response = client()
         .post(format!("http://{addr}/v1/responses"))
-        .json(&stream_request(300))
+        .json(&stream_request())
         .send()
         .await
         .unwrap();
@@ -499,7 +480,7 @@ async fn doctor_passes_with_a_valid_login_and_reachable_endpoints() {
     assert!(status.success(), "{report}");
     for line in [
         "✓ file mode 0600",
-        "✓ account: user@example.com, plan plus, account id acc-1",
+        "✓ account: dev@example.com, plan plus, account id acc-test-1",
         "✓ access token valid until 2096-10-02T07:06:40Z",
         "✓ refresh token present",
         "✓ token endpoint reachable",
