@@ -20,7 +20,6 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
-use tokio::io::AsyncBufReadExt;
 
 use crate::mock::{Answer, MockBackend};
 
@@ -54,14 +53,21 @@ async fn main() -> anyhow::Result<()> {
         backend.upstream_url(),
         backend.token_url()
     );
-    let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
-    while let Some(line) = lines.next_line().await? {
-        if let Some(ms) = line
-            .strip_prefix("pace ")
-            .and_then(|n| n.trim().parse().ok())
-        {
-            backend.push_answer(answer(Duration::from_millis(ms)));
+    // stdin is read on a thread of its own: tokio's is not built in.
+    let (tx, mut paces) = tokio::sync::mpsc::unbounded_channel::<u64>();
+    std::thread::spawn(move || {
+        for line in std::io::stdin().lines().map_while(Result::ok) {
+            if let Some(ms) = line
+                .strip_prefix("pace ")
+                .and_then(|n| n.trim().parse().ok())
+                && tx.send(ms).is_err()
+            {
+                break;
+            }
         }
+    });
+    while let Some(ms) = paces.recv().await {
+        backend.push_answer(answer(Duration::from_millis(ms)));
     }
     std::future::pending::<()>().await;
     Ok(())
