@@ -68,6 +68,7 @@ async fn main() -> anyhow::Result<()> {
     });
     while let Some(ms) = paces.recv().await {
         backend.push_answer(answer(Duration::from_millis(ms)));
+        println!("next answer paced {ms} ms");
     }
     std::future::pending::<()>().await;
     Ok(())
