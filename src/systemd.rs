@@ -233,7 +233,7 @@ pub async fn run(
 
     let own_socket_file = listeners.own_socket_file.clone();
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
-    let server = tokio::spawn(daemon.clone().serve(listeners.listeners, async move {
+    let mut server = tokio::spawn(daemon.clone().serve(listeners.listeners, async move {
         let _ = stop_rx.await;
     }));
 
@@ -249,7 +249,6 @@ pub async fn run(
     let mut idle_tick = tokio::time::interval(idle_check);
     let signals = shutdown_signal();
     tokio::pin!(signals);
-    let mut server = server;
 
     let stop = loop {
         tokio::select! {

@@ -65,7 +65,10 @@ ListenStream=
 ListenStream=127.0.0.1:$port
 EOF
 write_service_dropin() { # UPSTREAM_URL TOKEN_URL
-  cat >"$units/codex-responses-proxy.service.d/test.conf" <<EOF
+  # The measurement starts the service more often than the default start limit
+# (5 in 10 s) allows.
+((measure > 0)) && printf '[Unit]\nStartLimitIntervalSec=0\n' >"$units/codex-responses-proxy.service.d/measure.conf"
+cat >"$units/codex-responses-proxy.service.d/test.conf" <<EOF
 [Service]
 Environment=CODEX_HOME=%t/codex-home
 ExecStart=
@@ -123,6 +126,9 @@ exec 9>"$work/mock.ctl"
 until_true 10 grep -q upstream_url= "$work/mock.out" || fail "the mock backend did not start: $(cat "$work/mock.out")"
 read -r upstream token <"$work/mock.out"
 upstream=${upstream#upstream_url=} token=${token#token_url=}
+# The measurement starts the service more often than the default start limit
+# (5 in 10 s) allows.
+((measure > 0)) && printf '[Unit]\nStartLimitIntervalSec=0\n' >"$units/codex-responses-proxy.service.d/measure.conf"
 cat >"$units/codex-responses-proxy.service.d/test.conf" <<EOF
 [Service]
 Environment=CODEX_HOME=%t/codex-home
@@ -229,11 +235,16 @@ if [[ $answer == "Hello, world!" ]] && is_state active; then ok "the next reques
 
 # --- the measurement -------------------------------------------------------------------
 if ((measure > 0)); then
-  time_one() { curl -s -o /dev/null -w '%{time_total}\n' -m 20 "$url/v1/responses" -H 'content-type: application/json' -d '{"model":"gpt-5","input":"hello"}'; }
+  time_one() {
+    local out
+    out=$(curl -s -o /dev/null -w '%{http_code} %{time_total}' -m 20 "$url/v1/responses" -H 'content-type: application/json' -d '{"model":"gpt-5","input":"hello"}')
+    [[ $out == "200 "* ]] || fail "a measured request answered: $out"
+    echo "${out#200 }"
+  }
   median() { sort -n | awk '{a[NR]=$1} END {m = (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2; printf "%.1f ms (min %.1f, max %.1f, n=%d)", m*1000, a[1]*1000, a[NR]*1000, NR}'; }
   for _ in $(seq "$measure"); do
     systemctl --user stop "$svc" 2>/dev/null
-    until_true 10 is_state inactive
+    until_true 10 is_state inactive || fail "$svc is $(state) after stop"
     time_one
   done >"$work/cold.txt"
   time_one >/dev/null
