@@ -246,11 +246,15 @@ if ((measure > 0)); then
     systemctl --user stop "$svc" 2>/dev/null
     until_true 10 is_state inactive || fail "$svc is $(state) after stop"
     time_one
+    # The daemon's own share: from exec to READY=1, as systemd saw it.
+    systemctl --user show -p ExecMainStartTimestampMonotonic -p ActiveEnterTimestampMonotonic "$svc" |
+      awk -F= '/^ExecMain/ {s=$2} /^ActiveEnter/ {a=$2} END {printf "%.6f\n", (a-s)/1e6}' >>"$work/ready.txt"
   done >"$work/cold.txt"
   time_one >/dev/null
   for _ in $(seq "$measure"); do time_one; done >"$work/warm.txt"
   echo "measure cold (inactive service, first connection to complete answer): $(median <"$work/cold.txt")"
   echo "measure warm (same request to the running daemon):                   $(median <"$work/warm.txt")"
+  echo "measure of cold, the daemon's exec to READY=1 (systemd's timestamps):  $(median <"$work/ready.txt")"
 fi
 
 systemctl --user stop "$sock"
