@@ -92,6 +92,7 @@ impl Daemon {
             shutdown_grace: config.shutdown_grace,
         };
         let router = server::router(self.state.clone());
-        serve::serve(listeners, router, options, shutdown).await;
+        let activity = self.state.activity().clone();
+        serve::serve(listeners, router, activity, options, shutdown).await;
     }
 }

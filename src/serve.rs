@@ -3,6 +3,7 @@
 
 use std::future::Future;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -12,6 +13,12 @@ use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::{TcpListener, UnixListener};
 use tokio::sync::watch;
+
+use crate::server::Activity;
+
+/// How long a just-accepted connection is given to send its request before a
+/// stop closes idle connections. Loopback clients send it within microseconds.
+const ACCEPT_SETTLE: Duration = Duration::from_millis(250);
 
 /// A socket the daemon accepts connections on.
 #[derive(Debug)]
@@ -59,16 +66,18 @@ pub struct ServeOptions {
 pub async fn serve(
     listeners: Vec<Listener>,
     router: Router,
+    activity: Arc<Activity>,
     options: ServeOptions,
     shutdown: impl Future<Output = ()>,
 ) {
-    let graceful = std::sync::Arc::new(GracefulShutdown::new());
+    let graceful = Arc::new(GracefulShutdown::new());
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut accept_loops = Vec::new();
     for listener in listeners {
         let router = router.clone();
         let graceful = graceful.clone();
         let mut stop = stop_rx.clone();
+        let activity = activity.clone();
         accept_loops.push(tokio::spawn(async move {
             loop {
                 let io = tokio::select! {
@@ -84,6 +93,7 @@ pub async fn serve(
                         }
                     },
                 };
+                activity.connection_accepted();
                 let service = TowerToHyperService::new(router.clone());
                 let conn = http1::Builder::new()
                     .timer(TokioTimer::new())
@@ -109,8 +119,15 @@ pub async fn serve(
     for handle in accept_loops {
         let _ = handle.await;
     }
+    // A connection accepted just before the stop may not have sent its
+    // request yet, and the graceful stop would close it as idle: give it the
+    // moment it needs to start its request, which is then served to the end.
+    let quiet = activity.quiet_for();
+    if quiet < ACCEPT_SETTLE {
+        tokio::time::sleep(ACCEPT_SETTLE - quiet).await;
+    }
     // Every accept loop has ended, so this is the last reference.
-    let Ok(graceful) = std::sync::Arc::try_unwrap(graceful) else {
+    let Ok(graceful) = Arc::try_unwrap(graceful) else {
         return;
     };
     let open = graceful.count();

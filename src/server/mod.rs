@@ -41,7 +41,7 @@ pub(crate) struct Inner {
     pub upstream: Upstream,
     pub models: models::Cache,
     pub limiter: Arc<tokio::sync::Semaphore>,
-    pub activity: Activity,
+    pub activity: Arc<Activity>,
     pub client_key: Option<Vec<u8>>,
 }
 
@@ -60,7 +60,7 @@ impl AppState {
             inner: Arc::new(Inner {
                 limiter: Arc::new(tokio::sync::Semaphore::new(config.max_concurrent_requests)),
                 models: models::Cache::default(),
-                activity: Activity::default(),
+                activity: Arc::new(Activity::default()),
                 config,
                 rules,
                 auth,
@@ -71,7 +71,7 @@ impl AppState {
     }
 
     /// Requests in flight and the time of the last one, for idle exit.
-    pub fn activity(&self) -> &Activity {
+    pub fn activity(&self) -> &Arc<Activity> {
         &self.inner.activity
     }
 }
@@ -100,13 +100,24 @@ impl Activity {
         self.in_flight.load(Ordering::SeqCst)
     }
 
-    /// How long nothing has been in flight; zero while something is.
+    /// How long nothing has been in flight and no connection was accepted;
+    /// zero while a request is in flight.
     pub fn idle_for(&self) -> std::time::Duration {
         if self.in_flight() > 0 {
             return std::time::Duration::ZERO;
         }
+        self.quiet_for()
+    }
+
+    /// Time since a request last started or ended, or a connection was accepted.
+    pub fn quiet_for(&self) -> std::time::Duration {
         let last = std::time::Duration::from_millis(self.last_ms.load(Ordering::SeqCst));
         self.origin.elapsed().saturating_sub(last)
+    }
+
+    /// A connection was accepted: it counts as activity until its request starts.
+    pub fn connection_accepted(&self) {
+        self.touch();
     }
 
     fn touch(&self) {
