@@ -2,6 +2,7 @@
 //! (request id, client key, summary log line, activity), and fallbacks.
 
 mod body;
+mod chat;
 mod forward;
 mod models;
 mod responses;
@@ -137,6 +138,8 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/v1/responses", post(responses::create))
         .route("/responses", post(responses::create))
+        .route("/v1/chat/completions", post(chat::create))
+        .route("/chat/completions", post(chat::create))
         .route("/v1/models", get(models::list))
         .route("/models", get(models::list))
         .route("/healthz", get(healthz))

@@ -1,0 +1,116 @@
+//! `POST /v1/chat/completions`: translated to a Responses request, sent the
+//! same way as `/v1/responses`, and translated back, streamed or whole.
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use serde_json::Value;
+
+use super::{AppState, Summary, body, forward};
+use crate::chat::{self, ChunkStream};
+use crate::error::ApiError;
+use crate::relay::{self, EventStream, StreamError};
+use crate::{patch, sse};
+
+pub async fn create(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+    let mut summary = Summary::default();
+    let mut response = match handle(&state, &headers, body, &mut summary).await {
+        Ok(response) => response,
+        Err(e) => e.into_response(),
+    };
+    response.extensions_mut().insert(summary);
+    response
+}
+
+async fn handle(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: Body,
+    summary: &mut Summary,
+) -> Result<Response, ApiError> {
+    let config = &state.inner.config;
+    let bytes = body::read_limited(headers, body, config.max_body_bytes).await?;
+    let request = patch::parse_object(&bytes)?;
+    let translated = chat::to_responses(Value::Object(request))?;
+    for field in &translated.dropped {
+        tracing::debug!(field = %field, "chat field dropped");
+    }
+    let patched = patch::patch(translated.body, &state.inner.rules)?;
+    summary.model = Some(translated.model.clone());
+    summary.stream = translated.stream;
+    if config.debug {
+        tracing::debug!(body = %forward::redacted(&patched.body), "forwarding translated chat request");
+    }
+    let session = forward::session(headers, &patched.body);
+    let upstream_body = Bytes::from(serde_json::to_vec(&patched.body).map_err(|e| {
+        ApiError::invalid_request(format!("the request could not be encoded: {e}"))
+    })?);
+    let opened = forward::open(state, upstream_body, session).await?;
+    summary.upstream_id = opened.upstream_id.clone();
+    let forward::Opened {
+        events,
+        headers: passed,
+        permit,
+        ..
+    } = opened;
+    if translated.stream {
+        let chunks = ChunkStream::new(translated.model, translated.include_usage);
+        let mut response = Response::new(Body::from_stream(stream_chunks(events, chunks, permit)));
+        let h = response.headers_mut();
+        h.extend(passed);
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/event-stream"),
+        );
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        h.insert("x-accel-buffering", HeaderValue::from_static("no"));
+        return Ok(response);
+    }
+    let collected = relay::collect(events).await;
+    drop(permit);
+    let completion = chat::to_chat_completion(&collected?, &translated.model);
+    let mut response = (StatusCode::OK, axum::Json(completion)).into_response();
+    response.headers_mut().extend(passed);
+    Ok(response)
+}
+
+/// Upstream events as `chat.completion.chunk`s, ending with `[DONE]` whatever
+/// happened (clients that wait for it would hang otherwise).
+fn stream_chunks(
+    events: EventStream,
+    chunks: ChunkStream,
+    guard: impl Send + 'static,
+) -> impl futures_util::Stream<Item = Result<Bytes, std::convert::Infallible>> + Send {
+    futures_util::stream::unfold(Some((events, chunks, guard)), |state| async move {
+        let (mut events, mut chunks, guard) = state?;
+        loop {
+            let out: Vec<Value> = match events.next_block().await {
+                Some(Ok(block)) => sse::events(&block)
+                    .filter_map(|e| serde_json::from_str::<Value>(&e.data).ok())
+                    .flat_map(|event| chunks.on_event(&event))
+                    .collect(),
+                Some(Err(e)) => failure(&mut chunks, &e),
+                None if chunks.is_finished() => Vec::new(),
+                None => failure(&mut chunks, &StreamError::ClosedEarly),
+            };
+            let mut bytes: Vec<u8> = out
+                .iter()
+                .flat_map(|c| chat::sse_data(c).to_vec())
+                .collect();
+            if chunks.is_finished() {
+                bytes.extend_from_slice(chat::DONE);
+                return Some((Ok(Bytes::from(bytes)), None));
+            }
+            if !bytes.is_empty() {
+                return Some((Ok(Bytes::from(bytes)), Some((events, chunks, guard))));
+            }
+        }
+    })
+}
+
+fn failure(chunks: &mut ChunkStream, e: &StreamError) -> Vec<Value> {
+    tracing::warn!(error = %e, "upstream stream ended abnormally");
+    chunks.on_upstream_failure(&e.to_string())
+}
