@@ -392,7 +392,12 @@ impl Config {
 /// Where `key` got its value: "default", "TOML file /path", "environment variable(s)", ….
 pub fn source_of(figment: &Figment, key: &str) -> String {
     match figment.find_metadata(key) {
+        // Serialized providers are named after their type: say what they are.
         Some(meta) => match &meta.source {
+            Some(figment::Source::Code(_)) if meta.name.ends_with("Flags") => {
+                "command-line flag".into()
+            }
+            Some(figment::Source::Code(_)) => "default".into(),
             Some(src) => format!("{} {src}", meta.name),
             None => meta.name.to_string(),
         },

@@ -13,18 +13,23 @@
 //! - [`sse`]: splitting the event stream and assembling collected answers (pure).
 //! - [`error`]: the OpenAI-shaped error every client sees.
 //!
-//! Around it: [`config`] (layered settings) and [`serve`] (the accept loop
-//! with graceful shutdown).
+//! Around it: [`config`] (layered settings), [`serve`] (the accept loop
+//! with graceful shutdown), [`systemd`] (passed sockets, sd-notify, watchdog,
+//! idle exit), [`logging`] (journald or stderr) and [`doctor`] (the
+//! `doctor` subcommand's checks).
 
 pub mod auth;
 pub mod chat;
 pub mod config;
+pub mod doctor;
 pub mod error;
+pub mod logging;
 pub mod patch;
 pub mod relay;
 pub mod serve;
 pub mod server;
 pub mod sse;
+pub mod systemd;
 pub mod upstream;
 
 use std::future::Future;

@@ -103,13 +103,11 @@ pub async fn serve(
     shutdown.await;
     let _ = stop_tx.send(true);
     // The listeners are dropped once their loops end: no new connections.
+    // A Unix socket file stays: one systemd passed must outlive us (the next
+    // connection starts the daemon again), and one we bound is removed by
+    // whoever created it.
     for handle in accept_loops {
-        if let Ok(listener) = handle.await
-            && let Some(path) = listener.unix_path()
-        {
-            // A socket we created ourselves is ours to remove.
-            let _ = std::fs::remove_file(path);
-        }
+        let _ = handle.await;
     }
     // Every accept loop has ended, so this is the last reference.
     let Ok(graceful) = std::sync::Arc::try_unwrap(graceful) else {

@@ -277,6 +277,27 @@ async fn an_upstream_that_vanishes_gives_a_502_or_a_final_error_event() {
     assert_eq!(events[3]["code"], "upstream_stream_broken");
 }
 
+/// The collected answer is `status` with `code`, and the streamed one ends with
+/// an `error` event of that `code`: two answers queued on the mock.
+async fn assert_fails_both_ways(proxy: &TestProxy, status: u16, code: &str) {
+    let response = proxy.post("/v1/responses", &hello(false)).await;
+    assert_eq!(response.status(), status);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], code);
+    let text = proxy
+        .post("/v1/responses", &hello(true))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let last = sse_data(&text).pop().unwrap();
+    assert_eq!(
+        (&last["type"], &last["code"]),
+        (&json!("error"), &json!(code)),
+        "{text}"
+    );
+}
+
 #[tokio::test]
 async fn a_stream_closed_before_the_terminal_event_is_an_error() {
     let mock = MockBackend::start().await;
@@ -285,19 +306,7 @@ async fn a_stream_closed_before_the_terminal_event_is_an_error() {
     mock.push_answer(Answer::Raw { body: raw.clone() });
     mock.push_answer(Answer::Raw { body: raw });
     let proxy = TestProxy::start(&mock).await;
-    let response = proxy.post("/v1/responses", &hello(false)).await;
-    assert_eq!(response.status(), 502);
-    let body: Value = response.json().await.unwrap();
-    assert_eq!(body["error"]["code"], "upstream_stream_incomplete");
-    let events = sse_data(
-        &proxy
-            .post("/v1/responses", &hello(true))
-            .await
-            .text()
-            .await
-            .unwrap(),
-    );
-    assert_eq!(events.last().unwrap()["code"], "upstream_stream_incomplete");
+    assert_fails_both_ways(&proxy, 502, "upstream_stream_incomplete").await;
 }
 
 #[tokio::test]
@@ -309,19 +318,7 @@ async fn no_event_within_the_idle_timeout_is_a_504_or_a_final_error_event() {
     });
     mock.push_answer(Answer::Stall { events: head });
     let proxy = TestProxy::start_with(&mock, |c| c.idle_timeout = Duration::from_millis(300)).await;
-    let response = proxy.post("/v1/responses", &hello(false)).await;
-    assert_eq!(response.status(), 504);
-    let body: Value = response.json().await.unwrap();
-    assert_eq!(body["error"]["code"], "upstream_idle_timeout");
-    let events = sse_data(
-        &proxy
-            .post("/v1/responses", &hello(true))
-            .await
-            .text()
-            .await
-            .unwrap(),
-    );
-    assert_eq!(events.last().unwrap()["code"], "upstream_idle_timeout");
+    assert_fails_both_ways(&proxy, 504, "upstream_idle_timeout").await;
 }
 
 #[tokio::test]
@@ -367,15 +364,7 @@ async fn a_usage_limit_is_a_429_with_retry_after() {
 #[tokio::test]
 async fn an_unreachable_upstream_is_a_502_that_says_so() {
     let mock = MockBackend::start().await;
-    // A port that was free a moment ago: nothing listens there.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
-    let proxy = TestProxy::start_with(&mock, |c| {
-        c.upstream_url = format!("http://{closed}/backend-api/codex")
-    })
-    .await;
+    let proxy = TestProxy::start_with(&mock, |c| c.upstream_url = common::closed_url()).await;
     let response = proxy.post("/v1/responses", &hello(false)).await;
     assert_eq!(response.status(), 502);
     let body: Value = response.json().await.unwrap();
@@ -557,12 +546,7 @@ async fn models_are_revalidated_with_the_etag_once_stale() {
 #[tokio::test]
 async fn models_say_so_when_the_upstream_cannot_be_reached() {
     let mock = MockBackend::start().await;
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
-    let proxy =
-        TestProxy::start_with(&mock, |c| c.upstream_url = format!("http://{closed}/x")).await;
+    let proxy = TestProxy::start_with(&mock, |c| c.upstream_url = common::closed_url()).await;
     let response = proxy
         .client
         .get(proxy.url("/v1/models"))

@@ -3,7 +3,7 @@
 
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use serde_json::Value;
@@ -16,12 +16,8 @@ use crate::{patch, sse};
 
 pub async fn create(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
     let mut summary = Summary::default();
-    let mut response = match handle(&state, &headers, body, &mut summary).await {
-        Ok(response) => response,
-        Err(e) => e.into_response(),
-    };
-    response.extensions_mut().insert(summary);
-    response
+    let result = handle(&state, &headers, body, &mut summary).await;
+    forward::with_summary(result, summary)
 }
 
 async fn handle(
@@ -30,8 +26,7 @@ async fn handle(
     body: Body,
     summary: &mut Summary,
 ) -> Result<Response, ApiError> {
-    let config = &state.inner.config;
-    let bytes = body::read_limited(headers, body, config.max_body_bytes).await?;
+    let bytes = body::read_limited(headers, body, state.inner.config.max_body_bytes).await?;
     let request = patch::parse_object(&bytes)?;
     let translated = chat::to_responses(Value::Object(request))?;
     for field in &translated.dropped {
@@ -40,33 +35,16 @@ async fn handle(
     let patched = patch::patch(translated.body, &state.inner.rules)?;
     summary.model = Some(translated.model.clone());
     summary.stream = translated.stream;
-    if config.debug {
-        tracing::debug!(body = %forward::redacted(&patched.body), "forwarding translated chat request");
-    }
-    let session = forward::session(headers, &patched.body);
-    let upstream_body = Bytes::from(serde_json::to_vec(&patched.body).map_err(|e| {
-        ApiError::invalid_request(format!("the request could not be encoded: {e}"))
-    })?);
-    let opened = forward::open(state, upstream_body, session).await?;
-    summary.upstream_id = opened.upstream_id.clone();
     let forward::Opened {
         events,
         headers: passed,
         permit,
         ..
-    } = opened;
+    } = forward::send(state, headers, &patched.body, summary).await?;
     if translated.stream {
         let chunks = ChunkStream::new(translated.model, translated.include_usage);
-        let mut response = Response::new(Body::from_stream(stream_chunks(events, chunks, permit)));
-        let h = response.headers_mut();
-        h.extend(passed);
-        h.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/event-stream"),
-        );
-        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-        h.insert("x-accel-buffering", HeaderValue::from_static("no"));
-        return Ok(response);
+        let body = Body::from_stream(stream_chunks(events, chunks, permit));
+        return Ok(forward::event_stream(body, passed));
     }
     let collected = relay::collect(events).await;
     drop(permit);

@@ -1,12 +1,14 @@
 //! Forwarding one patched request: a place among the concurrent requests,
 //! credentials, one retry after a 401, and the upstream's refusals mapped.
 
+use axum::body::Body;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use serde_json::{Map, Value};
 use tokio::sync::OwnedSemaphorePermit;
 
-use super::AppState;
+use super::{AppState, Summary};
 use crate::auth::AuthError;
 use crate::auth::refresh::RefreshError;
 use crate::error::ApiError;
@@ -37,8 +39,49 @@ pub fn session(headers: &HeaderMap, body: &Map<String, Value>) -> Option<HeaderV
         })
 }
 
+/// Sends a patched request upstream, with the client's session, and notes the
+/// upstream request id for the summary line.
+pub async fn send(
+    state: &AppState,
+    client_headers: &HeaderMap,
+    body: &Map<String, Value>,
+    summary: &mut Summary,
+) -> Result<Opened, ApiError> {
+    if state.inner.config.debug {
+        tracing::debug!(body = %redacted(body), "forwarding request");
+    }
+    let session = session(client_headers, body);
+    let encoded = serde_json::to_vec(body)
+        .map_err(|e| ApiError::invalid_request(format!("the request could not be encoded: {e}")))?;
+    let opened = open(state, Bytes::from(encoded), session).await?;
+    summary.upstream_id = opened.upstream_id.clone();
+    Ok(opened)
+}
+
+/// The handler's answer, carrying its summary for the log line.
+pub fn with_summary(result: Result<Response, ApiError>, summary: Summary) -> Response {
+    let mut response = result.unwrap_or_else(IntoResponse::into_response);
+    response.extensions_mut().insert(summary);
+    response
+}
+
+/// A 200 event stream with the upstream's headers passed back.
+pub fn event_stream(body: Body, passed: HeaderMap) -> Response {
+    let mut response = Response::new(body);
+    let h = response.headers_mut();
+    h.extend(passed);
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    // Reverse proxies in front of us must not buffer the stream either.
+    h.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    response
+}
+
 /// Sends `body` upstream and returns its event stream, or the error to answer.
-pub async fn open(
+async fn open(
     state: &AppState,
     body: Bytes,
     session: Option<HeaderValue>,

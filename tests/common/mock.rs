@@ -315,10 +315,10 @@ fn check_body(body: &Value) -> Option<Response> {
     if body.get("store") != Some(&Value::Bool(false)) {
         return bad("Store must be set to false");
     }
-    if !body
+    if body
         .get("instructions")
         .and_then(Value::as_str)
-        .is_some_and(|s| !s.is_empty())
+        .is_none_or(str::is_empty)
     {
         return bad("Instructions are required");
     }

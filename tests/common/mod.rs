@@ -140,6 +140,15 @@ pub fn hello(stream: bool) -> Value {
     })
 }
 
+/// A URL on a port that was free a moment ago: nothing listens there.
+pub fn closed_url() -> String {
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    format!("http://{addr}/backend-api/codex")
+}
+
 /// Polls `cond` every few milliseconds until it holds, failing after `limit`.
 pub async fn wait_until(limit: Duration, what: &str, mut cond: impl FnMut() -> bool) {
     let deadline = tokio::time::Instant::now() + limit;

@@ -1,0 +1,215 @@
+# The options of `services.codex-responses-proxy`, shared by the NixOS and the
+# home-manager module, and the units they render.
+#
+# `withUsers` adds the NixOS-only `users` option: NixOS installs user units
+# for every user, so it needs a way to say who runs them.
+{
+  lib,
+  pkgs,
+  withUsers ? false,
+}:
+
+let
+  inherit (lib)
+    literalExpression
+    mkDefault
+    mkIf
+    mkOption
+    types
+    ;
+
+  units = import ./units.nix { inherit lib; };
+
+  tomlFormat = pkgs.formats.toml { };
+
+  # The options of one instance; the main instance and every entry of
+  # `instances` have them all.
+  instanceModule =
+    { config, ... }:
+    {
+      options = {
+        enable = mkOption {
+          type = types.bool;
+          default = false;
+          description = "Whether to run this instance of the proxy, a socket-activated user service.";
+        };
+
+        package = mkOption {
+          type = types.package;
+          default = pkgs.codex-responses-proxy or (pkgs.callPackage ./package.nix { });
+          defaultText = literalExpression "pkgs.codex-responses-proxy or (pkgs.callPackage ./nix/package.nix { })";
+          description = "The codex-responses-proxy package to run.";
+        };
+
+        settings = mkOption {
+          type = types.submodule { freeformType = tomlFormat.type; };
+          default = { };
+          example = literalExpression ''
+            {
+              instructions = "You are a helpful assistant.";
+              max_concurrent_requests = 8;
+              api_key_file = "/run/secrets/codex-responses-proxy-key";
+            }
+          '';
+          description = ''
+            Configuration of the daemon, rendered to a TOML file passed with
+            `--config`. Keys are those of the daemon's config file
+            (`upstream_url`, `instructions`, `max_concurrent_requests`, …);
+            unknown keys stop the daemon at start. The file is in the Nix
+            store: put secrets in files named here (`api_key_file`) or in
+            {option}`environmentFile`.
+          '';
+        };
+
+        listen = mkOption {
+          type = types.listOf types.str;
+          default = [ "127.0.0.1:8787" ];
+          example = [
+            "127.0.0.1:8787"
+            "%t/codex-responses-proxy.sock"
+          ];
+          description = ''
+            `ListenStream=` values of the socket unit: `ADDRESS:PORT` or the
+            path of a Unix socket (`%t` is `$XDG_RUNTIME_DIR`). A bare port
+            listens on every interface.
+          '';
+        };
+
+        codexHome = mkOption {
+          type = types.str;
+          default = "%h/.codex";
+          example = "%h/.codex-work";
+          description = ''
+            The Codex CLI home holding `auth.json` (`%h` is the home
+            directory). Sets `CODEX_HOME` and is the one path the service may
+            write: refreshed tokens are written back there.
+          '';
+        };
+
+        environmentFile = mkOption {
+          type = types.nullOr types.str;
+          default = null;
+          example = "/run/secrets/codex-responses-proxy.env";
+          description = ''
+            A file of `CODEX_RESPONSES_PROXY_<KEY>=value` lines read by systemd
+            at start (`EnvironmentFile=`), for secrets that must stay out of
+            the Nix store. Give it as a string, not a Nix path.
+          '';
+        };
+
+        extraArgs = mkOption {
+          type = types.listOf types.str;
+          default = [ ];
+          example = [ "--log-target=journald" ];
+          description = "Arguments appended to the daemon's command line.";
+        };
+
+        logLevel = mkOption {
+          type = types.nullOr (
+            types.enum [
+              "error"
+              "warn"
+              "info"
+              "debug"
+              "trace"
+            ]
+          );
+          default = null;
+          example = "debug";
+          description = "Sets `log_level` in {option}`settings` unless that sets it itself.";
+        };
+
+        idleExit = mkOption {
+          type = types.nullOr types.str;
+          default = null;
+          example = "15m";
+          description = ''
+            Sets `idle_exit` in {option}`settings` unless that sets it itself:
+            the daemon exits after this long without requests and the socket
+            starts it again on the next one. `"0"` never exits.
+          '';
+        };
+      }
+      // lib.optionalAttrs withUsers {
+        users = mkOption {
+          type = types.listOf types.str;
+          default = [ ];
+          example = [ "alice" ];
+          description = ''
+            The users whose user manager runs this instance (`ConditionUser=`).
+            Empty means every user who logs in, since NixOS installs user
+            units for all of them.
+          '';
+        };
+      };
+
+      config.settings = {
+        log_level = mkIf (config.logLevel != null) (mkDefault config.logLevel);
+        idle_exit = mkIf (config.idleExit != null) (mkDefault config.idleExit);
+      };
+    };
+
+  # The main instance plus `instances`, whose entries default to the main
+  # instance's package (and users) and to a CODEX_HOME of their own.
+  topModule =
+    { config, ... }:
+    {
+      imports = [ instanceModule ];
+      options.instances = mkOption {
+        type = types.attrsOf (
+          types.submodule (
+            { name, ... }:
+            {
+              imports = [ instanceModule ];
+              config = {
+                enable = mkDefault true;
+                package = mkDefault config.package;
+                codexHome = mkDefault "%h/.codex-${name}";
+              }
+              // lib.optionalAttrs withUsers { users = mkDefault config.users; };
+            }
+          )
+        );
+        default = { };
+        example = literalExpression ''
+          {
+            work = { listen = [ "127.0.0.1:8788" ]; codexHome = "%h/.codex-work"; };
+            personal = { listen = [ "127.0.0.1:8789" ]; };
+          }
+        '';
+        description = ''
+          Further instances, one per account: `instances.NAME` gives the units
+          `codex-responses-proxy-NAME.{socket,service}`, each with its own
+          address and CODEX_HOME (default `%h/.codex-NAME`). They do not
+          depend on the main instance's `enable`.
+        '';
+      };
+    };
+in
+{
+  option = mkOption {
+    type = types.submodule topModule;
+    default = { };
+    description = "The OpenAI Responses API proxy for the ChatGPT Codex backend.";
+  };
+
+  inherit (units) assertions warnings;
+
+  # { name = <unit name>; value = { socket; service; }; } for each enabled
+  # instance, in the section-and-key form of units.nix.
+  renderedUnits =
+    cfg:
+    map (i: {
+      inherit (i) name;
+      value = units.units {
+        inherit (i) name;
+        inherit (i.cfg) listen codexHome environmentFile;
+        conditionUsers = i.cfg.users or [ ];
+        execStart = units.execStart {
+          exe = lib.getExe i.cfg.package;
+          configFile = tomlFormat.generate "${i.name}.toml" i.cfg.settings;
+          inherit (i.cfg) extraArgs;
+        };
+      };
+    }) (units.enabledInstances cfg);
+}

@@ -1,0 +1,52 @@
+{
+  lib,
+  rustPlatform,
+}:
+
+let
+  manifest = (lib.importTOML ../Cargo.toml).package;
+in
+rustPlatform.buildRustPackage {
+  pname = manifest.name;
+  inherit (manifest) version;
+
+  # What `cargo build` and `cargo test` read, and the unit files; tests,
+  # examples and benches are found by Cargo's target autodiscovery.
+  src = lib.fileset.toSource {
+    root = ../.;
+    fileset = lib.fileset.unions [
+      ../Cargo.toml
+      ../Cargo.lock
+      ../src
+      (lib.fileset.maybeMissing ../build.rs)
+      (lib.fileset.maybeMissing ../tests)
+      (lib.fileset.maybeMissing ../examples)
+      (lib.fileset.maybeMissing ../benches)
+      ../contrib/systemd/user
+    ];
+  };
+
+  cargoLock.lockFile = ../Cargo.lock;
+
+  # The test suite needs only loopback, which the build sandbox has; the
+  # tests that need root or a running systemd are #[ignore]d.
+  doCheck = true;
+
+  postInstall = ''
+    install -Dm644 -t $out/lib/systemd/user \
+      contrib/systemd/user/codex-responses-proxy.socket \
+      contrib/systemd/user/codex-responses-proxy.service
+    substituteInPlace $out/lib/systemd/user/codex-responses-proxy.service \
+      --replace-fail 'ExecStart=%h/.local/bin/codex-responses-proxy' "ExecStart=$out/bin/codex-responses-proxy"
+    install -Dm644 -t $out/share/doc/codex-responses-proxy \
+      contrib/systemd/user/codex-responses-proxy.socket.d/unix.conf.example
+  '';
+
+  meta = {
+    inherit (manifest) description;
+    homepage = manifest.repository;
+    license = lib.licenses.asl20;
+    mainProgram = "codex-responses-proxy";
+    platforms = lib.platforms.linux;
+  };
+}

@@ -1,0 +1,55 @@
+# Evaluates nix/nixos-module.nix with the nixpkgs `lib` alone: stand-ins for
+# the NixOS options it sets, and stub-pkgs.nix for `pkgs`.
+{
+  lib,
+  pkgs,
+  configuration,
+}:
+
+let
+  inherit (lib) mkOption types;
+
+  nixosStub = {
+    options = {
+      assertions = mkOption {
+        type = types.listOf types.unspecified;
+        default = [ ];
+      };
+      warnings = mkOption {
+        type = types.listOf types.str;
+        default = [ ];
+      };
+      systemd.user.services = mkOption {
+        type = types.attrsOf (types.attrsOf types.unspecified);
+        default = { };
+      };
+      systemd.user.sockets = mkOption {
+        type = types.attrsOf (types.attrsOf types.unspecified);
+        default = { };
+      };
+    };
+  };
+
+  inherit
+    (lib.evalModules {
+      modules = [
+        nixosStub
+        ../nixos-module.nix
+        { _module.args.pkgs = pkgs; }
+        configuration
+      ];
+    })
+    config
+    ;
+in
+{
+  failedAssertions = map (a: a.message) (lib.filter (a: !a.assertion) config.assertions);
+  inherit (config) warnings;
+  sockets = lib.mapAttrs (_: unit: {
+    inherit (unit) unitConfig socketConfig wantedBy;
+  }) config.systemd.user.sockets;
+  services = lib.mapAttrs (_: unit: {
+    inherit (unit) unitConfig;
+    serviceConfig = removeAttrs unit.serviceConfig [ "ExecStart" ];
+  }) config.systemd.user.services;
+}

@@ -1,0 +1,275 @@
+//! `codex-responses-proxy doctor`: checks the configuration, the login, the
+//! network and systemd, and says in plain words what is wrong and how to fix it.
+//!
+//! Nothing here spends the login: the refresh token is never sent, and the
+//! network checks are bare GET requests where any HTTP answer counts as reachable.
+
+use std::fmt::Write as _;
+use std::os::unix::fs::PermissionsExt;
+use std::process::ExitCode;
+use std::time::{Duration, SystemTime};
+
+use crate::auth::file;
+use crate::config::{self, Config, Flags, Loaded};
+use crate::upstream::Upstream;
+
+/// Longest wait for one reachability check, connection included.
+const REACH_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// The outcome of one check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mark {
+    Pass,
+    /// Works, but worth fixing.
+    Warn,
+    /// Requests will not work until it is fixed.
+    Fail,
+}
+
+impl Mark {
+    fn symbol(self) -> &'static str {
+        match self {
+            Mark::Pass => "✓",
+            Mark::Warn => "!",
+            Mark::Fail => "✗",
+        }
+    }
+}
+
+/// The report as it is written.
+#[derive(Debug, Default)]
+struct Report {
+    text: String,
+    failures: usize,
+    warnings: usize,
+}
+
+impl Report {
+    fn section(&mut self, title: &str) {
+        let _ = writeln!(self.text, "\n{title}");
+    }
+
+    fn check(&mut self, mark: Mark, line: impl AsRef<str>) {
+        match mark {
+            Mark::Pass => {}
+            Mark::Warn => self.warnings += 1,
+            Mark::Fail => self.failures += 1,
+        }
+        let _ = writeln!(self.text, "  {} {}", mark.symbol(), line.as_ref());
+    }
+
+    fn detail(&mut self, line: impl AsRef<str>) {
+        let _ = writeln!(self.text, "      {}", line.as_ref());
+    }
+}
+
+/// Runs every check, prints the report, and fails when requests would not work.
+pub fn run(flags: &Flags) -> ExitCode {
+    let mut report = Report::default();
+    match Config::load(flags) {
+        Ok(loaded) => {
+            configuration(&mut report, &loaded);
+            login(&mut report, &loaded.config);
+            network(&mut report, &loaded.config);
+            activation(&mut report, &loaded.config);
+        }
+        Err(e) => {
+            report.section("Configuration");
+            report.check(Mark::Fail, format!("the configuration cannot be used: {e}"));
+        }
+    }
+    let verdict = match (report.failures, report.warnings) {
+        (0, 0) => "All checks passed.".to_owned(),
+        (0, w) => format!("Requests should work; {w} warning(s) above are worth fixing."),
+        (f, _) => format!("{f} problem(s) above will stop requests from working."),
+    };
+    println!("codex-responses-proxy doctor\n{}\n{verdict}", report.text);
+    if report.failures == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+fn configuration(report: &mut Report, loaded: &Loaded) {
+    report.section("Configuration");
+    let file = match &loaded.file {
+        Some(path) => format!("file {}", path.display()),
+        None => "no configuration file; defaults, environment and flags only".into(),
+    };
+    report.check(Mark::Pass, format!("configuration is valid ({file})"));
+    let value = match toml::Value::try_from(&loaded.config) {
+        Ok(v) => v,
+        Err(e) => {
+            report.detail(format!("(cannot list the values: {e})"));
+            return;
+        }
+    };
+    let Some(table) = value.as_table() else {
+        return;
+    };
+    for (key, value) in table {
+        let origin = config::source_of(&loaded.figment, key);
+        report.detail(format!("{key} = {value}    [{origin}]"));
+    }
+    if loaded.config.api_key_file.is_none() {
+        report.detail("api_key_file = (unset: clients need no key)    [default]");
+    }
+}
+
+fn login(report: &mut Report, config: &Config) {
+    report.section("Login");
+    let path = config.codex_home.join(file::AUTH_FILE);
+    let parsed = file::load(&path);
+    let auth = match parsed {
+        Ok((auth, _)) => {
+            report.check(Mark::Pass, format!("login file found: {}", path.display()));
+            auth
+        }
+        Err(e) => {
+            report.check(Mark::Fail, e.to_string());
+            return;
+        }
+    };
+    match std::fs::metadata(&path).map(|m| m.permissions().mode() & 0o777) {
+        Ok(0o600) => report.check(Mark::Pass, "file mode 0600: only you can read it"),
+        Ok(mode) => report.check(
+            Mark::Warn,
+            format!(
+                "file mode {mode:04o}: others may read your login; run `chmod 600 {}`",
+                path.display()
+            ),
+        ),
+        Err(e) => report.check(Mark::Warn, format!("cannot read the file mode: {e}")),
+    }
+    let mode = auth
+        .doc
+        .get("auth_mode")
+        .and_then(|m| m.as_str())
+        .unwrap_or("chatgpt (implied: no auth_mode key)");
+    report.check(Mark::Pass, format!("login mode: {mode}"));
+    let account = auth.tokens.account_id.as_deref().unwrap_or("(none)");
+    let email = auth.id_claims.email.as_deref().unwrap_or("(no email)");
+    let plan = auth
+        .id_claims
+        .openai
+        .chatgpt_plan_type
+        .as_deref()
+        .unwrap_or("(unknown plan)");
+    report.check(
+        Mark::Pass,
+        format!("account: {email}, plan {plan}, account id {account}"),
+    );
+    let now = SystemTime::now();
+    let expires = auth
+        .access_exp
+        .and_then(|e| u64::try_from(e).ok())
+        .map(|e| SystemTime::UNIX_EPOCH + Duration::from_secs(e));
+    match expires {
+        Some(t) if t > now => report.check(
+            Mark::Pass,
+            format!(
+                "access token valid until {}",
+                humantime::format_rfc3339_seconds(t)
+            ),
+        ),
+        Some(t) => report.check(
+            Mark::Warn,
+            format!(
+                "access token expired at {}; the proxy refreshes it on the next request",
+                humantime::format_rfc3339_seconds(t)
+            ),
+        ),
+        None => report.check(
+            Mark::Warn,
+            "the access token carries no expiry; the proxy refreshes it when the backend refuses it",
+        ),
+    }
+    // `load` refuses a file without one, so reaching here means it is there.
+    report.check(
+        Mark::Pass,
+        "refresh token present (not sent anywhere by this check)",
+    );
+}
+
+fn network(report: &mut Report, config: &Config) {
+    report.section("Network");
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            report.check(Mark::Fail, format!("cannot start the network checks: {e}"));
+            return;
+        }
+    };
+    let client = match Upstream::http_client(config) {
+        Ok(c) => c,
+        Err(e) => {
+            report.check(Mark::Fail, format!("cannot build the HTTP client: {e}"));
+            return;
+        }
+    };
+    for (what, url) in [
+        ("token endpoint", config.token_url.as_str()),
+        ("Codex backend", config.upstream_url.as_str()),
+    ] {
+        // A GET without credentials: the answer's status does not matter,
+        // only that an HTTP server answered.
+        let result =
+            runtime.block_on(async { client.get(url).timeout(REACH_TIMEOUT).send().await });
+        match result {
+            Ok(response) => report.check(
+                Mark::Pass,
+                format!(
+                    "{what} reachable: {url} (answered HTTP {})",
+                    response.status().as_u16()
+                ),
+            ),
+            Err(e) => report.check(
+                Mark::Fail,
+                format!("{what} unreachable: {url}: {}", error_chain(&e)),
+            ),
+        }
+    }
+}
+
+fn activation(report: &mut Report, config: &Config) {
+    report.section("systemd");
+    match std::env::var("LISTEN_FDS") {
+        Ok(n) => {
+            let names = std::env::var("LISTEN_FDNAMES").unwrap_or_default();
+            report.check(
+                Mark::Pass,
+                format!(
+                    "socket activation: systemd passed {n} socket(s) {names}; `listen` is ignored"
+                ),
+            );
+        }
+        Err(_) => report.check(
+            Mark::Pass,
+            format!(
+                "socket activation: not in use (LISTEN_FDS unset); the daemon binds {}",
+                config.listen
+            ),
+        ),
+    }
+    if !config.idle_exit.is_zero() {
+        report.detail(format!(
+            "idle_exit = {}: applies only under socket activation",
+            humantime::format_duration(config.idle_exit)
+        ));
+    }
+}
+
+/// The error and its causes on one line: reqwest's own message is terse.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let _ = write!(text, ": {s}");
+        source = s.source();
+    }
+    text
+}

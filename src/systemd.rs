@@ -1,0 +1,413 @@
+//! Running under systemd: the listening sockets systemd passes (or our own),
+//! readiness and status through sd-notify, the watchdog, and idle exit.
+//!
+//! Without systemd every piece degrades to nothing: no `LISTEN_FDS` means we
+//! bind `listen`, no `NOTIFY_SOCKET` means no notifications, no
+//! `WATCHDOG_USEC` means no watchdog pings.
+
+use std::io;
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use anyhow::Context;
+use sd_notify::NotifyState;
+use tokio::sync::oneshot;
+
+use crate::Daemon;
+use crate::auth::LoginSummary;
+use crate::config::ListenAddr;
+use crate::serve::Listener;
+
+/// What systemd handed this process through its environment.
+#[derive(Debug)]
+pub struct Inherited {
+    sockets: Vec<PassedSocket>,
+    watchdog: Option<Duration>,
+}
+
+/// A listening socket passed by systemd, before it joins the runtime.
+#[derive(Debug)]
+enum PassedSocket {
+    Tcp(std::net::TcpListener),
+    Unix(std::os::unix::net::UnixListener),
+}
+
+impl Inherited {
+    /// Takes the passed sockets (`LISTEN_FDS`) and the watchdog interval
+    /// (`WATCHDOG_USEC`). Both readers clear the variables they read, which
+    /// is only sound while the process has a single thread: call this first
+    /// thing in `main`, before the runtime starts.
+    pub fn take() -> anyhow::Result<Self> {
+        let mut fds = listenfd::ListenFd::from_env();
+        let mut sockets = Vec::with_capacity(fds.len());
+        for idx in 0..fds.len() {
+            // A TCP socket first; what is not one may be a Unix stream socket.
+            let socket = match fds.take_tcp_listener(idx) {
+                Ok(Some(l)) => PassedSocket::Tcp(l),
+                Ok(None) => continue,
+                Err(tcp_err) => match fds.take_unix_listener(idx) {
+                    Ok(Some(l)) => PassedSocket::Unix(l),
+                    Ok(None) => continue,
+                    Err(_) => {
+                        return Err(tcp_err).with_context(|| {
+                            format!(
+                                "socket #{idx} passed by systemd is neither a TCP nor a Unix \
+                                 stream socket: use ListenStream= in the socket unit"
+                            )
+                        });
+                    }
+                },
+            };
+            sockets.push(socket);
+        }
+        let mut usec = 0;
+        let watchdog = sd_notify::watchdog_enabled(true, &mut usec)
+            .then(|| Duration::from_micros(usec))
+            .filter(|d| !d.is_zero());
+        Ok(Inherited { sockets, watchdog })
+    }
+
+    /// systemd passed at least one socket.
+    pub fn socket_activated(&self) -> bool {
+        !self.sockets.is_empty()
+    }
+
+    /// The interval systemd expects watchdog pings within, if it asked for them.
+    pub fn watchdog(&self) -> Option<Duration> {
+        self.watchdog
+    }
+}
+
+/// The sockets the daemon serves on, and who owns them.
+#[derive(Debug)]
+pub struct Listeners {
+    listeners: Vec<Listener>,
+    socket_activated: bool,
+    /// A Unix socket file we created, removed again at exit.
+    own_socket_file: Option<PathBuf>,
+}
+
+impl Listeners {
+    /// The sockets systemd passed, or else `listen` bound here. Must run
+    /// inside the runtime.
+    pub fn open(inherited: &mut Inherited, listen: &ListenAddr) -> anyhow::Result<Self> {
+        if inherited.socket_activated() {
+            let mut listeners = Vec::with_capacity(inherited.sockets.len());
+            for socket in inherited.sockets.drain(..) {
+                listeners.push(match socket {
+                    PassedSocket::Tcp(l) => {
+                        l.set_nonblocking(true)?;
+                        Listener::Tcp(tokio::net::TcpListener::from_std(l)?)
+                    }
+                    PassedSocket::Unix(l) => {
+                        l.set_nonblocking(true)?;
+                        Listener::Unix(tokio::net::UnixListener::from_std(l)?)
+                    }
+                });
+            }
+            return Ok(Listeners {
+                listeners,
+                socket_activated: true,
+                own_socket_file: None,
+            });
+        }
+        let (listener, own_socket_file) = match listen {
+            ListenAddr::Tcp(addr) => {
+                let l = std::net::TcpListener::bind(addr)
+                    .with_context(|| format!("cannot listen on {addr}"))?;
+                l.set_nonblocking(true)?;
+                (Listener::Tcp(tokio::net::TcpListener::from_std(l)?), None)
+            }
+            ListenAddr::Unix(path) => {
+                let l = bind_unix(path)?;
+                l.set_nonblocking(true)?;
+                (
+                    Listener::Unix(tokio::net::UnixListener::from_std(l)?),
+                    Some(path.clone()),
+                )
+            }
+        };
+        Ok(Listeners {
+            listeners: vec![listener],
+            socket_activated: false,
+            own_socket_file,
+        })
+    }
+
+    /// The sockets came from systemd.
+    pub fn socket_activated(&self) -> bool {
+        self.socket_activated
+    }
+
+    /// Where the daemon listens, for logs and the status line.
+    pub fn describe(&self) -> String {
+        let places: Vec<String> = self.listeners.iter().map(Listener::describe).collect();
+        places.join(", ")
+    }
+}
+
+/// Binds a Unix socket at `path` with mode 0600. A socket file nobody
+/// listens on (left by a crash) is replaced; a live one is not.
+fn bind_unix(path: &Path) -> anyhow::Result<std::os::unix::net::UnixListener> {
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if !meta.file_type().is_socket() => {
+            anyhow::bail!(
+                "cannot listen on unix:{}: the path exists and is not a socket",
+                path.display()
+            );
+        }
+        Ok(_) => match std::os::unix::net::UnixStream::connect(path) {
+            Ok(_) => anyhow::bail!(
+                "another process is listening on unix:{}; stop it or choose another `listen`",
+                path.display()
+            ),
+            Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
+                tracing::info!(path = %path.display(), "replacing a stale socket nobody listens on");
+                std::fs::remove_file(path)
+                    .with_context(|| format!("removing the stale socket {}", path.display()))?;
+            }
+            Err(e) => {
+                return Err(e).with_context(|| {
+                    format!("cannot tell whether {} is still in use", path.display())
+                });
+            }
+        },
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e).with_context(|| format!("cannot inspect {}", path.display())),
+    }
+    let listener = std::os::unix::net::UnixListener::bind(path)
+        .with_context(|| format!("cannot listen on unix:{}", path.display()))?;
+    // Whoever can connect can spend the login: only the owner may.
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+        .with_context(|| format!("setting mode 0600 on {}", path.display()))?;
+    Ok(listener)
+}
+
+/// Why the daemon stopped serving.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    Signal,
+    Idle,
+}
+
+/// How often idle exit looks at the activity counters, at most.
+const IDLE_CHECK_MAX: Duration = Duration::from_secs(5);
+/// How often idle exit looks at the activity counters, at least: finer
+/// checks would only cost wakeups.
+const IDLE_CHECK_MIN: Duration = Duration::from_millis(100);
+
+/// Serves until SIGTERM/SIGINT (or idle exit), keeping systemd informed.
+/// Returns once requests in flight have finished or the grace period ran out.
+///
+/// Watchdog: a ping is sent every half `WATCHDOG_USEC` by a task on the
+/// same runtime as the accept loops, and only while the server is healthy:
+/// the serving task is still running (its accept loops have not ended or
+/// panicked) and no stop has begun. A wedged runtime sends no ping either,
+/// because the ping task can no longer run; systemd then restarts the unit.
+pub async fn run(
+    daemon: Daemon,
+    listeners: Listeners,
+    watchdog: Option<Duration>,
+) -> anyhow::Result<()> {
+    let config = daemon.state().inner.config.clone();
+    let place = listeners.describe();
+    let activated = listeners.socket_activated;
+    if activated {
+        tracing::info!(listen = %place, "serving on the sockets systemd passed; `listen` is ignored");
+    } else {
+        tracing::info!(listen = %place, "serving on our own listener");
+    }
+    let idle_exit = match (activated, config.idle_exit.is_zero()) {
+        (true, false) => Some(config.idle_exit),
+        (false, false) => {
+            tracing::info!(
+                idle_exit = %humantime::format_duration(config.idle_exit),
+                "idle_exit is ignored: it applies only under socket activation, where systemd \
+                 keeps the socket and starts the daemon again on the next connection"
+            );
+            None
+        }
+        (_, true) => None,
+    };
+
+    let own_socket_file = listeners.own_socket_file.clone();
+    let (stop_tx, stop_rx) = oneshot::channel::<()>();
+    let mut server = tokio::spawn(daemon.clone().serve(listeners.listeners, async move {
+        let _ = stop_rx.await;
+    }));
+
+    let status = status_line(&place, activated, daemon.auth().summary());
+    tracing::info!(status = %status, "ready");
+    notify(&[NotifyState::Ready, NotifyState::Status(&status)]);
+
+    let mut watchdog_tick =
+        tokio::time::interval(watchdog.map(|w| w / 2).unwrap_or(Duration::from_secs(3600)));
+    let idle_check = idle_exit
+        .map(|d| (d / 4).clamp(IDLE_CHECK_MIN, IDLE_CHECK_MAX))
+        .unwrap_or(Duration::from_secs(3600));
+    let mut idle_tick = tokio::time::interval(idle_check);
+    let signals = shutdown_signal();
+    tokio::pin!(signals);
+
+    let stop = loop {
+        tokio::select! {
+            () = &mut signals => break Stop::Signal,
+            _ = watchdog_tick.tick(), if watchdog.is_some() => {
+                if !server.is_finished() {
+                    notify(&[NotifyState::Watchdog]);
+                }
+            }
+            _ = idle_tick.tick(), if idle_exit.is_some() => {
+                let activity = daemon.state().activity();
+                if let Some(limit) = idle_exit
+                    && activity.in_flight() == 0
+                    && activity.idle_for() >= limit
+                {
+                    break Stop::Idle;
+                }
+            }
+            joined = &mut server => {
+                // The accept loops end only when told to; this is a failure.
+                notify(&[NotifyState::Stopping]);
+                remove_socket_file(own_socket_file.as_deref());
+                return match joined {
+                    Ok(()) => Err(anyhow::anyhow!("the server stopped on its own")),
+                    Err(e) => Err(anyhow::anyhow!("the server failed: {e}")),
+                };
+            }
+        }
+    };
+
+    let in_flight = daemon.state().activity().in_flight();
+    let why = match stop {
+        Stop::Signal => "stop requested",
+        Stop::Idle => "idle",
+    };
+    let status = format!("stopping ({why}): {in_flight} request(s) in flight");
+    match stop {
+        Stop::Signal => {
+            tracing::info!(
+                in_flight,
+                "stopping: no new connections; letting requests in flight finish"
+            );
+        }
+        Stop::Idle => tracing::info!(
+            idle_exit = %humantime::format_duration(config.idle_exit),
+            "exiting after idle_exit without requests; systemd starts the daemon again on the next connection"
+        ),
+    }
+    notify(&[NotifyState::Stopping, NotifyState::Status(&status)]);
+    let _ = stop_tx.send(());
+    let joined = server.await;
+    remove_socket_file(own_socket_file.as_deref());
+    joined.map_err(|e| anyhow::anyhow!("the server failed while stopping: {e}"))?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Sends `states` to systemd when it listens (`NOTIFY_SOCKET`); otherwise nothing.
+fn notify(states: &[NotifyState<'_>]) {
+    if let Err(e) = sd_notify::notify(false, states) {
+        tracing::warn!(error = %e, "cannot notify systemd");
+    }
+}
+
+fn remove_socket_file(path: Option<&Path>) {
+    if let Some(path) = path
+        && let Err(e) = std::fs::remove_file(path)
+        && e.kind() != io::ErrorKind::NotFound
+    {
+        tracing::warn!(path = %path.display(), error = %e, "cannot remove our socket file");
+    }
+}
+
+/// One line for `systemctl status`: where we listen and the login's state.
+/// Reads only the login file, never the network.
+fn status_line(
+    place: &str,
+    activated: bool,
+    login: Result<LoginSummary, crate::auth::AuthError>,
+) -> String {
+    let how = if activated {
+        "socket-activated"
+    } else {
+        "own listener"
+    };
+    let login = match login {
+        Ok(s) => {
+            let who = s
+                .email
+                .or(s.account_id)
+                .unwrap_or_else(|| "unknown account".into());
+            let plan = s.plan.map(|p| format!(" ({p})")).unwrap_or_default();
+            match s.access_expires {
+                Some(t) if t > SystemTime::now() => format!(
+                    "login {who}{plan}, token valid until {}",
+                    humantime::format_rfc3339_seconds(t)
+                ),
+                Some(t) => format!(
+                    "login {who}{plan}, token expired {} (refreshed on the next request)",
+                    humantime::format_rfc3339_seconds(t)
+                ),
+                None => format!("login {who}{plan}"),
+            }
+        }
+        Err(e) => {
+            let text = e.to_string();
+            let first = text.split(':').next().unwrap_or(&text);
+            format!("no usable login ({first})")
+        }
+    };
+    format!("listening on {place} ({how}); {login}")
+}
+
+/// Resolves on SIGTERM or SIGINT.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        tracing::warn!("cannot listen for SIGTERM/SIGINT; stop the daemon with SIGKILL");
+        std::future::pending::<()>().await;
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => {},
+        _ = int.recv() => {},
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_line_names_place_account_and_expiry() {
+        let summary = LoginSummary {
+            account_id: Some("acc".into()),
+            email: Some("a@example.com".into()),
+            plan: Some("plus".into()),
+            access_expires: Some(SystemTime::UNIX_EPOCH + Duration::from_secs(4_000_000_000)),
+        };
+        assert_eq!(
+            status_line("127.0.0.1:8787", true, Ok(summary)),
+            "listening on 127.0.0.1:8787 (socket-activated); login a@example.com (plus), \
+             token valid until 2096-10-02T07:06:40Z"
+        );
+    }
+
+    #[test]
+    fn stale_socket_is_replaced_and_live_one_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.sock");
+        drop(std::os::unix::net::UnixListener::bind(&path).unwrap());
+        let live = bind_unix(&path).unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        let err = bind_unix(&path).unwrap_err().to_string();
+        assert!(err.contains("another process is listening on"), "{err}");
+        drop(live);
+    }
+}
