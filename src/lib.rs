@@ -56,7 +56,8 @@ impl Daemon {
         let client = Upstream::http_client(&config).context("building the HTTP client")?;
         let auth = Auth::new(
             &config.codex_home,
-            Refresher::new(client.clone(), config.token_url.clone()),
+            Refresher::new(client.clone(), config.token_url.clone())
+                .with_timeout(config.idle_timeout),
         );
         let upstream = Upstream::new(&config, client);
         let client_key = match &config.api_key_file {

@@ -44,11 +44,24 @@ const PERMANENT_CODES: &[&str] = &[
 pub struct Refresher {
     client: reqwest::Client,
     url: String,
+    timeout: Duration,
 }
 
 impl Refresher {
     pub fn new(client: reqwest::Client, url: String) -> Self {
-        Refresher { client, url }
+        Refresher {
+            client,
+            url,
+            timeout: REFRESH_TIMEOUT,
+        }
+    }
+
+    /// Gives up on the token endpoint after `timeout`, but never later than
+    /// [`REFRESH_TIMEOUT`]: a request waiting on a refresh should not outwait
+    /// the idle timeout it would get from the backend itself.
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout.min(REFRESH_TIMEOUT);
+        self
     }
 
     /// Exchanges `refresh_token` for new tokens, once.
@@ -63,7 +76,7 @@ impl Refresher {
             .client
             .post(&self.url)
             .json(&body)
-            .timeout(REFRESH_TIMEOUT)
+            .timeout(self.timeout)
             .send()
             .await
             .map_err(|e| RefreshError::Transient {

@@ -26,6 +26,7 @@ pub async fn read_limited(
             format!("the request body is larger than max_body_bytes ({limit} bytes)"),
         )
     };
+    check_content_type(headers)?;
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -43,6 +44,35 @@ pub async fn read_limited(
         }
         ApiError::invalid_request(format!("the request body could not be read: {e}"))
     })
+}
+
+/// A body declared as something other than JSON (a form, plain text) is
+/// refused before it is read or forwarded; no content type at all is taken
+/// as JSON, as curl and many SDKs send it that way.
+fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
+    let Some(value) = headers.get(header::CONTENT_TYPE) else {
+        return Ok(());
+    };
+    let essence = value
+        .to_str()
+        .unwrap_or("")
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    if essence == "application/json" || essence.ends_with("+json") {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "invalid_request_error",
+        Some("unsupported_media_type"),
+        format!(
+            "the request body must be JSON (Content-Type: application/json), not {:?}",
+            String::from_utf8_lossy(value.as_bytes())
+        ),
+    ))
 }
 
 /// Written once, when the response body ends or is dropped.
