@@ -255,8 +255,16 @@ impl Collector {
                 None
             }
             "response.completed" | "response.incomplete" => {
-                let response = parse(data)
-                    .and_then(|mut e| e.remove("response"))
+                // A terminal event we cannot read must not pass for an answer.
+                let Some(mut event) = parse(data) else {
+                    return Some(Outcome::Failed(serde_json::json!({
+                        "code": "upstream_malformed_event",
+                        "message": format!("the Codex backend ended the response with a {kind} event that is not a JSON object"),
+                    })));
+                };
+                let response = event
+                    .remove("response")
+                    .filter(Value::is_object)
                     .or_else(|| {
                         let latest = parse(self.latest_response.as_deref()?)?;
                         latest.get("response").cloned()
@@ -503,6 +511,17 @@ mod tests {
                 json!({"output":[{"type":"message","role":"assistant","status":"completed",
                 "content":[{"type":"output_text","text":"Hello","annotations":[]}]}]})
             ))
+        );
+    }
+
+    #[test]
+    fn an_unreadable_terminal_event_is_a_failure_not_an_answer() {
+        let mut c = Collector::default();
+        c.push("response.created", r#"{"type":"response.created","response":{"status":"in_progress"}}"#);
+        let out = c.push("response.completed", "[1,2,3]");
+        assert!(
+            matches!(&out, Some(Outcome::Failed(e)) if e["code"] == "upstream_malformed_event"),
+            "{out:?}"
         );
     }
 
