@@ -38,9 +38,12 @@ done
 proxy_bin=$(realpath "$proxy_bin")
 mock_bin=$(realpath "$mock_bin")
 
-# Not under /tmp: the service runs with PrivateTmp=yes.
+# Not under /tmp: the service runs with PrivateTmp=yes, which hides /tmp (and
+# a checkout there) from it. The daemon runs from a copy in the work folder.
 work=$(mktemp -d /run/codex-responses-proxy-system.XXXXXX)
 trap 'rm -rf "$work"' EXIT
+install -m 755 "$proxy_bin" "$work/codex-responses-proxy"
+proxy_bin=$work/codex-responses-proxy
 failures=0
 
 free_port() {
