@@ -643,6 +643,51 @@ fn cold_start(home: &Path, mock: SocketAddr, samples: usize) -> Result<Vec<Durat
     Ok(times)
 }
 
+/// Without socket activation: spawn with `--listen`, connect as soon as the
+/// port answers, and time spawn to the first complete answer.
+fn spawn_start(home: &Path, mock: SocketAddr, samples: usize) -> Vec<Duration> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut times = Vec::new();
+    for _ in 0..samples {
+        let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        let start = Instant::now();
+        let _child = Proc(
+            proxy_command(PROXY_BIN, home)
+                .arg("--listen")
+                .arg(addr.to_string())
+                .args(proxy_args(home, mock))
+                .spawn()
+                .unwrap(),
+        );
+        while std::net::TcpStream::connect(addr).is_err() {
+            assert!(
+                start.elapsed() < Duration::from_secs(5),
+                "the proxy did not start"
+            );
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        let target = Target {
+            name: "spawned",
+            url: format!("http://{addr}/v1/responses"),
+            headers: Default::default(),
+            json_body: client_body(false),
+            stream_body: client_body(true),
+        };
+        let client = client(1);
+        if rt
+            .block_on(one(&client, &target, Kind::Json, None))
+            .is_some()
+        {
+            times.push(start.elapsed());
+        }
+    }
+    times.sort();
+    times
+}
+
 /// systemd-socket-activate listens before it starts anything.
 fn wait_listening_quietly(addr: SocketAddr) -> Result<(), String> {
     let deadline = Instant::now() + Duration::from_secs(5);
@@ -856,17 +901,19 @@ fn main() {
         streams = fit;
     }
     let after_load_rss = status_kib(pid, "VmRSS:");
+    let after_load_hwm = status_kib(pid, "VmHWM:");
     let (open, rss, hwm) = rt.block_on(open_streams(&targets[1], streams, pid));
     let per_stream = (rss.saturating_sub(after_load_rss) as f64) / open.max(1) as f64;
     println!();
     println!("| proxy memory | VmRSS | VmHWM |\n|---|---:|---:|");
     println!("| idle, after start | {idle_rss} KiB | {idle_hwm} KiB |");
-    println!(
-        "| after the load above | {after_load_rss} KiB | {} KiB |",
-        status_kib(pid, "VmHWM:")
-    );
+    println!("| after the load above | {after_load_rss} KiB | {after_load_hwm} KiB |");
     println!("| with {open} open streams | {rss} KiB | {hwm} KiB |");
     println!("| per open stream | {per_stream:.1} KiB | |");
+    println!(
+        "| per open stream, counted from idle | {:.1} KiB | |",
+        rss.saturating_sub(idle_rss) as f64 / open.max(1) as f64
+    );
 
     drop(proxy);
     std::thread::sleep(Duration::from_millis(200));
@@ -878,6 +925,15 @@ fn main() {
             times[times.len() - 1].as_secs_f64() * 1000.0
         ),
         Err(e) => println!("cold start: not measured: {e}"),
+    }
+    let times = spawn_start(dir.path(), mock, 10);
+    if !times.is_empty() {
+        println!(
+            "start, spawned with --listen, spawn to first complete answer ({} samples): median {:.1} ms, max {:.1} ms",
+            times.len(),
+            times[times.len() / 2].as_secs_f64() * 1000.0,
+            times[times.len() - 1].as_secs_f64() * 1000.0
+        );
     }
     drop(nginx);
     println!("machine after the run: {}", machine());
