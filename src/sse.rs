@@ -525,7 +525,10 @@ mod tests {
     #[test]
     fn an_unreadable_terminal_event_is_a_failure_not_an_answer() {
         let mut c = Collector::default();
-        c.push("response.created", r#"{"type":"response.created","response":{"status":"in_progress"}}"#);
+        c.push(
+            "response.created",
+            r#"{"type":"response.created","response":{"status":"in_progress"}}"#,
+        );
         let out = c.push("response.completed", "[1,2,3]");
         assert!(
             matches!(&out, Some(Outcome::Failed(e)) if e["code"] == "upstream_malformed_event"),
