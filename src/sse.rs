@@ -146,7 +146,10 @@ pub fn events(block: &[u8]) -> impl Iterator<Item = Event<'_>> {
 
 fn split_frame(buf: &[u8]) -> (&[u8], &[u8]) {
     let lf = memmem::find(buf, b"\n\n").map(|i| (i, 2));
-    let crlf = memmem::find(buf, b"\n\r\n").map(|i| (i, 3));
+    // A `\n\r\n` before the first `\n\n` at `i` ends by `i + 1`: looking
+    // further would scan the rest of the block once per event.
+    let crlf_hay = lf.map_or(buf, |(i, _)| &buf[..=i]);
+    let crlf = memmem::find(crlf_hay, b"\n\r\n").map(|i| (i, 3));
     let cut = match (lf, crlf) {
         (Some(a), Some(b)) => Some(if a.0 <= b.0 { a } else { b }),
         (a, b) => a.or(b),
@@ -172,7 +175,12 @@ fn parse_frame(frame: &[u8]) -> Option<Event<'_>> {
             }
             None => (line, &b""[..]),
         };
-        let value = String::from_utf8_lossy(value);
+        // Validating is much cheaper than the lossy path's chunking; that
+        // path only runs for bytes that are not UTF-8.
+        let value = match std::str::from_utf8(value) {
+            Ok(v) => Cow::Borrowed(v),
+            Err(_) => String::from_utf8_lossy(value),
+        };
         match field {
             b"event" => {
                 if let Cow::Borrowed(v) = value {
@@ -517,7 +525,10 @@ mod tests {
     #[test]
     fn an_unreadable_terminal_event_is_a_failure_not_an_answer() {
         let mut c = Collector::default();
-        c.push("response.created", r#"{"type":"response.created","response":{"status":"in_progress"}}"#);
+        c.push(
+            "response.created",
+            r#"{"type":"response.created","response":{"status":"in_progress"}}"#,
+        );
         let out = c.push("response.completed", "[1,2,3]");
         assert!(
             matches!(&out, Some(Outcome::Failed(e)) if e["code"] == "upstream_malformed_event"),

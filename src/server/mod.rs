@@ -191,9 +191,11 @@ static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 /// Request id, client key check, activity, and one summary line when the
 /// response body (a stream included) is finished or dropped.
 async fn bookkeeping(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    // `std::process::id()` is a getpid system call each time: read it once.
+    static PID: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
     let id = format!(
         "req_{:x}_{}",
-        std::process::id(),
+        PID.get_or_init(std::process::id),
         NEXT_ID.fetch_add(1, Ordering::Relaxed)
     );
     let path = request.uri().path().to_owned();
