@@ -59,7 +59,7 @@ impl Daemon {
             Refresher::new(client.clone(), config.token_url.clone())
                 .with_timeout(config.idle_timeout),
         );
-        let upstream = Upstream::new(&config, client);
+        let upstream = Upstream::new(&config, client).map_err(anyhow::Error::msg)?;
         let client_key = match &config.api_key_file {
             Some(path) => {
                 let key = std::fs::read_to_string(path)

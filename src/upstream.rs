@@ -28,18 +28,24 @@ pub fn is_passed_back(name: &HeaderName) -> bool {
 #[derive(Debug, Clone)]
 pub struct Upstream {
     client: reqwest::Client,
-    responses_url: String,
-    models_url: String,
+    /// Parsed once: parsing a URL per request shows in the profile.
+    responses_url: reqwest::Url,
+    models_url: reqwest::Url,
 }
 
 impl Upstream {
-    pub fn new(config: &Config, client: reqwest::Client) -> Self {
+    /// `config.upstream_url` was checked to be an http(s) URL when the
+    /// configuration was loaded.
+    pub fn new(config: &Config, client: reqwest::Client) -> Result<Self, String> {
         let base = config.upstream_url.trim_end_matches('/');
-        Upstream {
+        Ok(Upstream {
             client,
-            responses_url: format!("{base}/responses"),
-            models_url: format!("{base}/models?client_version={}", config.client_version),
-        }
+            responses_url: parse_url(&format!("{base}/responses"))?,
+            models_url: parse_url(&format!(
+                "{base}/models?client_version={}",
+                config.client_version
+            ))?,
+        })
     }
 
     /// The HTTP client shared by the backend and the token endpoint: a connect
@@ -79,7 +85,7 @@ impl Upstream {
             }
             other => other,
         }
-        .map_err(|e| unreachable(&self.responses_url, &e))
+        .map_err(|e| unreachable(self.responses_url.as_str(), &e))
     }
 
     async fn send_responses(
@@ -90,7 +96,7 @@ impl Upstream {
     ) -> reqwest::Result<reqwest::Response> {
         let mut request = self
             .client
-            .post(&self.responses_url)
+            .post(self.responses_url.clone())
             .header(header::AUTHORIZATION, credentials.authorization.clone())
             .header(header::ACCEPT, "text/event-stream")
             .header(header::CONTENT_TYPE, "application/json")
@@ -116,7 +122,7 @@ impl Upstream {
     ) -> Result<reqwest::Response, ApiError> {
         let mut request = self
             .client
-            .get(&self.models_url)
+            .get(self.models_url.clone())
             .header(header::AUTHORIZATION, credentials.authorization.clone())
             .timeout(timeout);
         if let Some(account) = &credentials.account_header {
@@ -128,8 +134,12 @@ impl Upstream {
         request
             .send()
             .await
-            .map_err(|e| unreachable(&self.models_url, &e))
+            .map_err(|e| unreachable(self.models_url.as_str(), &e))
     }
+}
+
+fn parse_url(url: &str) -> Result<reqwest::Url, String> {
+    reqwest::Url::parse(url).map_err(|e| format!("{url}: {e}"))
 }
 
 fn user_agent(version: &str) -> String {
