@@ -49,8 +49,10 @@ failures=0
 free_port() {
   local port
   while :; do
-    port=$((20000 + RANDOM % 40000))
-    ss -Hltn "sport = :$port" 2>/dev/null | grep -q . || {
+    # Below the ephemeral range (32768-60999 here), and in no state at all:
+    # a port a client connection just left in TIME_WAIT cannot be bound.
+    port=$((10000 + RANDOM % 22000))
+    ss -Htan "sport = :$port" 2>/dev/null | grep -q . || {
       echo "$port"
       return
     }
@@ -155,7 +157,12 @@ trap cleanup EXIT
 if until_true 20 systemctl --user is-system-running --quiet 2>/dev/null; then ok "systemd --user is running"; else fail "systemd --user did not start: $(systemctl --user is-system-running 2>&1)"; exit 0; fi
 
 # --- socket activation and readiness -------------------------------------------
-systemctl --user start "$sock" && ok "$sock listens on 127.0.0.1:$port" || fail "$sock did not start"
+if systemctl --user start "$sock"; then
+  ok "$sock listens on 127.0.0.1:$port"
+else
+  fail "$sock did not start"
+  systemctl --user status --no-pager "$sock" 2>&1 | sed 's/^/     /'
+fi
 if is_state inactive; then ok "$svc is inactive until the first connection"; else fail "$svc is $(state) before any connection"; fi
 answer=$(ask)
 if [[ $answer == "Hello, world!" ]]; then ok "the first connection started the service and got the proxied answer"; else fail "the first request answered '$answer'"; fi
