@@ -272,12 +272,7 @@ async fn a_chat_client_disconnect_cancels_the_upstream_request() {
     wait_until(
         Duration::from_secs(5),
         "the upstream stream to be cancelled",
-        || {
-            mock.state
-                .streams_cancelled
-                .load(std::sync::atomic::Ordering::SeqCst)
-                == 1
-        },
+        || mock.streams_cancelled() == 1,
     )
     .await;
 }

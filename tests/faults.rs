@@ -138,10 +138,7 @@ async fn a_stalled_backend_meets_the_idle_timeout() {
     assert_eq!(event["code"], "upstream_idle_timeout");
     // The proxy went away from the stalled upstream stream.
     wait_until(LIMIT, "the stalled streams to be dropped", || {
-        mock.state
-            .streams_cancelled
-            .load(std::sync::atomic::Ordering::SeqCst)
-            >= 2
+        mock.streams_cancelled() >= 2
     })
     .await;
 
@@ -543,12 +540,7 @@ async fn a_stop_during_100_open_streams_lets_all_of_them_finish() {
         let text = stream.await.unwrap();
         assert!(completed(&text), "{text}");
     }
-    assert_eq!(
-        mock.state
-            .streams_cancelled
-            .load(std::sync::atomic::Ordering::SeqCst),
-        0
-    );
+    assert_eq!(mock.streams_cancelled(), 0);
     // No new connections once stopped.
     assert!(tokio::net::TcpStream::connect(addr).await.is_err());
 }

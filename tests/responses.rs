@@ -142,22 +142,12 @@ async fn a_client_disconnect_cancels_the_upstream_request() {
     let proxy = TestProxy::start(&mock).await;
     let mut response = proxy.post("/v1/responses", &hello(true)).await;
     response.chunk().await.unwrap().unwrap();
-    assert_eq!(
-        mock.state
-            .streams_cancelled
-            .load(std::sync::atomic::Ordering::SeqCst),
-        0
-    );
+    assert_eq!(mock.streams_cancelled(), 0);
     drop(response);
     wait_until(
         Duration::from_secs(5),
         "the upstream stream to be cancelled",
-        || {
-            mock.state
-                .streams_cancelled
-                .load(std::sync::atomic::Ordering::SeqCst)
-                == 1
-        },
+        || mock.streams_cancelled() == 1,
     )
     .await;
 }

@@ -12,12 +12,18 @@ use http_body::{Frame, SizeHint};
 use super::{AppState, Summary};
 use crate::error::ApiError;
 
-/// Reads a request body of at most `limit` bytes.
-pub async fn read_limited(
+/// Reads a JSON object body of at most `limit` bytes.
+pub async fn read_json_object(
     headers: &HeaderMap,
     body: Body,
     limit: usize,
-) -> Result<Bytes, ApiError> {
+) -> Result<serde_json::Map<String, serde_json::Value>, ApiError> {
+    let bytes = read_limited(headers, body, limit).await?;
+    crate::patch::parse_object(&bytes)
+}
+
+/// Reads a request body of at most `limit` bytes.
+async fn read_limited(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, ApiError> {
     let too_large = || {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,

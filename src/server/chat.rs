@@ -26,8 +26,7 @@ async fn handle(
     body: Body,
     summary: &mut Summary,
 ) -> Result<Response, ApiError> {
-    let bytes = body::read_limited(headers, body, state.inner.config.max_body_bytes).await?;
-    let request = patch::parse_object(&bytes)?;
+    let request = body::read_json_object(headers, body, state.inner.config.max_body_bytes).await?;
     let translated = chat::to_responses(Value::Object(request))?;
     for field in &translated.dropped {
         tracing::debug!(field = %field, "chat field dropped");

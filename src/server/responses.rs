@@ -22,8 +22,7 @@ async fn handle(
     body: Body,
     summary: &mut Summary,
 ) -> Result<Response, ApiError> {
-    let bytes = body::read_limited(headers, body, state.inner.config.max_body_bytes).await?;
-    let request = patch::parse_object(&bytes)?;
+    let request = body::read_json_object(headers, body, state.inner.config.max_body_bytes).await?;
     let patched = patch::patch(request, &state.inner.rules)?;
     summary.model = patched
         .body

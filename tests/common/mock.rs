@@ -165,6 +165,11 @@ impl MockBackend {
         self.state.refresh_calls.load(Ordering::SeqCst)
     }
 
+    /// Streams the client went away from before they finished.
+    pub fn streams_cancelled(&self) -> usize {
+        self.state.streams_cancelled.load(Ordering::SeqCst)
+    }
+
     pub fn responses_calls(&self) -> usize {
         self.state.responses_calls.load(Ordering::SeqCst)
     }
