@@ -229,7 +229,10 @@ fn network(report: &mut Report, config: &Config) {
             ),
             Err(e) => report.check(
                 Mark::Fail,
-                format!("{what} unreachable: {url}: {}", error_chain(&e)),
+                format!(
+                    "{what} unreachable: {url}: {}",
+                    crate::upstream::describe(&e)
+                ),
             ),
         }
     }
@@ -261,15 +264,4 @@ fn activation(report: &mut Report, config: &Config) {
             humantime::format_duration(config.idle_exit)
         ));
     }
-}
-
-/// The error and its causes on one line: reqwest's own message is terse.
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let _ = write!(text, ": {s}");
-        source = s.source();
-    }
-    text
 }
