@@ -112,8 +112,7 @@ pub fn passthrough(
         let (mut events, guard) = state?;
         match events.next_block().await {
             Some(Ok(block)) => {
-                let terminal =
-                    sse::events(&block).any(|e| e.kind().is_some_and(|k| sse::is_terminal(&k)));
+                let terminal = sse::has_terminal(&block);
                 let next = (!terminal).then_some((events, guard));
                 Some((Ok(block), next))
             }
@@ -135,7 +134,17 @@ pub async fn collect(mut events: EventStream) -> Result<Value, ApiError> {
     let mut collector = Collector::default();
     while let Some(block) = events.next_block().await {
         let block = block.map_err(|e| e.to_api_error())?;
-        for event in sse::events(&block) {
+        for frame in sse::frames(&block) {
+            // Most events (deltas, content parts) do not shape the answer:
+            // their data is not even read.
+            if let Some(name) = sse::frame_name(frame)
+                && !collector.wants(name)
+            {
+                continue;
+            }
+            let Some(event) = sse::parse_frame(frame) else {
+                continue;
+            };
             let Some(kind) = event.kind() else { continue };
             match collector.push(&kind, &event.data) {
                 Some(Outcome::Finished(response)) => return Ok(response),

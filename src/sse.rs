@@ -129,19 +129,59 @@ pub fn json_type(data: &str) -> Option<Cow<'_, str>> {
 /// Iterates the events of a block of whole events. Bytes that are not UTF-8
 /// are replaced rather than dropped, so a JSON parser reports them.
 pub fn events(block: &[u8]) -> impl Iterator<Item = Event<'_>> {
+    frames(block).filter_map(parse_frame)
+}
+
+/// The raw frames of a block of whole events, blank-line separated.
+pub fn frames(block: &[u8]) -> impl Iterator<Item = &[u8]> {
     let mut rest = block;
     std::iter::from_fn(move || {
-        loop {
-            if rest.is_empty() {
-                return None;
-            }
-            let (frame, next) = split_frame(rest);
-            rest = next;
-            if let Some(event) = parse_frame(frame) {
-                return Some(event);
-            }
+        if rest.is_empty() {
+            return None;
         }
+        let (frame, next) = split_frame(rest);
+        rest = next;
+        Some(frame)
     })
+}
+
+/// The lines of a frame, without their `\r\n` or `\n`; found with memchr,
+/// since a frame is mostly one long `data:` line.
+fn lines(frame: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut rest = frame;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let (line, next) = match memchr::memchr(b'\n', rest) {
+            Some(i) => (&rest[..i], &rest[i + 1..]),
+            None => (rest, &b""[..]),
+        };
+        rest = next;
+        Some(line.strip_suffix(b"\r").unwrap_or(line))
+    })
+}
+
+/// The `event:` name of a frame, read without touching its data.
+pub fn frame_name(frame: &[u8]) -> Option<&str> {
+    lines(frame).find_map(|line| {
+        let value = line.strip_prefix(b"event:")?;
+        std::str::from_utf8(value.strip_prefix(b" ").unwrap_or(value)).ok()
+    })
+}
+
+/// A frame's type: its `event:` name, else the `type` of its data.
+pub fn frame_kind(frame: &[u8]) -> Option<Cow<'_, str>> {
+    match frame_name(frame) {
+        Some(name) => Some(Cow::Borrowed(name)),
+        None => parse_frame(frame).and_then(|e| e.kind().map(|k| Cow::Owned(k.into_owned()))),
+    }
+}
+
+/// Whether a block holds an event that ends the response. The upstream names
+/// its events, so mostly only the `event:` lines are read.
+pub fn has_terminal(block: &[u8]) -> bool {
+    frames(block).any(|frame| frame_kind(frame).is_some_and(|k| is_terminal(&k)))
 }
 
 fn split_frame(buf: &[u8]) -> (&[u8], &[u8]) {
@@ -160,11 +200,10 @@ fn split_frame(buf: &[u8]) -> (&[u8], &[u8]) {
     }
 }
 
-fn parse_frame(frame: &[u8]) -> Option<Event<'_>> {
+pub fn parse_frame(frame: &[u8]) -> Option<Event<'_>> {
     let mut name = None;
     let mut data: Option<Cow<'_, str>> = None;
-    for line in frame.split(|&b| b == b'\n') {
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
+    for line in lines(frame) {
         if line.is_empty() || line[0] == b':' {
             continue;
         }
@@ -232,6 +271,23 @@ pub struct Collector {
 }
 
 impl Collector {
+    /// Whether an event of `kind` matters for the answer; others need not be
+    /// read at all.
+    pub fn wants(&self, kind: &str) -> bool {
+        match kind {
+            "response.output_text.delta" => !self.open_items.is_empty(),
+            "response.created"
+            | "response.in_progress"
+            | "response.output_item.added"
+            | "response.output_item.done"
+            | "response.completed"
+            | "response.incomplete"
+            | "response.failed"
+            | "error" => true,
+            _ => false,
+        }
+    }
+
     /// Takes one event; returns the outcome once a terminal event arrives.
     pub fn push(&mut self, kind: &str, data: &str) -> Option<Outcome> {
         match kind {
@@ -388,6 +444,20 @@ mod tests {
                 vec![Some("a".into()), Some("b".into()), Some("c".into())]
             );
         }
+    }
+
+    #[test]
+    fn terminal_events_are_found_by_name_or_by_type() {
+        assert!(has_terminal(
+            b"event: a\ndata: 1\n\nevent: response.completed\ndata: {}\n\n"
+        ));
+        assert!(has_terminal(b"event:error\r\ndata: {}\r\n\r\n"));
+        assert!(has_terminal(b"data: {\"type\":\"response.failed\"}\n\n"));
+        assert!(!has_terminal(
+            b"event: response.output_text.delta\ndata: {\"delta\":\"event: error\"}\n\n"
+        ));
+        assert!(!has_terminal(b": comment\n\n"));
+        assert_eq!(frame_name(b"id: 1\nevent: x\ndata: y\n"), Some("x"));
     }
 
     #[test]
