@@ -90,7 +90,10 @@ impl Splitter {
 fn last_boundary_end(buf: &[u8], from: usize) -> Option<usize> {
     let hay = &buf[from..];
     let lf = memmem::rfind(hay, b"\n\n").map(|i| i + 2);
-    let crlf = memmem::rfind(hay, b"\n\r\n").map(|i| i + 3);
+    // A `\n\r\n` ending later than that `\n\n` starts at most one byte
+    // before it ends: no need to scan the whole chunk a second time.
+    let crlf_from = lf.map_or(0, |end| end - 1);
+    let crlf = memmem::rfind(&hay[crlf_from..], b"\n\r\n").map(|i| crlf_from + i + 3);
     lf.max(crlf).map(|end| end + from)
 }
 
