@@ -25,6 +25,9 @@ use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 
+#[path = "../tests/common/mock.rs"]
+mod mock;
+
 const ACCOUNT_ID: &str = "acc-bench-1";
 /// Loaded before each measured case so that pools and caches are warm.
 const WARMUP: Duration = Duration::from_millis(300);
@@ -37,36 +40,12 @@ static REPORTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::
 
 // ---------------------------------------------------------------- mock backend
 
-/// The answer the backend streams: 60 events, ~8.5 KB, `output: []` in
-/// `response.completed` as the real backend sends it (PROTOCOL.md §4).
+/// The answer the backend streams: the test suite's realistic text answer
+/// with 52 deltas, 60 events, `output: []` in `response.completed` as the real
+/// backend sends it (PROTOCOL.md §4).
 fn answer_events() -> Vec<Value> {
-    let id = "resp_bench_1";
-    let item_id = "msg_1";
-    let response = |status: &str| json!({"id": id, "object": "response", "created_at": 1_763_900_000, "status": status, "model": "gpt-5", "output": []});
-    let pieces: Vec<String> = (0..52).map(|i| format!("w{i:02} ")).collect();
-    let text: String = pieces.concat();
-    let mut events = vec![
-        json!({"type": "response.created", "response": response("in_progress")}),
-        json!({"type": "response.in_progress", "response": response("in_progress")}),
-        json!({"type": "response.output_item.added", "output_index": 0, "item": {"id": item_id, "type": "message", "status": "in_progress", "role": "assistant", "content": []}}),
-        json!({"type": "response.content_part.added", "item_id": item_id, "output_index": 0, "content_index": 0, "part": {"type": "output_text", "text": "", "annotations": []}}),
-    ];
-    for delta in &pieces {
-        events.push(json!({"type": "response.output_text.delta", "item_id": item_id, "output_index": 0, "content_index": 0, "delta": delta}));
-    }
-    let message = json!({"id": item_id, "type": "message", "status": "completed", "role": "assistant",
-        "content": [{"type": "output_text", "text": text, "annotations": []}]});
-    events.extend([
-        json!({"type": "response.output_text.done", "item_id": item_id, "output_index": 0, "content_index": 0, "text": text}),
-        json!({"type": "response.content_part.done", "item_id": item_id, "output_index": 0, "content_index": 0, "part": {"type": "output_text", "text": text, "annotations": []}}),
-        json!({"type": "response.output_item.done", "output_index": 0, "item": message}),
-        json!({"type": "response.completed", "response": {
-            "id": id, "object": "response", "created_at": 1_763_900_000, "status": "completed", "model": "gpt-5", "output": [],
-            "usage": {"input_tokens": 12, "input_tokens_details": {"cached_tokens": 0}, "output_tokens": 50,
-                      "output_tokens_details": {"reasoning_tokens": 0}, "total_tokens": 62}
-        }}),
-    ]);
-    events
+    let text: String = (0..52).map(|i| format!("w{i:02} ")).collect();
+    mock::text_answer(&text, 52)
 }
 
 fn frame(event: &Value) -> String {
