@@ -5,7 +5,10 @@
 //!
 //! Run: `cargo bench --bench overhead` (see docs/BENCHMARKS.md).
 //! Environment: `BENCH_SECS` (seconds per measured case, default 2),
-//! `BENCH_STREAMS` (open streams for the memory figure, default 1000).
+//! `BENCH_STREAMS` (open streams for the memory figure, default 1000),
+//! `BENCH_ONLY` (a comma-separated subset of `json1,json16,json256,stream1,
+//! stream16,stream256,ttfe,memory,start`, for quick comparisons),
+//! `BENCH_PROXY` (another proxy binary to measure in place of the release build).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::convert::Infallible;
@@ -225,6 +228,16 @@ fn proxy_args(home: &Path, mock: SocketAddr) -> Vec<String> {
     ]
 }
 
+/// The binary measured: the release build, or `BENCH_PROXY`.
+fn proxy_bin() -> String {
+    std::env::var("BENCH_PROXY").unwrap_or_else(|_| PROXY_BIN.to_owned())
+}
+
+/// Whether `BENCH_ONLY` (if set) names this part of the run.
+fn wanted(part: &str) -> bool {
+    std::env::var("BENCH_ONLY").map_or(true, |only| only.split(',').any(|p| p.trim() == part))
+}
+
 fn proxy_command(program: &str, home: &Path) -> Command {
     let mut cmd = Command::new(program);
     cmd.env("CODEX_HOME", home)
@@ -239,7 +252,7 @@ fn proxy_command(program: &str, home: &Path) -> Command {
 fn start_proxy(home: &Path, mock: SocketAddr) -> (Proc, SocketAddr) {
     let port = free_port();
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let child = proxy_command(PROXY_BIN, home)
+    let child = proxy_command(&proxy_bin(), home)
         .arg("--listen")
         .arg(addr.to_string())
         .args(proxy_args(home, mock))
@@ -607,7 +620,7 @@ fn cold_start(home: &Path, mock: SocketAddr, samples: usize) -> Result<Vec<Durat
             proxy_command(activator.to_str().unwrap(), home)
                 .arg("-l")
                 .arg(addr.to_string())
-                .arg(PROXY_BIN)
+                .arg(proxy_bin())
                 .args(proxy_args(home, mock))
                 .spawn()
                 .map_err(|e| format!("systemd-socket-activate: {e}"))?,
@@ -650,7 +663,7 @@ fn spawn_start(home: &Path, mock: SocketAddr, samples: usize) -> Vec<Duration> {
         let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
         let start = Instant::now();
         let _child = Proc(
-            proxy_command(PROXY_BIN, home)
+            proxy_command(&proxy_bin(), home)
                 .arg("--listen")
                 .arg(addr.to_string())
                 .args(proxy_args(home, mock))
@@ -834,6 +847,13 @@ fn main() {
     );
     for kind in [Kind::Json, Kind::Stream] {
         for concurrency in [1, 16, 256] {
+            let name = match kind {
+                Kind::Json => "json",
+                Kind::Stream => "stream",
+            };
+            if !wanted(&format!("{name}{concurrency}")) {
+                continue;
+            }
             let mut direct_p50 = f64::NAN;
             for (target, client) in targets.iter().zip(&clients) {
                 rt.block_on(load(client, target, kind, concurrency, WARMUP));
@@ -868,7 +888,7 @@ fn main() {
         "| time to first event (c=1, 500 samples) | p50 | p99 | added p50 |\n|---|---:|---:|---:|"
     );
     let mut direct_p50 = f64::NAN;
-    for (target, client) in targets.iter().zip(&clients) {
+    for (target, client) in targets.iter().zip(&clients).filter(|_| wanted("ttfe")) {
         let s = rt.block_on(ttfe(client, target, 500));
         if target.name == "direct" {
             direct_p50 = s.pct(0.5);
@@ -886,49 +906,53 @@ fn main() {
         );
     }
 
-    let limit = open_files_limit();
-    // Each stream holds a socket here and two in the proxy and the mock.
-    let fit = (limit.saturating_sub(200) / 2) as usize;
-    if streams > fit {
+    if wanted("memory") {
+        let limit = open_files_limit();
+        // Each stream holds a socket here and two in the proxy and the mock.
+        let fit = (limit.saturating_sub(200) / 2) as usize;
+        if streams > fit {
+            println!(
+                "NOTE: the open-files limit is {limit}: measuring {fit} streams instead of {streams} (raise it with `ulimit -n 8192`)"
+            );
+            streams = fit;
+        }
+        let after_load_rss = status_kib(pid, "VmRSS:");
+        let after_load_hwm = status_kib(pid, "VmHWM:");
+        let (open, rss, hwm) = rt.block_on(open_streams(&targets[1], streams, pid));
+        let per_stream = (rss.saturating_sub(after_load_rss) as f64) / open.max(1) as f64;
+        println!();
+        println!("| proxy memory | VmRSS | VmHWM |\n|---|---:|---:|");
+        println!("| idle, after start | {idle_rss} KiB | {idle_hwm} KiB |");
+        println!("| after the load above | {after_load_rss} KiB | {after_load_hwm} KiB |");
+        println!("| with {open} open streams | {rss} KiB | {hwm} KiB |");
+        println!("| per open stream | {per_stream:.1} KiB | |");
         println!(
-            "NOTE: the open-files limit is {limit}: measuring {fit} streams instead of {streams} (raise it with `ulimit -n 8192`)"
+            "| per open stream, counted from idle | {:.1} KiB | |",
+            rss.saturating_sub(idle_rss) as f64 / open.max(1) as f64
         );
-        streams = fit;
     }
-    let after_load_rss = status_kib(pid, "VmRSS:");
-    let after_load_hwm = status_kib(pid, "VmHWM:");
-    let (open, rss, hwm) = rt.block_on(open_streams(&targets[1], streams, pid));
-    let per_stream = (rss.saturating_sub(after_load_rss) as f64) / open.max(1) as f64;
-    println!();
-    println!("| proxy memory | VmRSS | VmHWM |\n|---|---:|---:|");
-    println!("| idle, after start | {idle_rss} KiB | {idle_hwm} KiB |");
-    println!("| after the load above | {after_load_rss} KiB | {after_load_hwm} KiB |");
-    println!("| with {open} open streams | {rss} KiB | {hwm} KiB |");
-    println!("| per open stream | {per_stream:.1} KiB | |");
-    println!(
-        "| per open stream, counted from idle | {:.1} KiB | |",
-        rss.saturating_sub(idle_rss) as f64 / open.max(1) as f64
-    );
 
     drop(proxy);
     std::thread::sleep(Duration::from_millis(200));
     println!();
-    match cold_start(dir.path(), mock, 10) {
-        Ok(times) => println!(
-            "cold start, socket-activated, connect to complete answer (10 samples): median {:.1} ms, max {:.1} ms",
-            times[times.len() / 2].as_secs_f64() * 1000.0,
-            times[times.len() - 1].as_secs_f64() * 1000.0
-        ),
-        Err(e) => println!("cold start: not measured: {e}"),
-    }
-    let times = spawn_start(dir.path(), mock, 10);
-    if !times.is_empty() {
-        println!(
-            "start, spawned with --listen, spawn to first complete answer ({} samples): median {:.1} ms, max {:.1} ms",
-            times.len(),
-            times[times.len() / 2].as_secs_f64() * 1000.0,
-            times[times.len() - 1].as_secs_f64() * 1000.0
-        );
+    if wanted("start") {
+        match cold_start(dir.path(), mock, 10) {
+            Ok(times) => println!(
+                "cold start, socket-activated, connect to complete answer (10 samples): median {:.1} ms, max {:.1} ms",
+                times[times.len() / 2].as_secs_f64() * 1000.0,
+                times[times.len() - 1].as_secs_f64() * 1000.0
+            ),
+            Err(e) => println!("cold start: not measured: {e}"),
+        }
+        let times = spawn_start(dir.path(), mock, 10);
+        if !times.is_empty() {
+            println!(
+                "start, spawned with --listen, spawn to first complete answer ({} samples): median {:.1} ms, max {:.1} ms",
+                times.len(),
+                times[times.len() / 2].as_secs_f64() * 1000.0,
+                times[times.len() - 1].as_secs_f64() * 1000.0
+            );
+        }
     }
     drop(nginx);
     println!("machine after the run: {}", machine());
