@@ -153,6 +153,8 @@ pub struct Config {
     pub max_event_bytes: usize,
     /// Requests forwarded at once; past it clients get a 503 with `Retry-After`.
     pub max_concurrent_requests: usize,
+    /// Threads serving connections; 0 means one per CPU the daemon may use, at most 8.
+    pub worker_threads: usize,
     /// Body fields removed before forwarding.
     pub strip_fields: Vec<String>,
     /// How long the upstream model list is reused before it is revalidated.
@@ -187,6 +189,7 @@ impl Default for Config {
             max_body_bytes: 32 * 1024 * 1024,
             max_event_bytes: 32 * 1024 * 1024,
             max_concurrent_requests: 1024,
+            worker_threads: 0,
             strip_fields: DEFAULT_STRIP_FIELDS.iter().map(|s| s.to_string()).collect(),
             models_cache_ttl: Duration::from_secs(300),
             client_version: DEFAULT_CLIENT_VERSION.into(),
@@ -195,6 +198,10 @@ impl Default for Config {
         }
     }
 }
+
+/// `worker_threads = 0` takes one thread per CPU up to this: more only adds
+/// idle threads for a daemon whose requests wait on a remote backend.
+const MAX_AUTO_WORKERS: usize = 8;
 
 /// `$CODEX_HOME`, else `~/.codex`.
 fn default_codex_home() -> PathBuf {
@@ -363,6 +370,15 @@ impl Config {
                 return Err(invalid(key, "must be greater than zero".into()));
             }
         }
+        if self.worker_threads > 1024 {
+            return Err(invalid(
+                "worker_threads",
+                format!(
+                    "{} threads is more than any machine needs (0 means one per CPU)",
+                    self.worker_threads
+                ),
+            ));
+        }
         for (key, value) in [
             ("connect_timeout", self.connect_timeout),
             ("idle_timeout", self.idle_timeout),
@@ -384,6 +400,16 @@ impl Config {
     }
 
     /// The configuration as TOML, for `--print-config`.
+    /// How many worker threads serve connections.
+    pub fn workers(&self) -> usize {
+        match self.worker_threads {
+            0 => std::thread::available_parallelism()
+                .map_or(1, |n| n.get())
+                .min(MAX_AUTO_WORKERS),
+            n => n,
+        }
+    }
+
     pub fn to_toml(&self) -> String {
         toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot render: {e}\n"))
     }

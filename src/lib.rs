@@ -33,13 +33,14 @@ pub mod systemd;
 pub mod upstream;
 
 use std::future::Future;
+use std::sync::Arc;
 
 use anyhow::Context;
 
 use crate::auth::Auth;
 use crate::auth::refresh::Refresher;
 use crate::config::Config;
-use crate::serve::{Listener, ServeOptions};
+use crate::serve::{Listener, ServeOptions, Workers};
 use crate::server::AppState;
 use crate::upstream::Upstream;
 
@@ -47,6 +48,7 @@ use crate::upstream::Upstream;
 #[derive(Debug, Clone)]
 pub struct Daemon {
     state: AppState,
+    workers: Arc<Workers>,
 }
 
 impl Daemon {
@@ -72,12 +74,18 @@ impl Daemon {
         };
         Ok(Daemon {
             state: AppState::new(config, auth, upstream, client_key),
+            workers: Arc::default(),
         })
     }
 
     /// The shared state: the login and the activity counters.
     pub fn state(&self) -> &AppState {
         &self.state
+    }
+
+    /// The worker threads, once serving.
+    pub fn workers(&self) -> &Workers {
+        &self.workers
     }
 
     /// The token source.
@@ -91,9 +99,11 @@ impl Daemon {
         let options = ServeOptions {
             header_read_timeout: config.header_read_timeout,
             shutdown_grace: config.shutdown_grace,
+            workers: config.workers(),
         };
         let router = server::router(self.state.clone());
         let activity = self.state.activity().clone();
-        serve::serve(listeners, router, activity, options, shutdown).await;
+        let workers = self.workers.clone();
+        serve::serve(listeners, router, activity, workers, options, shutdown).await;
     }
 }

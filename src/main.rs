@@ -22,7 +22,10 @@ fn main() -> ExitCode {
     }
 }
 
-#[tokio::main]
+/// The main thread's runtime runs only the control loop (signals, sd-notify,
+/// the watchdog, idle exit); connections are served by worker threads with
+/// runtimes of their own (see `serve`).
+#[tokio::main(flavor = "current_thread")]
 async fn run(cli: Cli, mut inherited: Inherited) -> anyhow::Result<()> {
     let loaded = Config::load(&cli.flags)?;
     if cli.flags.print_config {

@@ -2,15 +2,18 @@
 //! timeout between them, a bound on their size, and the two ways of handing
 //! them on: passed through as they arrive, or collected into one object.
 
+use std::pin::Pin;
 use std::time::Duration;
 
 use axum::http::StatusCode;
 use bytes::Bytes;
+use http_body_util::BodyExt;
 use serde_json::{Value, json};
+use tokio::time::Sleep;
 
 use crate::error::ApiError;
 use crate::sse::{self, Collector, Outcome, Splitter};
-use crate::upstream;
+use crate::upstream::{self, PooledBody};
 
 /// Why a stream ended without a terminal event.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -63,36 +66,46 @@ impl StreamError {
 /// Whole events from an upstream answer, with the idle timeout applied.
 #[derive(Debug)]
 pub struct EventStream {
-    response: reqwest::Response,
+    body: PooledBody,
     splitter: Splitter,
     idle_timeout: Duration,
+    /// One timer for the whole stream, moved on at each chunk.
+    idle: Pin<Box<Sleep>>,
 }
 
 impl EventStream {
-    pub fn new(
-        response: reqwest::Response,
-        idle_timeout: Duration,
-        max_event_bytes: usize,
-    ) -> Self {
+    pub fn new(body: PooledBody, idle_timeout: Duration, max_event_bytes: usize) -> Self {
         EventStream {
-            response,
+            body,
             splitter: Splitter::new(max_event_bytes),
             idle_timeout,
+            idle: Box::pin(tokio::time::sleep(idle_timeout)),
         }
     }
 
     /// The next block of whole events; `None` once the upstream closed cleanly.
     pub async fn next_block(&mut self) -> Option<Result<Bytes, StreamError>> {
         loop {
-            let chunk = match tokio::time::timeout(self.idle_timeout, self.response.chunk()).await {
-                Err(_) => return Some(Err(StreamError::Idle(self.idle_timeout))),
-                Ok(Err(e)) => return Some(Err(StreamError::Broken(upstream::describe(&e)))),
-                Ok(Ok(None)) if self.splitter.has_partial() => {
+            let frame = tokio::select! {
+                biased;
+                frame = self.body.frame() => frame,
+                () = &mut self.idle => return Some(Err(StreamError::Idle(self.idle_timeout))),
+            };
+            let chunk = match frame {
+                Some(Err(e)) => return Some(Err(StreamError::Broken(upstream::describe(&e)))),
+                None if self.splitter.has_partial() => {
                     return Some(Err(StreamError::ClosedEarly));
                 }
-                Ok(Ok(None)) => return None,
-                Ok(Ok(Some(chunk))) => chunk,
+                None => return None,
+                Some(Ok(frame)) => match frame.into_data() {
+                    Ok(chunk) => chunk,
+                    // Trailers: nothing to pass on.
+                    Err(_) => continue,
+                },
             };
+            self.idle
+                .as_mut()
+                .reset(tokio::time::Instant::now() + self.idle_timeout);
             match self.splitter.push(chunk) {
                 Ok(Some(block)) => return Some(Ok(block)),
                 Ok(None) => continue,
@@ -101,6 +114,27 @@ impl EventStream {
         }
     }
 }
+
+impl EventStream {
+    /// After the terminal event: reads the body to its end so that its
+    /// connection goes back to the pool. The end is usually in the same
+    /// read as the last event; if not, a task on this thread waits for it.
+    pub fn finish(self) {
+        use futures_util::FutureExt;
+        let mut body = self.body;
+        if let Some(None) = body.frame().now_or_never() {
+            return;
+        }
+        tokio::spawn(async move {
+            let drained = async { while let Some(Ok(_)) = body.frame().await {} };
+            let _ = tokio::time::timeout(DRAIN_TIMEOUT, drained).await;
+        });
+    }
+}
+
+/// How long a finished answer's connection is given to end its body before
+/// it is closed instead of reused.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Passes events through as they arrive. The stream ends after the terminal
 /// event; if the upstream vanishes first, a final `error` event says why.
@@ -112,9 +146,11 @@ pub fn passthrough(
         let (mut events, guard) = state?;
         match events.next_block().await {
             Some(Ok(block)) => {
-                let terminal = sse::has_terminal(&block);
-                let next = (!terminal).then_some((events, guard));
-                Some((Ok(block), next))
+                if sse::has_terminal(&block) {
+                    events.finish();
+                    return Some((Ok(block), None));
+                }
+                Some((Ok(block), Some((events, guard))))
             }
             Some(Err(e)) => {
                 tracing::warn!(error = %e, "upstream stream ended abnormally");
@@ -147,8 +183,14 @@ pub async fn collect(mut events: EventStream) -> Result<Value, ApiError> {
             };
             let Some(kind) = event.kind() else { continue };
             match collector.push(&kind, &event.data) {
-                Some(Outcome::Finished(response)) => return Ok(response),
-                Some(Outcome::Failed(error)) => return Err(upstream::map_failure(&error)),
+                Some(Outcome::Finished(response)) => {
+                    events.finish();
+                    return Ok(response);
+                }
+                Some(Outcome::Failed(error)) => {
+                    events.finish();
+                    return Err(upstream::map_failure(&error));
+                }
                 None => {}
             }
         }

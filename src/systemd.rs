@@ -200,11 +200,12 @@ const IDLE_CHECK_MIN: Duration = Duration::from_millis(100);
 /// Serves until SIGTERM/SIGINT (or idle exit), keeping systemd informed.
 /// Returns once requests in flight have finished or the grace period ran out.
 ///
-/// Watchdog: a ping is sent every half `WATCHDOG_USEC` by a task on the
-/// same runtime as the accept loops, and only while the server is healthy:
-/// the serving task is still running (its accept loops have not ended or
-/// panicked) and no stop has begun. A wedged runtime sends no ping either,
-/// because the ping task can no longer run; systemd then restarts the unit.
+/// Watchdog: a ping is sent every half `WATCHDOG_USEC`, and only while the
+/// server is healthy: the serving task is still running (no worker thread
+/// has ended or panicked), no stop has begun, and every worker's runtime
+/// runs a probe task within a quarter of the interval. A wedged worker, or
+/// a wedged main thread that can no longer run this loop, sends no ping;
+/// systemd then restarts the unit.
 pub async fn run(
     daemon: Daemon,
     listeners: Listeners,
@@ -254,7 +255,8 @@ pub async fn run(
         tokio::select! {
             () = &mut signals => break Stop::Signal,
             _ = watchdog_tick.tick(), if watchdog.is_some() => {
-                if !server.is_finished() {
+                let probe = watchdog.unwrap_or_default() / 4;
+                if !server.is_finished() && daemon.workers().respond(probe).await {
                     notify(&[NotifyState::Watchdog]);
                 }
             }

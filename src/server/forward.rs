@@ -141,7 +141,7 @@ async fn open(
     let upstream_id = upstream::request_id(response.headers()).map(str::to_owned);
     Ok(Opened {
         events: EventStream::new(
-            response,
+            response.into_body(),
             inner.config.idle_timeout,
             inner.config.max_event_bytes,
         ),

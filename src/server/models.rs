@@ -96,7 +96,7 @@ async fn fetch(state: &AppState) -> Result<Bytes, ApiError> {
                 body: Bytes::from(list.to_string()),
             }
         }
-        _ => return Err(upstream::error_from_response(response).await),
+        _ => return Err(upstream::error_from_response(axum::http::Response::from(response)).await),
     };
     let body = entry.body.clone();
     *inner.models.entry.lock().unwrap_or_else(|e| e.into_inner()) = Some(entry);

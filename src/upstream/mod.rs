@@ -3,13 +3,21 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+mod pool;
+
+use axum::http::{
+    HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode, Uri, header,
+};
 use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
 use serde_json::Value;
 
 use crate::auth::Credentials;
 use crate::config::Config;
 use crate::error::ApiError;
+
+use self::pool::Pool;
+pub use self::pool::{PooledBody, SendError};
 
 /// The `originator` of the official client: an edge filter is reported to
 /// challenge requests without it.
@@ -27,10 +35,16 @@ pub fn is_passed_back(name: &HeaderName) -> bool {
 /// The Codex backend.
 #[derive(Debug, Clone)]
 pub struct Upstream {
+    /// For `/models`, which is off the request path.
     client: reqwest::Client,
-    /// Parsed once: parsing a URL per request shows in the profile.
-    responses_url: reqwest::Url,
     models_url: reqwest::Url,
+    /// For `/responses`: parsed once, since parsing per request shows in the profile.
+    pool: Pool,
+    responses_url: Uri,
+    responses_path: Uri,
+    host: HeaderValue,
+    user_agent: HeaderValue,
+    version: Option<HeaderValue>,
 }
 
 impl Upstream {
@@ -38,18 +52,33 @@ impl Upstream {
     /// configuration was loaded.
     pub fn new(config: &Config, client: reqwest::Client) -> Result<Self, String> {
         let base = config.upstream_url.trim_end_matches('/');
+        let responses = format!("{base}/responses");
+        let responses_url: Uri = responses.parse().map_err(|e| format!("{responses}: {e}"))?;
+        let (Some(authority), Some(path)) =
+            (responses_url.authority(), responses_url.path_and_query())
+        else {
+            return Err(format!("{responses}: not an absolute URL"));
+        };
+        let host = HeaderValue::try_from(authority.as_str()).map_err(|e| e.to_string())?;
+        let responses_path = Uri::try_from(path.as_str()).map_err(|e| e.to_string())?;
         Ok(Upstream {
             client,
-            responses_url: parse_url(&format!("{base}/responses"))?,
             models_url: parse_url(&format!(
                 "{base}/models?client_version={}",
                 config.client_version
             ))?,
+            pool: Pool::new(config.connect_timeout),
+            responses_url,
+            responses_path,
+            host,
+            user_agent: HeaderValue::try_from(user_agent(&config.client_version))
+                .map_err(|e| e.to_string())?,
+            version: HeaderValue::try_from(config.client_version.as_str()).ok(),
         })
     }
 
-    /// The HTTP client shared by the backend and the token endpoint: a connect
-    /// timeout but no total timeout, since a stream may rightly last minutes.
+    /// The HTTP client for the token endpoint and `/models`: a connect
+    /// timeout but no total timeout.
     pub fn http_client(config: &Config) -> reqwest::Result<reqwest::Client> {
         let mut headers = HeaderMap::new();
         headers.insert("originator", HeaderValue::from_static(ORIGINATOR));
@@ -71,46 +100,55 @@ impl Upstream {
         body: Bytes,
         credentials: &Credentials,
         session: Option<&HeaderValue>,
-    ) -> Result<reqwest::Response, ApiError> {
-        match self
-            .send_responses(body.clone(), credentials, session)
-            .await
-        {
+    ) -> Result<Response<PooledBody>, ApiError> {
+        let request = || self.responses_request(body.clone(), credentials, session);
+        match self.pool.send(&self.responses_url, request()).await {
             // A pooled connection the server had just closed: the request never
             // reached it, so sending once more on a new connection is safe. The
             // official client retries such failures too.
-            Err(e) if !e.is_timeout() && describe(&e).contains("closed before") => {
+            Err(e) if e.is_stale_connection() => {
                 tracing::debug!("pooled upstream connection was closed; sending again");
-                self.send_responses(body, credentials, session).await
+                self.pool.send(&self.responses_url, request()).await
             }
             other => other,
         }
-        .map_err(|e| unreachable(self.responses_url.as_str(), &e))
+        .map_err(|e| unreachable(&self.responses_url.to_string(), &e))
     }
 
-    async fn send_responses(
+    fn responses_request(
         &self,
         body: Bytes,
         credentials: &Credentials,
         session: Option<&HeaderValue>,
-    ) -> reqwest::Result<reqwest::Response> {
-        let mut request = self
-            .client
-            .post(self.responses_url.clone())
-            .header(header::AUTHORIZATION, credentials.authorization.clone())
-            .header(header::ACCEPT, "text/event-stream")
-            .header(header::CONTENT_TYPE, "application/json")
-            .body(body);
+    ) -> Request<Full<Bytes>> {
+        let mut request = Request::new(Full::new(body));
+        *request.method_mut() = Method::POST;
+        *request.uri_mut() = self.responses_path.clone();
+        let h = request.headers_mut();
+        h.insert(header::HOST, self.host.clone());
+        h.insert(header::AUTHORIZATION, credentials.authorization.clone());
+        h.insert(
+            header::ACCEPT,
+            HeaderValue::from_static("text/event-stream"),
+        );
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        h.insert(header::USER_AGENT, self.user_agent.clone());
+        h.insert(ORIGINATOR_HEADER, HeaderValue::from_static(ORIGINATOR));
+        if let Some(version) = &self.version {
+            h.insert(VERSION_HEADER, version.clone());
+        }
         if let Some(account) = &credentials.account_header {
-            request = request.header("chatgpt-account-id", account.clone());
+            h.insert(ACCOUNT_HEADER, account.clone());
         }
         if let Some(session) = session {
             // Older clients send the underscore form, newer ones the hyphen.
-            request = request
-                .header("session_id", session.clone())
-                .header("session-id", session.clone());
+            h.insert(SESSION_UNDERSCORE, session.clone());
+            h.insert(SESSION_HYPHEN, session.clone());
         }
-        request.send().await
+        request
     }
 
     /// `GET {base}/models?client_version=…`, revalidating with `etag` when given.
@@ -126,7 +164,7 @@ impl Upstream {
             .header(header::AUTHORIZATION, credentials.authorization.clone())
             .timeout(timeout);
         if let Some(account) = &credentials.account_header {
-            request = request.header("chatgpt-account-id", account.clone());
+            request = request.header(ACCOUNT_HEADER, account.clone());
         }
         if let Some(etag) = etag {
             request = request.header(header::IF_NONE_MATCH, etag.clone());
@@ -137,6 +175,12 @@ impl Upstream {
             .map_err(|e| unreachable(self.models_url.as_str(), &e))
     }
 }
+
+const ORIGINATOR_HEADER: HeaderName = HeaderName::from_static("originator");
+const VERSION_HEADER: HeaderName = HeaderName::from_static("version");
+const ACCOUNT_HEADER: HeaderName = HeaderName::from_static("chatgpt-account-id");
+const SESSION_UNDERSCORE: HeaderName = HeaderName::from_static("session_id");
+const SESSION_HYPHEN: HeaderName = HeaderName::from_static("session-id");
 
 fn parse_url(url: &str) -> Result<reqwest::Url, String> {
     reqwest::Url::parse(url).map_err(|e| format!("{url}: {e}"))
@@ -153,7 +197,7 @@ fn user_agent(version: &str) -> String {
 }
 
 /// A 502 for an upstream that could not be reached.
-fn unreachable(url: &str, e: &reqwest::Error) -> ApiError {
+fn unreachable(url: &str, e: &(dyn std::error::Error + 'static)) -> ApiError {
     ApiError::bad_gateway(format!(
         "the Codex backend could not be reached at {url}: {}",
         describe(e)
@@ -161,15 +205,19 @@ fn unreachable(url: &str, e: &reqwest::Error) -> ApiError {
 }
 
 /// Plain words for a transport error: refused, name not found, TLS, timeout.
-pub fn describe(e: &reqwest::Error) -> String {
+pub fn describe(e: &(dyn std::error::Error + 'static)) -> String {
     let mut chain = Vec::new();
-    let mut source: Option<&dyn std::error::Error> = Some(e);
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
     while let Some(s) = source {
         chain.push(s.to_string());
         source = s.source();
     }
     let all = chain.join(": ").to_lowercase();
-    let what = if e.is_timeout() {
+    let timed_out = e
+        .downcast_ref::<reqwest::Error>()
+        .is_some_and(reqwest::Error::is_timeout)
+        || all.contains("timed out");
+    let what = if timed_out {
         "timed out"
     } else if all.contains("connection refused") {
         "connection refused"
@@ -189,17 +237,22 @@ pub fn describe(e: &reqwest::Error) -> String {
 }
 
 /// Reads an upstream error answer and maps it for the client.
-pub async fn error_from_response(response: reqwest::Response) -> ApiError {
+pub async fn error_from_response<B>(response: Response<B>) -> ApiError
+where
+    B: http_body::Body<Data = Bytes> + Unpin,
+{
     let status = response.status();
-    let mut body = Vec::new();
-    let mut response = response;
-    while let Ok(Some(chunk)) = response.chunk().await {
-        body.extend_from_slice(&chunk);
-        if body.len() >= MAX_ERROR_BODY {
+    let mut text = Vec::new();
+    let mut body = response.into_body();
+    while let Some(Ok(frame)) = body.frame().await {
+        if let Some(chunk) = frame.data_ref() {
+            text.extend_from_slice(chunk);
+        }
+        if text.len() >= MAX_ERROR_BODY {
             break;
         }
     }
-    map_status(status, &body, SystemTime::now())
+    map_status(status, &text, SystemTime::now())
 }
 
 /// Maps an upstream HTTP error (`{"detail": …}` or `{"error": {…}}`) to the client's error.

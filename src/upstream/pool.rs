@@ -1,0 +1,217 @@
+//! Connections to the Codex backend for the request path: HTTP/1.1 with
+//! keep-alive, over TLS for `https`, pooled per worker thread.
+//!
+//! A request is served on one worker thread from accept to last byte
+//! ([`crate::serve`]), so the connection it borrows is opened, driven and
+//! pooled on that thread too. No hand-off to another thread happens on the
+//! way, which is what a shared pool (one for the whole process) costs on
+//! every request: a wake-up of whichever thread drives the connection.
+
+use std::cell::RefCell;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use axum::http::{Request, Response, Uri};
+use bytes::Bytes;
+use http_body::{Body, Frame, SizeHint};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::client::conn::http1::{self, SendRequest};
+use hyper_rustls::{HttpsConnector, MaybeHttpsStream};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioIo;
+use tower::Service;
+
+/// Idle connections kept per worker thread.
+const MAX_IDLE_PER_THREAD: usize = 128;
+/// An idle connection older than this is closed rather than reused.
+const IDLE_EXPIRY: Duration = Duration::from_secs(90);
+
+type Stream = MaybeHttpsStream<TokioIo<tokio::net::TcpStream>>;
+type Sender = SendRequest<Full<Bytes>>;
+
+/// Why a request could not be sent.
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    #[error("timed out connecting")]
+    ConnectTimeout,
+    #[error("could not connect")]
+    Connect(#[source] Box<dyn std::error::Error + Send + Sync>),
+    #[error(transparent)]
+    Http(#[from] hyper::Error),
+}
+
+impl SendError {
+    /// The request was written on a pooled connection the server had
+    /// already closed: it never reached the server, so sending it again on
+    /// a new connection is safe.
+    pub fn is_stale_connection(&self) -> bool {
+        match self {
+            SendError::Http(e) => e.is_canceled() || e.is_incomplete_message(),
+            _ => false,
+        }
+    }
+}
+
+/// Opens and reuses connections to one backend.
+#[derive(Debug, Clone)]
+pub struct Pool {
+    id: u64,
+    connector: HttpsConnector<HttpConnector>,
+    connect_timeout: Duration,
+}
+
+struct Idle {
+    pool: u64,
+    since: Instant,
+    sender: Sender,
+}
+
+thread_local! {
+    /// This thread's idle connections, newest last.
+    static IDLE: RefCell<Vec<Idle>> = const { RefCell::new(Vec::new()) };
+}
+
+impl Pool {
+    pub fn new(connect_timeout: Duration) -> Self {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        let mut http = HttpConnector::new();
+        http.enforce_http(false);
+        http.set_nodelay(true);
+        http.set_connect_timeout(Some(connect_timeout));
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_webpki_roots()
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(http);
+        Pool {
+            id: NEXT.fetch_add(1, Ordering::Relaxed),
+            connector,
+            connect_timeout,
+        }
+    }
+
+    /// Sends `request` (origin-form URI, `Host` set) to `target` on a pooled
+    /// connection, or a new one. The connection returns to this thread's pool
+    /// once the answer's body has been read to its end.
+    pub async fn send(
+        &self,
+        target: &Uri,
+        request: Request<Full<Bytes>>,
+    ) -> Result<Response<PooledBody>, SendError> {
+        let mut sender = match self.take_idle().await {
+            Some(sender) => sender,
+            None => self.connect(target).await?,
+        };
+        let response = sender.send_request(request).await?;
+        let (parts, body) = response.into_parts();
+        Ok(Response::from_parts(
+            parts,
+            PooledBody {
+                body,
+                sender: Some(sender),
+                pool: self.id,
+            },
+        ))
+    }
+
+    /// This thread's newest idle connection to this backend that is still
+    /// open; ones found closed or expired on the way are dropped.
+    async fn take_idle(&self) -> Option<Sender> {
+        loop {
+            let idle = IDLE.with(|idle| {
+                let mut idle = idle.borrow_mut();
+                // Several pools share a thread only in tests (several daemons
+                // in one process); the newest is last.
+                let at = idle.iter().rposition(|i| i.pool == self.id)?;
+                Some(idle.remove(at))
+            })?;
+            if idle.since.elapsed() >= IDLE_EXPIRY || idle.sender.is_closed() {
+                continue;
+            }
+            let mut sender = idle.sender;
+            // Ready at once unless the connection is still finishing the
+            // last answer's bookkeeping, or has just been closed.
+            if sender.ready().await.is_ok() {
+                return Some(sender);
+            }
+        }
+    }
+
+    async fn connect(&self, target: &Uri) -> Result<Sender, SendError> {
+        let mut connector = self.connector.clone();
+        let io: Stream = tokio::time::timeout(self.connect_timeout, connector.call(target.clone()))
+            .await
+            .map_err(|_| SendError::ConnectTimeout)?
+            .map_err(SendError::Connect)?;
+        let (sender, connection) = http1::Builder::new().handshake(io).await?;
+        // Spawned on this thread's runtime: it stays on this thread.
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, "upstream connection ended with an error");
+            }
+        });
+        Ok(sender)
+    }
+}
+
+fn put_back(pool: u64, sender: Sender) {
+    if sender.is_closed() {
+        return;
+    }
+    IDLE.with(|idle| {
+        let mut idle = idle.borrow_mut();
+        // The oldest are first: drop the expired and, past the bound, the oldest.
+        let expired = idle
+            .iter()
+            .take_while(|i| i.since.elapsed() >= IDLE_EXPIRY)
+            .count();
+        idle.drain(..expired);
+        if idle.len() >= MAX_IDLE_PER_THREAD {
+            idle.remove(0);
+        }
+        idle.push(Idle {
+            pool,
+            since: Instant::now(),
+            sender,
+        });
+    });
+}
+
+/// An answer's body; its connection goes back to the pool when the body has
+/// been read to the end, and is closed if the body is dropped before.
+#[derive(Debug)]
+pub struct PooledBody {
+    body: Incoming,
+    sender: Option<Sender>,
+    pool: u64,
+}
+
+impl Body for PooledBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        let this = &mut *self;
+        let polled = Pin::new(&mut this.body).poll_frame(cx);
+        if let Poll::Ready(None) = polled
+            && let Some(sender) = this.sender.take()
+        {
+            put_back(this.pool, sender);
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}
