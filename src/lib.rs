@@ -10,7 +10,8 @@
 //! - [`auth`]: the login in `auth.json`: reading, refreshing, writing back.
 //! - [`upstream`]: the client for the Codex backend: headers, sending, status mapping.
 //! - [`relay`]: one live answer: idle timeout, passthrough or collection.
-//! - [`sse`]: splitting the event stream and assembling collected answers (pure).
+//! - [`sse`]: splitting the event stream into events (pure).
+//! - [`collect`]: one Responses object from the events, for `stream: false` (pure).
 //! - [`error`]: the OpenAI-shaped error every client sees.
 //!
 //! Around it: [`config`] (layered settings), [`serve`] (the accept loop
@@ -20,6 +21,7 @@
 
 pub mod auth;
 pub mod chat;
+pub mod collect;
 pub mod config;
 pub mod doctor;
 pub mod error;

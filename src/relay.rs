@@ -8,11 +8,12 @@ use std::time::Duration;
 use axum::http::StatusCode;
 use bytes::Bytes;
 use http_body_util::BodyExt;
-use serde_json::{Value, json};
+use serde_json::json;
 use tokio::time::Sleep;
 
+use crate::collect::{Collected, Collector, Outcome};
 use crate::error::ApiError;
-use crate::sse::{self, Collector, Outcome, Splitter};
+use crate::sse::{self, Splitter};
 use crate::upstream::{self, PooledBody};
 
 /// Why a stream ended without a terminal event.
@@ -166,7 +167,7 @@ pub fn passthrough(
 }
 
 /// Reads the whole stream into one Responses object, or the error it ended with.
-pub async fn collect(mut events: EventStream) -> Result<Value, ApiError> {
+pub async fn collect(mut events: EventStream) -> Result<Collected, ApiError> {
     let mut collector = Collector::default();
     while let Some(block) = events.next_block().await {
         let block = block.map_err(|e| e.to_api_error())?;

@@ -1,13 +1,12 @@
 //! Server-Sent Events from the upstream: splitting a byte stream into whole
-//! events, reading their fields, and assembling a collected answer.
+//! events and reading their fields.
 //!
 //! Everything here is pure: values in, values out.
 
 use std::borrow::Cow;
 
 use bytes::{Bytes, BytesMut};
-use memchr::memmem;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 /// An upstream event larger than `max_event_bytes`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -87,14 +86,21 @@ impl Splitter {
 }
 
 /// End (exclusive) of the last blank line in `buf[from..]`: `\n\n` or `\n\r\n`.
+/// Found from the end with memchr: a chunk usually ends on one.
 fn last_boundary_end(buf: &[u8], from: usize) -> Option<usize> {
     let hay = &buf[from..];
-    let lf = memmem::rfind(hay, b"\n\n").map(|i| i + 2);
-    // A `\n\r\n` ending later than that `\n\n` starts at most one byte
-    // before it ends: no need to scan the whole chunk a second time.
-    let crlf_from = lf.map_or(0, |end| end - 1);
-    let crlf = memmem::rfind(&hay[crlf_from..], b"\n\r\n").map(|i| crlf_from + i + 3);
-    lf.max(crlf).map(|end| end + from)
+    memchr::memrchr_iter(b'\n', hay)
+        .find(|&i| ends_blank_line(hay, i))
+        .map(|i| from + i + 1)
+}
+
+/// Whether the `\n` at `i` ends a blank line: `\n\n` or `\n\r\n`.
+fn ends_blank_line(buf: &[u8], i: usize) -> bool {
+    match i.checked_sub(1).map(|j| buf[j]) {
+        Some(b'\n') => true,
+        Some(b'\r') => i >= 2 && buf[i - 2] == b'\n',
+        _ => false,
+    }
 }
 
 /// One event: its `event:` name (if any) and its joined `data:` lines.
@@ -187,20 +193,17 @@ pub fn has_terminal(block: &[u8]) -> bool {
     frames(block).any(|frame| frame_kind(frame).is_some_and(|k| is_terminal(&k)))
 }
 
+/// The first event of `buf` and the rest, cut after the first blank line.
+/// Lines are found with memchr: an event is two or three lines.
 fn split_frame(buf: &[u8]) -> (&[u8], &[u8]) {
-    let lf = memmem::find(buf, b"\n\n").map(|i| (i, 2));
-    // A `\n\r\n` before the first `\n\n` at `i` ends by `i + 1`: looking
-    // further would scan the rest of the block once per event.
-    let crlf_hay = lf.map_or(buf, |(i, _)| &buf[..=i]);
-    let crlf = memmem::find(crlf_hay, b"\n\r\n").map(|i| (i, 3));
-    let cut = match (lf, crlf) {
-        (Some(a), Some(b)) => Some(if a.0 <= b.0 { a } else { b }),
-        (a, b) => a.or(b),
-    };
-    match cut {
-        Some((i, len)) => (&buf[..=i], &buf[i + len..]),
-        None => (buf, &[]),
+    for i in memchr::memchr_iter(b'\n', buf) {
+        match buf.get(i + 1) {
+            Some(b'\n') => return (&buf[..=i], &buf[i + 2..]),
+            Some(b'\r') if buf.get(i + 2) == Some(&b'\n') => return (&buf[..=i], &buf[i + 3..]),
+            _ => {}
+        }
     }
+    (buf, &[])
 }
 
 pub fn parse_frame(frame: &[u8]) -> Option<Event<'_>> {
@@ -249,166 +252,9 @@ pub fn is_terminal(kind: &str) -> bool {
     )
 }
 
-/// How a collected response ended.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Outcome {
-    /// `response.completed` or `response.incomplete`: the full response object.
-    Finished(Value),
-    /// `response.failed` or `error`: the upstream's error object (`{code, message, …}`).
-    Failed(Value),
-}
-
-/// Builds one Responses object from the events of a stream. Only the events
-/// that matter for the answer are parsed; text deltas are kept as raw text and
-/// read only if an item never finishes.
-#[derive(Debug, Default)]
-pub struct Collector {
-    /// Data of the last `response.created` / `response.in_progress`.
-    latest_response: Option<String>,
-    /// `(output_index, item)` from `response.output_item.done`.
-    done_items: Vec<(u64, Value)>,
-    /// Items announced by `response.output_item.added` and not yet done.
-    open_items: Vec<(u64, Value)>,
-    /// Raw `response.output_text.delta` data, for items that never finish.
-    text_deltas: Vec<String>,
-}
-
-impl Collector {
-    /// Whether an event of `kind` matters for the answer; others need not be
-    /// read at all.
-    pub fn wants(&self, kind: &str) -> bool {
-        match kind {
-            "response.output_text.delta" => !self.open_items.is_empty(),
-            "response.created"
-            | "response.in_progress"
-            | "response.output_item.added"
-            | "response.output_item.done"
-            | "response.completed"
-            | "response.incomplete"
-            | "response.failed"
-            | "error" => true,
-            _ => false,
-        }
-    }
-
-    /// Takes one event; returns the outcome once a terminal event arrives.
-    pub fn push(&mut self, kind: &str, data: &str) -> Option<Outcome> {
-        match kind {
-            "response.created" | "response.in_progress" => {
-                self.latest_response = Some(data.to_owned());
-                None
-            }
-            "response.output_item.added" => {
-                if let Some((i, item)) =
-                    parse(data).and_then(|mut e| Some((output_index(&e)?, e.remove("item")?)))
-                {
-                    self.open_items.push((i, item));
-                }
-                None
-            }
-            "response.output_text.delta" => {
-                if !self.open_items.is_empty() {
-                    self.text_deltas.push(data.to_owned());
-                }
-                None
-            }
-            "response.output_item.done" => {
-                if let Some((i, item)) =
-                    parse(data).and_then(|mut e| Some((output_index(&e)?, e.remove("item")?)))
-                {
-                    self.open_items.retain(|o| o.0 != i);
-                    self.done_items.push((i, item));
-                }
-                None
-            }
-            "response.completed" | "response.incomplete" => {
-                // A terminal event we cannot read must not pass for an answer.
-                let Some(mut event) = parse(data) else {
-                    return Some(Outcome::Failed(serde_json::json!({
-                        "code": "upstream_malformed_event",
-                        "message": format!("the Codex backend ended the response with a {kind} event that is not a JSON object"),
-                    })));
-                };
-                let response = event
-                    .remove("response")
-                    .filter(Value::is_object)
-                    .or_else(|| {
-                        let latest = parse(self.latest_response.as_deref()?)?;
-                        latest.get("response").cloned()
-                    })
-                    .unwrap_or_else(|| Value::Object(Map::new()));
-                Some(Outcome::Finished(self.finish(response)))
-            }
-            "response.failed" => {
-                let error = parse(data)
-                    .and_then(|mut e| e.get_mut("response")?.get_mut("error").map(Value::take))
-                    .filter(|e| !e.is_null())
-                    .unwrap_or_else(|| Value::Object(Map::new()));
-                Some(Outcome::Failed(error))
-            }
-            "error" => {
-                let error = match parse(data) {
-                    Some(mut e) => match e.remove("error") {
-                        Some(inner @ Value::Object(_)) => inner,
-                        _ => Value::Object(e),
-                    },
-                    None => Value::Object(Map::new()),
-                };
-                Some(Outcome::Failed(error))
-            }
-            _ => None,
-        }
-    }
-
-    /// Fills an empty `output` from the items seen in the stream, in `output_index` order.
-    fn finish(&mut self, mut response: Value) -> Value {
-        let empty = response
-            .get("output")
-            .and_then(Value::as_array)
-            .is_none_or(Vec::is_empty);
-        if empty && let Value::Object(obj) = &mut response {
-            let mut items = std::mem::take(&mut self.done_items);
-            for (i, mut item) in std::mem::take(&mut self.open_items) {
-                let text: String = self
-                    .text_deltas
-                    .iter()
-                    .filter_map(|d| parse(d))
-                    .filter(|d| output_index(d) == Some(i))
-                    .filter_map(|d| d.get("delta").and_then(Value::as_str).map(str::to_owned))
-                    .collect();
-                if !text.is_empty() && item.get("type").and_then(Value::as_str) == Some("message") {
-                    item["content"] = serde_json::json!([
-                        {"type": "output_text", "text": text, "annotations": []}
-                    ]);
-                    item["status"] = Value::from("completed");
-                }
-                items.push((i, item));
-            }
-            items.sort_by_key(|(i, _)| *i);
-            obj.insert(
-                "output".into(),
-                Value::Array(items.into_iter().map(|(_, item)| item).collect()),
-            );
-        }
-        response
-    }
-}
-
-fn parse(data: &str) -> Option<Map<String, Value>> {
-    match serde_json::from_str(data) {
-        Ok(Value::Object(map)) => Some(map),
-        _ => None,
-    }
-}
-
-fn output_index(event: &Map<String, Value>) -> Option<u64> {
-    event.get("output_index").and_then(Value::as_u64)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     fn frames(s: &Splitter, pieces: &[&str]) -> (Vec<String>, Splitter) {
         let mut sp = Splitter::new(s.max_event_bytes);
@@ -513,120 +359,5 @@ mod tests {
         };
         assert_eq!(e.kind().as_deref(), Some("error"));
         assert_eq!(json_type("not json"), None);
-    }
-
-    fn push(c: &mut Collector, event: Value) -> Option<Outcome> {
-        let kind = event["type"].as_str().unwrap().to_owned();
-        c.push(&kind, &event.to_string())
-    }
-
-    #[test]
-    fn empty_completed_output_is_rebuilt_in_output_index_order() {
-        let mut c = Collector::default();
-        assert_eq!(
-            push(
-                &mut c,
-                json!({"type":"response.created","response":{"id":"r","output":[]}})
-            ),
-            None
-        );
-        push(
-            &mut c,
-            json!({"type":"response.output_item.done","output_index":1,"item":{"id":"b"}}),
-        );
-        push(
-            &mut c,
-            json!({"type":"response.output_item.done","output_index":0,"item":{"id":"a"}}),
-        );
-        let out = push(
-            &mut c,
-            json!({"type":"response.completed","response":{"id":"r","status":"completed","output":[]}}),
-        );
-        assert_eq!(
-            out,
-            Some(Outcome::Finished(
-                json!({"id":"r","status":"completed","output":[{"id":"a"},{"id":"b"}]})
-            ))
-        );
-    }
-
-    #[test]
-    fn a_full_completed_output_is_kept_as_sent() {
-        let mut c = Collector::default();
-        push(
-            &mut c,
-            json!({"type":"response.output_item.done","output_index":0,"item":{"id":"other"}}),
-        );
-        let out = push(
-            &mut c,
-            json!({"type":"response.completed","response":{"output":[{"id":"kept"}]}}),
-        );
-        assert_eq!(
-            out,
-            Some(Outcome::Finished(json!({"output":[{"id":"kept"}]})))
-        );
-    }
-
-    #[test]
-    fn text_deltas_rebuild_a_message_that_never_finished() {
-        let mut c = Collector::default();
-        push(
-            &mut c,
-            json!({"type":"response.output_item.added","output_index":0,"item":{"type":"message","role":"assistant","content":[]}}),
-        );
-        push(
-            &mut c,
-            json!({"type":"response.output_text.delta","output_index":0,"delta":"Hel"}),
-        );
-        push(
-            &mut c,
-            json!({"type":"response.output_text.delta","output_index":0,"delta":"lo"}),
-        );
-        let out = push(
-            &mut c,
-            json!({"type":"response.completed","response":{"output":[]}}),
-        );
-        assert_eq!(
-            out,
-            Some(Outcome::Finished(
-                json!({"output":[{"type":"message","role":"assistant","status":"completed",
-                "content":[{"type":"output_text","text":"Hello","annotations":[]}]}]})
-            ))
-        );
-    }
-
-    #[test]
-    fn an_unreadable_terminal_event_is_a_failure_not_an_answer() {
-        let mut c = Collector::default();
-        c.push(
-            "response.created",
-            r#"{"type":"response.created","response":{"status":"in_progress"}}"#,
-        );
-        let out = c.push("response.completed", "[1,2,3]");
-        assert!(
-            matches!(&out, Some(Outcome::Failed(e)) if e["code"] == "upstream_malformed_event"),
-            "{out:?}"
-        );
-    }
-
-    #[test]
-    fn failed_and_error_events_yield_the_error_object() {
-        let mut c = Collector::default();
-        let out = push(
-            &mut c,
-            json!({"type":"response.failed","response":{"error":{"code":"slow_down","message":"m"}}}),
-        );
-        assert_eq!(
-            out,
-            Some(Outcome::Failed(json!({"code":"slow_down","message":"m"})))
-        );
-        let mut c = Collector::default();
-        let out = push(&mut c, json!({"type":"error","code":"x","message":"m"}));
-        assert_eq!(
-            out,
-            Some(Outcome::Failed(
-                json!({"type":"error","code":"x","message":"m"})
-            ))
-        );
     }
 }

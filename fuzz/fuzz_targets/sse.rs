@@ -4,7 +4,8 @@
 #![no_main]
 
 use bytes::Bytes;
-use codex_responses_proxy::sse::{self, Collector, Splitter};
+use codex_responses_proxy::collect::{Collector, Outcome};
+use codex_responses_proxy::sse::{self, Splitter};
 use libfuzzer_sys::fuzz_target;
 
 /// Large enough that the comparison is never cut short by the limit.
@@ -70,6 +71,14 @@ fuzz_target!(|input: &[u8]| {
             let Some(kind) = event.kind() else { continue };
             let terminal = sse::is_terminal(&kind);
             let outcome = collector.push(&kind, &event.data);
+            if let Some(Outcome::Finished(collected)) = &outcome {
+                let text = collected.to_vec();
+                assert!(
+                    serde_json::from_slice::<serde_json::Value>(&text).is_ok(),
+                    "the collected answer is not JSON: {}",
+                    String::from_utf8_lossy(&text)
+                );
+            }
             if outcome.is_some() {
                 assert!(terminal, "{kind} ended the answer");
                 return;

@@ -47,7 +47,7 @@ async fn handle(
     }
     let collected = relay::collect(events).await;
     drop(permit);
-    let completion = chat::to_chat_completion(&collected?, &translated.model);
+    let completion = chat::to_chat_completion(&collected?.to_value(), &translated.model);
     let mut response = (StatusCode::OK, axum::Json(completion)).into_response();
     response.headers_mut().extend(passed);
     Ok(response)

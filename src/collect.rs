@@ -1,0 +1,445 @@
+//! Assembling one Responses object from the events of a stream, for clients
+//! that asked for `stream: false`.
+//!
+//! Pure, and cheap on the path every collected answer takes: the objects are
+//! kept as the raw JSON text upstream sent (validated, never rebuilt into
+//! trees), the terminal event's `response` is split only at its top level,
+//! and text deltas are read only for an item that never finishes.
+
+use std::fmt;
+
+use serde::de::{Deserializer, MapAccess, Visitor};
+use serde::ser::{SerializeMap, Serializer};
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use serde_json::{Map, Value, json};
+
+/// How a collected response ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// `response.completed` or `response.incomplete`: the full response object.
+    Finished(Collected),
+    /// `response.failed` or `error`: the upstream's error object (`{code, message, …}`).
+    Failed(Value),
+}
+
+/// A collected Responses object: its top-level fields in upstream's order,
+/// each value the raw JSON upstream sent (or the rebuilt `output`).
+#[derive(Debug, Clone, Default)]
+pub struct Collected {
+    fields: Vec<(String, Box<RawValue>)>,
+}
+
+impl PartialEq for Collected {
+    fn eq(&self, other: &Self) -> bool {
+        self.to_value() == other.to_value()
+    }
+}
+
+impl Collected {
+    /// The object as JSON text.
+    pub fn to_vec(&self) -> Vec<u8> {
+        let len = self.fields.iter().map(|(k, v)| k.len() + v.get().len() + 4);
+        let mut out = Vec::with_capacity(len.sum::<usize>() + 2);
+        // Writing to a Vec fails only if a value does, and raw values are
+        // valid JSON by construction.
+        let _ = serde_json::to_writer(&mut out, self);
+        out
+    }
+
+    /// The object as a tree, for translating it (Chat Completions).
+    pub fn to_value(&self) -> Value {
+        let map: Map<String, Value> = self
+            .fields
+            .iter()
+            .map(|(k, v)| {
+                let value = serde_json::from_str(v.get()).unwrap_or(Value::Null);
+                (k.clone(), value)
+            })
+            .collect();
+        Value::Object(map)
+    }
+
+    fn get(&self, key: &str) -> Option<&RawValue> {
+        self.fields
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| &**v)
+    }
+
+    fn set(&mut self, key: &str, value: Box<RawValue>) {
+        match self.fields.iter_mut().find(|(k, _)| k == key) {
+            Some((_, v)) => *v = value,
+            None => self.fields.push((key.to_owned(), value)),
+        }
+    }
+}
+
+impl Serialize for Collected {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(self.fields.len()))?;
+        for (k, v) in &self.fields {
+            map.serialize_entry(k, v)?;
+        }
+        map.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for Collected {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Fields;
+        impl<'de> Visitor<'de> for Fields {
+            type Value = Collected;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Collected, A::Error> {
+                let mut fields = Vec::with_capacity(map.size_hint().unwrap_or(32));
+                while let Some(entry) = map.next_entry::<String, Box<RawValue>>()? {
+                    fields.push(entry);
+                }
+                Ok(Collected { fields })
+            }
+        }
+        deserializer.deserialize_map(Fields)
+    }
+}
+
+/// `response.output_item.added` / `.done`, read no deeper than the item.
+#[derive(Deserialize)]
+struct ItemEvent {
+    output_index: u64,
+    item: Box<RawValue>,
+}
+
+/// `response.completed` / `.incomplete`: the response, split at its top level.
+#[derive(Deserialize)]
+struct Terminal {
+    response: Option<Box<RawValue>>,
+}
+
+/// Builds one Responses object from the events of a stream.
+#[derive(Debug, Default)]
+pub struct Collector {
+    /// The `response` of the last `response.created` / `.in_progress`.
+    latest_response: Option<Box<RawValue>>,
+    /// `(output_index, item)` from `response.output_item.done`.
+    done_items: Vec<(u64, Box<RawValue>)>,
+    /// Items announced by `response.output_item.added` and not yet done.
+    open_items: Vec<(u64, Box<RawValue>)>,
+    /// Raw `response.output_text.delta` data, for items that never finish.
+    text_deltas: Vec<String>,
+}
+
+impl Collector {
+    /// Whether an event of `kind` matters for the answer; others need not be
+    /// read at all.
+    pub fn wants(&self, kind: &str) -> bool {
+        match kind {
+            "response.output_text.delta" => !self.open_items.is_empty(),
+            "response.created"
+            | "response.in_progress"
+            | "response.output_item.added"
+            | "response.output_item.done"
+            | "response.completed"
+            | "response.incomplete"
+            | "response.failed"
+            | "error" => true,
+            _ => false,
+        }
+    }
+
+    /// Takes one event; returns the outcome once a terminal event arrives.
+    pub fn push(&mut self, kind: &str, data: &str) -> Option<Outcome> {
+        match kind {
+            "response.created" | "response.in_progress" => {
+                if let Ok(Terminal {
+                    response: Some(response),
+                }) = serde_json::from_str(data)
+                {
+                    self.latest_response = Some(response);
+                }
+                None
+            }
+            "response.output_item.added" => {
+                if let Ok(e) = serde_json::from_str::<ItemEvent>(data) {
+                    self.open_items.push((e.output_index, e.item));
+                }
+                None
+            }
+            "response.output_text.delta" => {
+                if !self.open_items.is_empty() {
+                    self.text_deltas.push(data.to_owned());
+                }
+                None
+            }
+            "response.output_item.done" => {
+                if let Ok(e) = serde_json::from_str::<ItemEvent>(data) {
+                    self.open_items.retain(|o| o.0 != e.output_index);
+                    self.done_items.push((e.output_index, e.item));
+                }
+                None
+            }
+            "response.completed" | "response.incomplete" => {
+                // A terminal event we cannot read must not pass for an answer.
+                let event = serde_json::from_str::<Terminal>(data)
+                    .ok()
+                    .filter(|_| data.trim_start().starts_with('{'));
+                let Some(event) = event else {
+                    return Some(Outcome::Failed(json!({
+                        "code": "upstream_malformed_event",
+                        "message": format!("the Codex backend ended the response with a {kind} event that is not a JSON object"),
+                    })));
+                };
+                let response = event
+                    .response
+                    .as_deref()
+                    .filter(|r| r.get().starts_with('{'))
+                    .or(self.latest_response.as_deref())
+                    .and_then(|r| serde_json::from_str::<Collected>(r.get()).ok())
+                    .unwrap_or_default();
+                Some(Outcome::Finished(self.finish(response)))
+            }
+            "response.failed" => {
+                let error = parse(data)
+                    .and_then(|mut e| e.get_mut("response")?.get_mut("error").map(Value::take))
+                    .filter(|e| !e.is_null())
+                    .unwrap_or_else(|| Value::Object(Map::new()));
+                Some(Outcome::Failed(error))
+            }
+            "error" => {
+                let error = match parse(data) {
+                    Some(mut e) => match e.remove("error") {
+                        Some(inner @ Value::Object(_)) => inner,
+                        _ => Value::Object(e),
+                    },
+                    None => Value::Object(Map::new()),
+                };
+                Some(Outcome::Failed(error))
+            }
+            _ => None,
+        }
+    }
+
+    /// Fills a missing or empty `output` from the items seen in the stream,
+    /// in `output_index` order.
+    fn finish(&mut self, mut response: Collected) -> Collected {
+        let has_output = response
+            .get("output")
+            .is_some_and(|o| o.get().starts_with('[') && !is_empty_array(o.get()));
+        if has_output {
+            return response;
+        }
+        let mut items = std::mem::take(&mut self.done_items);
+        for (i, item) in std::mem::take(&mut self.open_items) {
+            items.push((i, self.unfinished_item(i, item)));
+        }
+        items.sort_by_key(|(i, _)| *i);
+        let mut output =
+            String::with_capacity(items.iter().map(|(_, v)| v.get().len() + 1).sum::<usize>() + 2);
+        output.push('[');
+        for (n, (_, item)) in items.iter().enumerate() {
+            if n > 0 {
+                output.push(',');
+            }
+            output.push_str(item.get());
+        }
+        output.push(']');
+        if let Ok(output) = RawValue::from_string(output) {
+            response.set("output", output);
+        }
+        response
+    }
+
+    /// An item that never finished: a message gets the text of its deltas.
+    fn unfinished_item(&self, index: u64, item: Box<RawValue>) -> Box<RawValue> {
+        let text: String = self
+            .text_deltas
+            .iter()
+            .filter_map(|d| parse(d))
+            .filter(|d| d.get("output_index").and_then(Value::as_u64) == Some(index))
+            .filter_map(|d| d.get("delta").and_then(Value::as_str).map(str::to_owned))
+            .collect();
+        let Ok(mut value) = serde_json::from_str::<Value>(item.get()) else {
+            return item;
+        };
+        if text.is_empty() || value.get("type").and_then(Value::as_str) != Some("message") {
+            return item;
+        }
+        value["content"] = json!([{"type": "output_text", "text": text, "annotations": []}]);
+        value["status"] = Value::from("completed");
+        serde_json::value::to_raw_value(&value).unwrap_or(item)
+    }
+}
+
+/// `[]`, whatever the whitespace.
+fn is_empty_array(raw: &str) -> bool {
+    raw.strip_prefix('[')
+        .and_then(|r| r.strip_suffix(']'))
+        .is_some_and(|inner| inner.trim().is_empty())
+}
+
+fn parse(data: &str) -> Option<Map<String, Value>> {
+    match serde_json::from_str(data) {
+        Ok(Value::Object(map)) => Some(map),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn push(c: &mut Collector, event: Value) -> Option<Outcome> {
+        let kind = event["type"].as_str().unwrap().to_owned();
+        c.push(&kind, &event.to_string())
+    }
+
+    fn finished(out: Option<Outcome>) -> Value {
+        match out {
+            Some(Outcome::Finished(c)) => c.to_value(),
+            other => panic!("not finished: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn empty_completed_output_is_rebuilt_in_output_index_order() {
+        let mut c = Collector::default();
+        assert_eq!(
+            push(
+                &mut c,
+                json!({"type":"response.created","response":{"id":"r","output":[]}})
+            ),
+            None
+        );
+        push(
+            &mut c,
+            json!({"type":"response.output_item.done","output_index":1,"item":{"id":"b"}}),
+        );
+        push(
+            &mut c,
+            json!({"type":"response.output_item.done","output_index":0,"item":{"id":"a"}}),
+        );
+        let out = push(
+            &mut c,
+            json!({"type":"response.completed","response":{"id":"r","status":"completed","output":[]}}),
+        );
+        assert_eq!(
+            finished(out),
+            json!({"id":"r","status":"completed","output":[{"id":"a"},{"id":"b"}]})
+        );
+    }
+
+    #[test]
+    fn the_collected_object_keeps_upstream_field_order_and_text() {
+        let mut c = Collector::default();
+        push(
+            &mut c,
+            json!({"type":"response.output_item.done","output_index":0,"item":{"id":"a","z":1,"b":2}}),
+        );
+        let out = c.push(
+            "response.completed",
+            r#"{"type":"response.completed","response":{"zeta":1,"id":"r","output":[ ],"usage":{"total_tokens":3}}}"#,
+        );
+        let Some(Outcome::Finished(collected)) = out else {
+            panic!("{out:?}")
+        };
+        assert_eq!(
+            String::from_utf8(collected.to_vec()).unwrap(),
+            r#"{"zeta":1,"id":"r","output":[{"id":"a","z":1,"b":2}],"usage":{"total_tokens":3}}"#
+        );
+    }
+
+    #[test]
+    fn a_missing_output_is_added_and_the_created_response_stands_in_for_a_missing_one() {
+        let mut c = Collector::default();
+        push(
+            &mut c,
+            json!({"type":"response.in_progress","response":{"id":"r","status":"in_progress"}}),
+        );
+        push(
+            &mut c,
+            json!({"type":"response.output_item.done","output_index":0,"item":{"id":"a"}}),
+        );
+        let out = push(&mut c, json!({"type":"response.completed"}));
+        assert_eq!(
+            finished(out),
+            json!({"id":"r","status":"in_progress","output":[{"id":"a"}]})
+        );
+    }
+
+    #[test]
+    fn a_full_completed_output_is_kept_as_sent() {
+        let mut c = Collector::default();
+        push(
+            &mut c,
+            json!({"type":"response.output_item.done","output_index":0,"item":{"id":"other"}}),
+        );
+        let out = push(
+            &mut c,
+            json!({"type":"response.completed","response":{"output":[{"id":"kept"}]}}),
+        );
+        assert_eq!(finished(out), json!({"output":[{"id":"kept"}]}));
+    }
+
+    #[test]
+    fn text_deltas_rebuild_a_message_that_never_finished() {
+        let mut c = Collector::default();
+        push(
+            &mut c,
+            json!({"type":"response.output_item.added","output_index":0,"item":{"type":"message","role":"assistant","content":[]}}),
+        );
+        push(
+            &mut c,
+            json!({"type":"response.output_text.delta","output_index":0,"delta":"Hel"}),
+        );
+        push(
+            &mut c,
+            json!({"type":"response.output_text.delta","output_index":0,"delta":"lo"}),
+        );
+        let out = push(
+            &mut c,
+            json!({"type":"response.completed","response":{"output":[]}}),
+        );
+        assert_eq!(
+            finished(out),
+            json!({"output":[{"type":"message","role":"assistant","status":"completed",
+                "content":[{"type":"output_text","text":"Hello","annotations":[]}]}]})
+        );
+    }
+
+    #[test]
+    fn an_unreadable_terminal_event_is_a_failure_not_an_answer() {
+        let mut c = Collector::default();
+        c.push(
+            "response.created",
+            r#"{"type":"response.created","response":{"status":"in_progress"}}"#,
+        );
+        let out = c.push("response.completed", "[1,2,3]");
+        assert!(
+            matches!(&out, Some(Outcome::Failed(e)) if e["code"] == "upstream_malformed_event"),
+            "{out:?}"
+        );
+    }
+
+    #[test]
+    fn failed_and_error_events_yield_the_error_object() {
+        let mut c = Collector::default();
+        let out = push(
+            &mut c,
+            json!({"type":"response.failed","response":{"error":{"code":"slow_down","message":"m"}}}),
+        );
+        assert_eq!(
+            out,
+            Some(Outcome::Failed(json!({"code":"slow_down","message":"m"})))
+        );
+        let mut c = Collector::default();
+        let out = push(&mut c, json!({"type":"error","code":"x","message":"m"}));
+        assert_eq!(
+            out,
+            Some(Outcome::Failed(
+                json!({"type":"error","code":"x","message":"m"})
+            ))
+        );
+    }
+}
