@@ -5,14 +5,19 @@
 //! kept as the raw JSON text upstream sent (validated, never rebuilt into
 //! trees), the terminal event's `response` is split only at its top level,
 //! and text deltas are read only for an item that never finishes.
+//! Events the answer does not need are skipped by their `event:` line.
 
 use std::fmt;
+
+use bytes::Bytes;
 
 use serde::de::{Deserializer, MapAccess, Visitor};
 use serde::ser::{SerializeMap, Serializer};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
+
+use crate::sse;
 
 /// How a collected response ended.
 #[derive(Debug, Clone, PartialEq)]
@@ -127,30 +132,37 @@ pub struct Collector {
     done_items: Vec<(u64, Box<RawValue>)>,
     /// Items announced by `response.output_item.added` and not yet done.
     open_items: Vec<(u64, Box<RawValue>)>,
-    /// Raw `response.output_text.delta` data, for items that never finish.
-    text_deltas: Vec<String>,
+    /// The blocks of events seen so far (shared, not copied): their text
+    /// deltas are read only for an item that never finishes.
+    blocks: Vec<Bytes>,
 }
 
 impl Collector {
-    /// Whether an event of `kind` matters for the answer; others need not be
-    /// read at all.
-    pub fn wants(&self, kind: &str) -> bool {
-        match kind {
-            "response.output_text.delta" => !self.open_items.is_empty(),
-            "response.created"
-            | "response.in_progress"
-            | "response.output_item.added"
-            | "response.output_item.done"
-            | "response.completed"
-            | "response.incomplete"
-            | "response.failed"
-            | "error" => true,
-            _ => false,
+    /// Takes a block of whole events; returns the outcome once a terminal
+    /// event arrives.
+    pub fn push_block(&mut self, block: &Bytes) -> Option<Outcome> {
+        self.blocks.push(block.clone());
+        for frame in sse::frames(block) {
+            // Most events (text deltas, content parts) do not shape the
+            // answer: their data is not even read.
+            if let Some(name) = sse::frame_name(frame)
+                && !wanted(name)
+            {
+                continue;
+            }
+            let Some(event) = sse::parse_frame(frame) else {
+                continue;
+            };
+            let Some(kind) = event.kind() else { continue };
+            if let Some(outcome) = self.push(&kind, &event.data) {
+                return Some(outcome);
+            }
         }
+        None
     }
 
     /// Takes one event; returns the outcome once a terminal event arrives.
-    pub fn push(&mut self, kind: &str, data: &str) -> Option<Outcome> {
+    fn push(&mut self, kind: &str, data: &str) -> Option<Outcome> {
         match kind {
             "response.created" | "response.in_progress" => {
                 if let Ok(Terminal {
@@ -164,12 +176,6 @@ impl Collector {
             "response.output_item.added" => {
                 if let Ok(e) = serde_json::from_str::<ItemEvent>(data) {
                     self.open_items.push((e.output_index, e.item));
-                }
-                None
-            }
-            "response.output_text.delta" => {
-                if !self.open_items.is_empty() {
-                    self.text_deltas.push(data.to_owned());
                 }
                 None
             }
@@ -254,9 +260,11 @@ impl Collector {
     /// An item that never finished: a message gets the text of its deltas.
     fn unfinished_item(&self, index: u64, item: Box<RawValue>) -> Box<RawValue> {
         let text: String = self
-            .text_deltas
+            .blocks
             .iter()
-            .filter_map(|d| parse(d))
+            .flat_map(|block| sse::events(block))
+            .filter(|e| e.kind().as_deref() == Some("response.output_text.delta"))
+            .filter_map(|e| parse(&e.data))
             .filter(|d| d.get("output_index").and_then(Value::as_u64) == Some(index))
             .filter_map(|d| d.get("delta").and_then(Value::as_str).map(str::to_owned))
             .collect();
@@ -270,6 +278,21 @@ impl Collector {
         value["status"] = Value::from("completed");
         serde_json::value::to_raw_value(&value).unwrap_or(item)
     }
+}
+
+/// Events that shape the answer; the others are skipped unread.
+fn wanted(kind: &str) -> bool {
+    matches!(
+        kind,
+        "response.created"
+            | "response.in_progress"
+            | "response.output_item.added"
+            | "response.output_item.done"
+            | "response.completed"
+            | "response.incomplete"
+            | "response.failed"
+            | "error"
+    )
 }
 
 /// `[]`, whatever the whitespace.
@@ -290,9 +313,10 @@ fn parse(data: &str) -> Option<Map<String, Value>> {
 mod tests {
     use super::*;
 
+    /// One event, as upstream frames it.
     fn push(c: &mut Collector, event: Value) -> Option<Outcome> {
         let kind = event["type"].as_str().unwrap().to_owned();
-        c.push(&kind, &event.to_string())
+        c.push_block(&Bytes::from(format!("event: {kind}\ndata: {event}\n\n")))
     }
 
     fn finished(out: Option<Outcome>) -> Value {
@@ -337,10 +361,11 @@ mod tests {
             &mut c,
             json!({"type":"response.output_item.done","output_index":0,"item":{"id":"a","z":1,"b":2}}),
         );
-        let out = c.push(
-            "response.completed",
-            r#"{"type":"response.completed","response":{"zeta":1,"id":"r","output":[ ],"usage":{"total_tokens":3}}}"#,
-        );
+        let out = c.push_block(&Bytes::from_static(
+            br#"data: {"type":"response.completed","response":{"zeta":1,"id":"r","output":[ ],"usage":{"total_tokens":3}}}
+
+"#,
+        ));
         let Some(Outcome::Finished(collected)) = out else {
             panic!("{out:?}")
         };
@@ -411,11 +436,13 @@ mod tests {
     #[test]
     fn an_unreadable_terminal_event_is_a_failure_not_an_answer() {
         let mut c = Collector::default();
-        c.push(
-            "response.created",
-            r#"{"type":"response.created","response":{"status":"in_progress"}}"#,
+        push(
+            &mut c,
+            json!({"type":"response.created","response":{"status":"in_progress"}}),
         );
-        let out = c.push("response.completed", "[1,2,3]");
+        let out = c.push_block(&Bytes::from_static(
+            b"event: response.completed\ndata: [1,2,3]\n\n",
+        ));
         assert!(
             matches!(&out, Some(Outcome::Failed(e)) if e["code"] == "upstream_malformed_event"),
             "{out:?}"

@@ -171,29 +171,16 @@ pub async fn collect(mut events: EventStream) -> Result<Collected, ApiError> {
     let mut collector = Collector::default();
     while let Some(block) = events.next_block().await {
         let block = block.map_err(|e| e.to_api_error())?;
-        for frame in sse::frames(&block) {
-            // Most events (deltas, content parts) do not shape the answer:
-            // their data is not even read.
-            if let Some(name) = sse::frame_name(frame)
-                && !collector.wants(name)
-            {
-                continue;
+        match collector.push_block(&block) {
+            Some(Outcome::Finished(response)) => {
+                events.finish();
+                return Ok(response);
             }
-            let Some(event) = sse::parse_frame(frame) else {
-                continue;
-            };
-            let Some(kind) = event.kind() else { continue };
-            match collector.push(&kind, &event.data) {
-                Some(Outcome::Finished(response)) => {
-                    events.finish();
-                    return Ok(response);
-                }
-                Some(Outcome::Failed(error)) => {
-                    events.finish();
-                    return Err(upstream::map_failure(&error));
-                }
-                None => {}
+            Some(Outcome::Failed(error)) => {
+                events.finish();
+                return Err(upstream::map_failure(&error));
             }
+            None => {}
         }
     }
     Err(StreamError::ClosedEarly.to_api_error())

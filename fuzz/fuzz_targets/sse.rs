@@ -67,22 +67,18 @@ fuzz_target!(|input: &[u8]| {
 
     let mut collector = Collector::default();
     for block in &chunked {
-        for event in sse::events(block) {
-            let Some(kind) = event.kind() else { continue };
-            let terminal = sse::is_terminal(&kind);
-            let outcome = collector.push(&kind, &event.data);
-            if let Some(Outcome::Finished(collected)) = &outcome {
-                let text = collected.to_vec();
-                assert!(
-                    serde_json::from_slice::<serde_json::Value>(&text).is_ok(),
-                    "the collected answer is not JSON: {}",
-                    String::from_utf8_lossy(&text)
-                );
-            }
-            if outcome.is_some() {
-                assert!(terminal, "{kind} ended the answer");
-                return;
-            }
+        let outcome = collector.push_block(block);
+        if let Some(Outcome::Finished(collected)) = &outcome {
+            let text = collected.to_vec();
+            assert!(
+                serde_json::from_slice::<serde_json::Value>(&text).is_ok(),
+                "the collected answer is not JSON: {}",
+                String::from_utf8_lossy(&text)
+            );
+        }
+        if outcome.is_some() {
+            assert!(sse::has_terminal(block), "an answer ended without a terminal event");
+            return;
         }
     }
 });
