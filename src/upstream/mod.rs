@@ -67,7 +67,7 @@ impl Upstream {
                 "{base}/models?client_version={}",
                 config.client_version
             ))?,
-            pool: Pool::new(config.connect_timeout),
+            pool: Pool::new(&responses_url, config.connect_timeout),
             responses_url,
             responses_path,
             host,

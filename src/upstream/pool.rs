@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use axum::http::{Request, Response, Uri};
+use axum::http::{HeaderValue, Request, Response, Uri, header};
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::Full;
@@ -21,6 +21,8 @@ use hyper::body::Incoming;
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper_rustls::{HttpsConnector, MaybeHttpsStream};
 use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::connect::proxy::Tunnel;
+use hyper_util::client::proxy::matcher::Matcher;
 use hyper_util::rt::TokioIo;
 use tower::Service;
 
@@ -59,8 +61,24 @@ impl SendError {
 #[derive(Debug, Clone)]
 pub struct Pool {
     id: u64,
-    connector: HttpsConnector<HttpConnector>,
+    route: Route,
     connect_timeout: Duration,
+}
+
+/// How connections reach the backend: straight, or through the HTTP proxy
+/// the environment names (`HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY`, minus
+/// `NO_PROXY`, read as curl and reqwest read them).
+#[derive(Debug, Clone)]
+enum Route {
+    Direct(HttpsConnector<HttpConnector>),
+    /// An `https` backend: a `CONNECT` tunnel through the proxy, TLS inside it.
+    Tunnel(HttpsConnector<Tunnel<HttpConnector>>),
+    /// An `http` backend: requests in absolute form, sent to the proxy.
+    Forward {
+        connector: HttpsConnector<HttpConnector>,
+        proxy: Uri,
+        auth: Option<HeaderValue>,
+    },
 }
 
 struct Idle {
@@ -75,20 +93,41 @@ thread_local! {
 }
 
 impl Pool {
-    pub fn new(connect_timeout: Duration) -> Self {
+    /// A pool for `target`, through the environment's proxy if one applies.
+    pub fn new(target: &Uri, connect_timeout: Duration) -> Self {
         static NEXT: AtomicU64 = AtomicU64::new(1);
         let mut http = HttpConnector::new();
         http.enforce_http(false);
         http.set_nodelay(true);
         http.set_connect_timeout(Some(connect_timeout));
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_webpki_roots()
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(http);
+        let tls = || {
+            hyper_rustls::HttpsConnectorBuilder::new()
+                .with_webpki_roots()
+                .https_or_http()
+                .enable_http1()
+        };
+        let route = match Matcher::from_env().intercept(target) {
+            None => Route::Direct(tls().wrap_connector(http)),
+            Some(proxy) if target.scheme_str() == Some("https") => {
+                tracing::debug!(proxy = %redact_userinfo(proxy.uri()), "reaching the backend through a CONNECT tunnel");
+                let mut tunnel = Tunnel::new(proxy.uri().clone(), http);
+                if let Some(auth) = proxy.basic_auth() {
+                    tunnel = tunnel.with_auth(auth.clone());
+                }
+                Route::Tunnel(tls().wrap_connector(tunnel))
+            }
+            Some(proxy) => {
+                tracing::debug!(proxy = %redact_userinfo(proxy.uri()), "reaching the backend through a forward proxy");
+                Route::Forward {
+                    connector: tls().wrap_connector(http),
+                    proxy: proxy.uri().clone(),
+                    auth: proxy.basic_auth().cloned(),
+                }
+            }
+        };
         Pool {
             id: NEXT.fetch_add(1, Ordering::Relaxed),
-            connector,
+            route,
             connect_timeout,
         }
     }
@@ -101,6 +140,15 @@ impl Pool {
         target: &Uri,
         request: Request<Full<Bytes>>,
     ) -> Result<Response<PooledBody>, SendError> {
+        let mut request = request;
+        if let Route::Forward { auth, .. } = &self.route {
+            *request.uri_mut() = target.clone();
+            if let Some(auth) = auth {
+                request
+                    .headers_mut()
+                    .insert(header::PROXY_AUTHORIZATION, auth.clone());
+            }
+        }
         let mut sender = match self.take_idle().await {
             Some(sender) => sender,
             None => self.connect(target).await?,
@@ -141,8 +189,16 @@ impl Pool {
     }
 
     async fn connect(&self, target: &Uri) -> Result<Sender, SendError> {
-        let mut connector = self.connector.clone();
-        let io: Stream = tokio::time::timeout(self.connect_timeout, connector.call(target.clone()))
+        let connecting = async {
+            match &self.route {
+                Route::Direct(c) => c.clone().call(target.clone()).await,
+                Route::Tunnel(c) => c.clone().call(target.clone()).await,
+                Route::Forward {
+                    connector, proxy, ..
+                } => connector.clone().call(proxy.clone()).await,
+            }
+        };
+        let io: Stream = tokio::time::timeout(self.connect_timeout, connecting)
             .await
             .map_err(|_| SendError::ConnectTimeout)?
             .map_err(SendError::Connect)?;
@@ -154,6 +210,17 @@ impl Pool {
             }
         });
         Ok(sender)
+    }
+}
+
+/// A proxy URL for logs, without its credentials.
+fn redact_userinfo(uri: &Uri) -> String {
+    let text = uri.to_string();
+    match (text.find("://"), text.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            format!("{}[redacted]{}", &text[..scheme + 3], &text[at..])
+        }
+        _ => text,
     }
 }
 
