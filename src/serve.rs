@@ -363,3 +363,34 @@ impl hyper::rt::Write for EitherIo {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_wedged_worker_fails_the_liveness_probe_and_a_running_one_passes() {
+        let workers = Workers::default();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        workers
+            .handles
+            .lock()
+            .unwrap()
+            .push(runtime.handle().clone());
+        let (release, wedged) = std::sync::mpsc::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            runtime.block_on(async {
+                // Blocks the worker's only thread, as a stuck system call would.
+                let _ = wedged.recv();
+                std::future::pending::<()>().await;
+            });
+        });
+        assert!(!workers.respond(Duration::from_millis(100)).await);
+        release.send(()).unwrap();
+        assert!(workers.respond(Duration::from_secs(10)).await);
+        assert!(!thread.is_finished());
+    }
+}
