@@ -171,12 +171,15 @@ fn lines(frame: &[u8]) -> impl Iterator<Item = &[u8]> {
     })
 }
 
-/// The `event:` name of a frame, read without touching its data.
+/// The `event:` name of a frame, read without touching its data: the last
+/// `event:` line wins, as in [`parse_frame`] (and the SSE specification).
 pub fn frame_name(frame: &[u8]) -> Option<&str> {
-    lines(frame).find_map(|line| {
-        let value = line.strip_prefix(b"event:")?;
-        std::str::from_utf8(value.strip_prefix(b" ").unwrap_or(value)).ok()
-    })
+    lines(frame)
+        .filter_map(|line| {
+            let value = line.strip_prefix(b"event:")?;
+            std::str::from_utf8(value.strip_prefix(b" ").unwrap_or(value)).ok()
+        })
+        .last()
 }
 
 /// A frame's type: its `event:` name, else the `type` of its data.
@@ -344,6 +347,16 @@ mod tests {
                 },
             ]
         );
+    }
+
+    #[test]
+    fn the_last_event_line_names_a_frame_whichever_way_it_is_read() {
+        let frame = b"event: response.created\nevent: error\ndata: {}\n";
+        assert_eq!(frame_name(frame), Some("error"));
+        assert_eq!(parse_frame(frame).unwrap().name, Some("error"));
+        assert!(has_terminal(
+            b"event: response.created\nevent: error\ndata: {}\n\n"
+        ));
     }
 
     #[test]
