@@ -36,6 +36,7 @@ pub mod upstream;
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 
@@ -102,6 +103,12 @@ impl Daemon {
             header_read_timeout: config.header_read_timeout,
             shutdown_grace: config.shutdown_grace,
             workers: config.workers(),
+            // Below the timeouts armed on every request, down to a second.
+            timer_anchor: config
+                .header_read_timeout
+                .min(config.idle_timeout)
+                .saturating_sub(Duration::from_secs(1))
+                .max(Duration::from_secs(1)),
         };
         let router = server::router(self.state.clone());
         let activity = self.state.activity().clone();
