@@ -104,7 +104,7 @@ impl Daemon {
             shutdown_grace: config.shutdown_grace,
             workers: config.workers(),
             // Below the timeouts armed on every request, down to a second.
-            timer_anchor: config
+            housekeeping: config
                 .header_read_timeout
                 .min(config.idle_timeout)
                 .saturating_sub(Duration::from_secs(1))

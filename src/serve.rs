@@ -62,8 +62,8 @@ pub struct ServeOptions {
     pub shutdown_grace: Duration,
     /// Worker threads, each accepting on every listener.
     pub workers: usize,
-    /// Less than every timeout armed per request (see [`anchor_timer`]).
-    pub timer_anchor: Duration,
+    /// Less than every timeout armed per request (see [`housekeeping`]).
+    pub housekeeping: Duration,
 }
 
 /// The worker threads' runtimes, for a liveness check from outside them.
@@ -189,7 +189,7 @@ async fn worker(
     stop_rx: watch::Receiver<bool>,
 ) {
     let graceful = Arc::new(GracefulShutdown::new());
-    let anchor = tokio::spawn(anchor_timer(options.timer_anchor));
+    let housekeeping = tokio::spawn(housekeeping(options.housekeeping));
     let mut accept_loops = Vec::new();
     for listener in listeners {
         let listener = match listener.register() {
@@ -238,7 +238,7 @@ async fn worker(
     for handle in accept_loops {
         let _ = handle.await;
     }
-    anchor.abort();
+    housekeeping.abort();
     // The listeners are dropped once their loops end. A Unix socket file
     // stays: one systemd passed must outlive us (the next connection starts
     // the daemon again), and one we bound is removed by whoever created it.
@@ -267,19 +267,21 @@ async fn worker(
     }
 }
 
-/// Keeps a timer due before any request timer can be.
+/// A worker's periodic chores: closing expired idle upstream connections,
+/// and keeping a timer due before any request timer can be.
 ///
-/// tokio wakes its time driver (an eventfd write and one more turn of the
-/// event loop, on this very thread) when a timer is armed earlier than the
-/// driver's next planned wake-up, or when no wake-up is planned. Every
-/// request arms two (the header read timeout for the next request, the idle
-/// timeout of the answer), usually while nothing else is pending: that is
-/// two needless wake-ups per request. With this timer pending, the driver
-/// always has a wake-up planned within `period`, and timers of at least
-/// `period` arm silently. It costs one wake-up per `period`.
-async fn anchor_timer(period: Duration) {
+/// The second is for speed. tokio wakes its time driver (an eventfd write
+/// and one more turn of the event loop, on this very thread) when a timer is
+/// armed earlier than the driver's next planned wake-up, or when none is
+/// planned. Every request arms two (the header read timeout for the next
+/// request, the idle timeout of the answer), usually while nothing else is
+/// pending: two needless wake-ups per request. With this timer pending, the
+/// driver always has a wake-up planned within `period`, and timers of at
+/// least `period` arm silently. It costs one wake-up per `period`.
+async fn housekeeping(period: Duration) {
     loop {
         tokio::time::sleep(period).await;
+        crate::upstream::close_expired();
     }
 }
 

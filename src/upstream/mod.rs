@@ -17,7 +17,7 @@ use crate::config::Config;
 use crate::error::ApiError;
 
 use self::pool::Pool;
-pub use self::pool::{PooledBody, SendError};
+pub use self::pool::{PooledBody, SendError, close_expired};
 
 /// The `originator` of the official client: an edge filter is reported to
 /// challenge requests without it.

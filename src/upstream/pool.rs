@@ -213,6 +213,16 @@ impl Pool {
     }
 }
 
+/// Closes this thread's idle connections that have expired or that the
+/// server closed. Called periodically by each worker, so that connections
+/// do not outlive [`IDLE_EXPIRY`] when no request comes to reuse them.
+pub fn close_expired() {
+    IDLE.with(|idle| {
+        idle.borrow_mut()
+            .retain(|i| i.since.elapsed() < IDLE_EXPIRY && !i.sender.is_closed());
+    });
+}
+
 /// A proxy URL for logs, without its credentials.
 fn redact_userinfo(uri: &Uri) -> String {
     let text = uri.to_string();
