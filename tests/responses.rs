@@ -352,6 +352,26 @@ async fn a_usage_limit_is_a_429_with_retry_after() {
 }
 
 #[tokio::test]
+async fn sequential_requests_reuse_upstream_connections_rather_than_opening_one_each() {
+    let mock = MockBackend::start().await;
+    let proxy = TestProxy::start(&mock).await;
+    for n in 0..20 {
+        let response = proxy.post("/v1/responses", &hello(n % 2 == 0)).await;
+        assert_eq!(response.status(), 200);
+        let text = response.text().await.unwrap();
+        assert!(text.contains("completed"), "{text}");
+    }
+    assert_eq!(mock.responses_calls(), 20);
+    // One connection, or a second if a request started before the last
+    // answer's end had been read (its connection then goes back a moment later).
+    assert!(
+        mock.connections() <= 3,
+        "{} upstream connections for 20 requests",
+        mock.connections()
+    );
+}
+
+#[tokio::test]
 async fn an_unreachable_upstream_is_a_502_that_says_so() {
     let mock = MockBackend::start().await;
     let proxy = TestProxy::start_with(&mock, |c| c.upstream_url = common::closed_url()).await;

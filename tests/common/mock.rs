@@ -15,6 +15,7 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use axum::serve::ListenerExt;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
@@ -81,6 +82,8 @@ pub struct MockState {
     pub responses_calls: AtomicUsize,
     pub refresh_calls: AtomicUsize,
     pub models_calls: AtomicUsize,
+    /// Connections accepted.
+    pub connections: AtomicUsize,
     /// Streams the client went away from before they finished.
     pub streams_cancelled: AtomicUsize,
     pub cancelled: Notify,
@@ -117,6 +120,10 @@ impl MockBackend {
         ]});
         let addr = listener.local_addr().unwrap();
         let app = router(state.clone());
+        let counter = state.clone();
+        let listener = listener.tap_io(move |_| {
+            counter.connections.fetch_add(1, Ordering::SeqCst);
+        });
         let task = tokio::spawn(async move {
             axum::serve(listener, app).await.unwrap();
         });
@@ -168,6 +175,11 @@ impl MockBackend {
     /// Streams the client went away from before they finished.
     pub fn streams_cancelled(&self) -> usize {
         self.state.streams_cancelled.load(Ordering::SeqCst)
+    }
+
+    /// Connections the backend accepted, from any client.
+    pub fn connections(&self) -> usize {
+        self.state.connections.load(Ordering::SeqCst)
     }
 
     pub fn responses_calls(&self) -> usize {
