@@ -159,6 +159,31 @@ async fn a_huge_body_is_a_413_before_it_is_read_or_forwarded() {
     assert_eq!(mock.responses_calls(), 0);
 }
 
+#[tokio::test]
+async fn a_huge_chunked_body_is_a_413_the_client_still_reads_while_sending() {
+    let (mock, proxy) = start().await;
+    for path in ENDPOINTS {
+        // No Content-Length: the limit is found while reading, and the rest
+        // of the body (1 MiB in all) is still on its way when the refusal is sent.
+        let mut request = format!(
+            "POST {path} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n\
+             transfer-encoding: chunked\r\n\r\n"
+        )
+        .into_bytes();
+        for _ in 0..64 {
+            request.extend_from_slice(b"4000\r\n");
+            request.extend_from_slice(&[b' '; 0x4000]);
+            request.extend_from_slice(b"\r\n");
+        }
+        request.extend_from_slice(b"0\r\n\r\n");
+        let (status, body) = raw(proxy.addr, &request, false).await;
+        assert_eq!(status, 413);
+        let error = assert_openai_error(path, 413, &body);
+        assert_eq!(error["code"], "request_too_large");
+    }
+    assert_eq!(mock.responses_calls(), 0);
+}
+
 /// Each field `/v1/responses` reads, with values of the wrong type.
 fn responses_wrong_types() -> Vec<(&'static str, Value)> {
     let mut cases = Vec::new();

@@ -3,11 +3,13 @@
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, StatusCode, header};
+use bytes::BytesMut;
 use http_body::{Frame, SizeHint};
+use http_body_util::BodyExt;
 
 use super::{AppState, Summary};
 use crate::error::ApiError;
@@ -37,19 +39,57 @@ async fn read_limited(headers: &HeaderMap, body: Body, limit: usize) -> Result<B
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
+    let mut body = body;
     if declared.is_some_and(|n| n > limit as u64) {
+        discard(&mut body).await;
         return Err(too_large());
     }
-    axum::body::to_bytes(body, limit).await.map_err(|e| {
-        let mut source: Option<&dyn std::error::Error> = Some(&e);
-        while let Some(s) = source {
-            if s.is::<http_body_util::LengthLimitError>() {
-                return too_large();
-            }
-            source = s.source();
+    // A body that arrives in one piece is kept as it is, without a copy.
+    let mut first: Option<Bytes> = None;
+    let mut joined = BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| {
+            ApiError::invalid_request(format!("the request body could not be read: {e}"))
+        })?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        let so_far = first.as_ref().map_or(0, Bytes::len) + joined.len();
+        if so_far + data.len() > limit {
+            discard(&mut body).await;
+            return Err(too_large());
         }
-        ApiError::invalid_request(format!("the request body could not be read: {e}"))
-    })
+        match first.take() {
+            None if joined.is_empty() => first = Some(data),
+            None => joined.extend_from_slice(&data),
+            Some(earlier) => {
+                joined.extend_from_slice(&earlier);
+                joined.extend_from_slice(&data);
+            }
+        }
+    }
+    Ok(first.unwrap_or_else(|| joined.freeze()))
+}
+
+/// How long, and how much of, a refused body is read and dropped.
+const LINGER_TIME: Duration = Duration::from_secs(2);
+const LINGER_BYTES: usize = 64 * 1024 * 1024;
+
+/// Reads and drops what is left of a refused body, for a while, so that a
+/// client still sending it then reads the refusal rather than a reset
+/// connection (what nginx calls a lingering close).
+async fn discard(body: &mut Body) {
+    let drained = async {
+        let mut left = LINGER_BYTES;
+        while let Some(Ok(frame)) = body.frame().await {
+            let n = frame.data_ref().map_or(0, Bytes::len);
+            if n >= left {
+                break;
+            }
+            left -= n;
+        }
+    };
+    let _ = tokio::time::timeout(LINGER_TIME, drained).await;
 }
 
 /// A body declared as something other than JSON (a form, plain text) is
