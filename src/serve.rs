@@ -62,7 +62,7 @@ pub struct ServeOptions {
     pub shutdown_grace: Duration,
     /// Worker threads, each accepting on every listener.
     pub workers: usize,
-    /// Less than every timeout armed per request (see [`housekeeping`]).
+    /// Less than every timeout armed per request (see `housekeeping`).
     pub housekeeping: Duration,
 }
 

@@ -57,7 +57,7 @@ impl Refresher {
     }
 
     /// Gives up on the token endpoint after `timeout`, but never later than
-    /// [`REFRESH_TIMEOUT`]: a request waiting on a refresh should not outwait
+    /// `REFRESH_TIMEOUT`: a request waiting on a refresh should not outwait
     /// the idle timeout it would get from the backend itself.
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout.min(REFRESH_TIMEOUT);

@@ -151,7 +151,7 @@ impl Drop for Finish {
     }
 }
 
-/// A response body carrying its [`Finish`] until the last byte is sent.
+/// A response body carrying its `Finish` until the last byte is sent.
 #[derive(Debug)]
 pub struct LoggedBody {
     inner: Body,

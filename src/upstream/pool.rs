@@ -215,7 +215,7 @@ impl Pool {
 
 /// Closes this thread's idle connections that have expired or that the
 /// server closed. Called periodically by each worker, so that connections
-/// do not outlive [`IDLE_EXPIRY`] when no request comes to reuse them.
+/// do not outlive `IDLE_EXPIRY` when no request comes to reuse them.
 pub fn close_expired() {
     IDLE.with(|idle| {
         idle.borrow_mut()
