@@ -166,9 +166,7 @@ fn spawn_worker(
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    if let Ok(mut handles) = workers.handles.lock() {
-        handles.push(runtime.handle().clone());
-    }
+    let handle = runtime.handle().clone();
     std::thread::Builder::new()
         .name(format!("worker-{n}"))
         .spawn(move || {
@@ -177,6 +175,10 @@ fn spawn_worker(
             drop(runtime);
             let _ = ended.send(());
         })?;
+    // Only a runtime that has its thread is probed by the watchdog.
+    if let Ok(mut handles) = workers.handles.lock() {
+        handles.push(handle);
+    }
     Ok(())
 }
 
