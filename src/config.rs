@@ -532,6 +532,22 @@ mod tests {
     }
 
     #[test]
+    fn worker_threads_default_to_the_cpus_and_an_absurd_count_is_refused() {
+        let figment = Figment::new();
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        assert_eq!(Config::default().workers(), cpus.min(MAX_AUTO_WORKERS));
+        let mut c = Config {
+            worker_threads: 3,
+            ..Config::default()
+        };
+        assert_eq!(c.workers(), 3);
+        c.validate(&figment).unwrap();
+        c.worker_threads = 5000;
+        let err = c.validate(&figment).unwrap_err().to_string();
+        assert!(err.contains("worker_threads"), "{err}");
+    }
+
+    #[test]
     fn print_config_round_trips() {
         let c = Config::default();
         let back: Config = toml::from_str(&c.to_toml()).unwrap();
