@@ -164,6 +164,9 @@ pub struct Config {
     pub client_version: String,
     /// File holding the key clients must send as `Authorization: Bearer <key>`.
     pub api_key_file: Option<PathBuf>,
+    /// PEM certificates trusted for the backend and the token endpoint besides
+    /// the built-in web roots (a TLS-inspecting proxy, a private backend).
+    pub ca_file: Option<PathBuf>,
     /// Allow a non-loopback `listen` without `api_key_file`.
     pub allow_remote_without_key: bool,
 }
@@ -194,6 +197,7 @@ impl Default for Config {
             models_cache_ttl: Duration::from_secs(300),
             client_version: DEFAULT_CLIENT_VERSION.into(),
             api_key_file: None,
+            ca_file: None,
             allow_remote_without_key: false,
         }
     }
@@ -317,6 +321,9 @@ impl Config {
             .merge(Serialized::defaults(flags));
         let mut config: Config = figment.extract()?;
         config.codex_home = expand_tilde(&config.codex_home);
+        if let Some(p) = &config.ca_file {
+            config.ca_file = Some(expand_tilde(p));
+        }
         if let Some(p) = &config.api_key_file {
             config.api_key_file = Some(expand_tilde(p));
         }

@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime};
 
 use crate::auth::file;
 use crate::config::{self, Config, Flags, Loaded};
-use crate::upstream::Upstream;
+use crate::upstream::{Trust, Upstream};
 
 /// Longest wait for one reachability check, connection included.
 const REACH_TIMEOUT: Duration = Duration::from_secs(15);
@@ -204,7 +204,14 @@ fn network(report: &mut Report, config: &Config) {
             return;
         }
     };
-    let client = match Upstream::http_client(config) {
+    let trust = match Trust::load(config.ca_file.as_deref()) {
+        Ok(t) => t,
+        Err(e) => {
+            report.check(Mark::Fail, e);
+            return;
+        }
+    };
+    let client = match Upstream::http_client(config, &trust) {
         Ok(c) => c,
         Err(e) => {
             report.check(Mark::Fail, format!("cannot build the HTTP client: {e}"));

@@ -45,7 +45,7 @@ use crate::auth::refresh::Refresher;
 use crate::config::Config;
 use crate::serve::{Listener, ServeOptions, Workers};
 use crate::server::AppState;
-use crate::upstream::Upstream;
+use crate::upstream::{Trust, Upstream};
 
 /// The daemon, built from its configuration and ready to serve.
 #[derive(Debug, Clone)]
@@ -58,13 +58,14 @@ impl Daemon {
     /// Builds the HTTP client, the token source and the routes. Nothing is
     /// read from the network; the login is read on the first request.
     pub fn new(config: Config) -> anyhow::Result<Self> {
-        let client = Upstream::http_client(&config).context("building the HTTP client")?;
+        let trust = Trust::load(config.ca_file.as_deref()).map_err(anyhow::Error::msg)?;
+        let client = Upstream::http_client(&config, &trust).context("building the HTTP client")?;
         let auth = Auth::new(
             &config.codex_home,
             Refresher::new(client.clone(), config.token_url.clone())
                 .with_timeout(config.idle_timeout),
         );
-        let upstream = Upstream::new(&config, client).map_err(anyhow::Error::msg)?;
+        let upstream = Upstream::new(&config, client, &trust).map_err(anyhow::Error::msg)?;
         let client_key = match &config.api_key_file {
             Some(path) => {
                 let key = std::fs::read_to_string(path)

@@ -165,3 +165,62 @@ async fn with_http_proxy_set_an_http_backend_is_asked_in_absolute_form_through_i
     );
     child.stop().await;
 }
+
+#[tokio::test]
+async fn an_https_backend_signed_by_a_ca_from_ca_file_serves_collected_and_streamed_answers() {
+    let (mock, ca_pem) = MockBackend::start_tls().await;
+    let dir = tempfile::tempdir().unwrap();
+    let ca_file = dir.path().join("ca.pem");
+    std::fs::write(&ca_file, ca_pem).unwrap();
+    // An expired login: the token endpoint is reached over TLS first.
+    let home = tempfile::tempdir().unwrap();
+    common::write_auth(home.path(), &mock.login(mock::now_secs() - 10));
+    let proxy = TestProxy::start_in(&mock, home, |c| c.ca_file = Some(ca_file)).await;
+    assert!(mock.upstream_url().starts_with("https://localhost:"));
+
+    let response = proxy.post("/v1/responses", &hello(false)).await;
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["status"], "completed");
+    let response = proxy.post("/v1/responses", &hello(true)).await;
+    assert_eq!(response.status(), 200);
+    let events = common::sse_data(&response.text().await.unwrap());
+    assert_eq!(events.last().unwrap()["type"], "response.completed");
+    assert_eq!(mock.responses_calls(), 2);
+    assert_eq!(mock.refresh_calls(), 1);
+    // One connection for the refresh; the backend's is kept and reused.
+    assert!(mock.connections() <= 3, "{}", mock.connections());
+}
+
+#[tokio::test]
+async fn without_ca_file_the_same_backend_is_refused_as_untrusted() {
+    let (mock, _) = MockBackend::start_tls().await;
+    let proxy = TestProxy::start(&mock).await;
+    let response = proxy.post("/v1/responses", &hello(false)).await;
+    assert_eq!(response.status(), 502);
+    let body: Value = response.json().await.unwrap();
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("TLS handshake failed"), "{message}");
+    assert_eq!(mock.responses_calls(), 0);
+}
+
+#[test]
+fn a_ca_file_that_is_missing_or_holds_no_certificate_is_refused_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = codex_responses_proxy::config::Config {
+        codex_home: dir.path().to_path_buf(),
+        ca_file: Some(dir.path().join("missing.pem")),
+        ..Default::default()
+    };
+    let err = codex_responses_proxy::Daemon::new(config.clone())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("cannot read ca_file"), "{err}");
+    let empty = dir.path().join("empty.pem");
+    std::fs::write(&empty, "not a certificate\n").unwrap();
+    config.ca_file = Some(empty);
+    let err = codex_responses_proxy::Daemon::new(config)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("holds no PEM certificate"), "{err}");
+}

@@ -4,6 +4,7 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 mod pool;
+mod tls;
 
 use axum::http::{
     HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode, Uri, header,
@@ -18,6 +19,7 @@ use crate::error::ApiError;
 
 use self::pool::Pool;
 pub use self::pool::{PooledBody, SendError, close_expired};
+pub use self::tls::Trust;
 
 /// The `originator` of the official client: an edge filter is reported to
 /// challenge requests without it.
@@ -50,7 +52,7 @@ pub struct Upstream {
 impl Upstream {
     /// `config.upstream_url` was checked to be an http(s) URL when the
     /// configuration was loaded.
-    pub fn new(config: &Config, client: reqwest::Client) -> Result<Self, String> {
+    pub fn new(config: &Config, client: reqwest::Client, trust: &Trust) -> Result<Self, String> {
         let base = config.upstream_url.trim_end_matches('/');
         let responses = format!("{base}/responses");
         let responses_url: Uri = responses.parse().map_err(|e| format!("{responses}: {e}"))?;
@@ -67,7 +69,11 @@ impl Upstream {
                 "{base}/models?client_version={}",
                 config.client_version
             ))?,
-            pool: Pool::new(&responses_url, config.connect_timeout),
+            pool: Pool::new(
+                &responses_url,
+                config.connect_timeout,
+                trust.client_config()?,
+            ),
             responses_url,
             responses_path,
             host,
@@ -79,13 +85,14 @@ impl Upstream {
 
     /// The HTTP client for the token endpoint and `/models`: a connect
     /// timeout but no total timeout.
-    pub fn http_client(config: &Config) -> reqwest::Result<reqwest::Client> {
+    pub fn http_client(config: &Config, trust: &Trust) -> reqwest::Result<reqwest::Client> {
         let mut headers = HeaderMap::new();
         headers.insert("originator", HeaderValue::from_static(ORIGINATOR));
         if let Ok(v) = HeaderValue::try_from(config.client_version.as_str()) {
             headers.insert("version", v);
         }
-        reqwest::Client::builder()
+        trust
+            .apply(reqwest::Client::builder())?
             .user_agent(user_agent(&config.client_version))
             .default_headers(headers)
             .connect_timeout(config.connect_timeout)

@@ -94,7 +94,7 @@ thread_local! {
 
 impl Pool {
     /// A pool for `target`, through the environment's proxy if one applies.
-    pub fn new(target: &Uri, connect_timeout: Duration) -> Self {
+    pub fn new(target: &Uri, connect_timeout: Duration, tls_config: rustls::ClientConfig) -> Self {
         static NEXT: AtomicU64 = AtomicU64::new(1);
         let mut http = HttpConnector::new();
         http.enforce_http(false);
@@ -102,7 +102,7 @@ impl Pool {
         http.set_connect_timeout(Some(connect_timeout));
         let tls = || {
             hyper_rustls::HttpsConnectorBuilder::new()
-                .with_webpki_roots()
+                .with_tls_config(tls_config.clone())
                 .https_or_http()
                 .enable_http1()
         };

@@ -97,12 +97,24 @@ pub struct MockBackend {
     pub addr: SocketAddr,
     pub state: Arc<MockState>,
     task: tokio::task::JoinHandle<()>,
+    /// `http://127.0.0.1:PORT`, or `https://localhost:PORT` over TLS.
+    base: String,
 }
 
 impl Drop for MockBackend {
     fn drop(&mut self) {
         self.task.abort();
     }
+}
+
+fn new_state() -> Arc<MockState> {
+    let state = Arc::new(MockState::default());
+    *state.models.lock().unwrap() = json!({"models": [
+        {"slug": "gpt-5", "display_name": "GPT-5", "visibility": "list", "supported_in_api": true, "priority": 1},
+        {"slug": "gpt-5-codex", "display_name": "GPT-5 Codex", "visibility": "list", "supported_in_api": true, "priority": 2},
+        {"slug": "internal-only", "visibility": "hide", "supported_in_api": true, "priority": 3},
+    ]});
+    state
 }
 
 impl MockBackend {
@@ -112,12 +124,7 @@ impl MockBackend {
     }
 
     pub async fn start_on(listener: tokio::net::TcpListener) -> Self {
-        let state = Arc::new(MockState::default());
-        *state.models.lock().unwrap() = json!({"models": [
-            {"slug": "gpt-5", "display_name": "GPT-5", "visibility": "list", "supported_in_api": true, "priority": 1},
-            {"slug": "gpt-5-codex", "display_name": "GPT-5 Codex", "visibility": "list", "supported_in_api": true, "priority": 2},
-            {"slug": "internal-only", "visibility": "hide", "supported_in_api": true, "priority": 3},
-        ]});
+        let state = new_state();
         let addr = listener.local_addr().unwrap();
         let app = router(state.clone());
         let counter = state.clone();
@@ -127,17 +134,76 @@ impl MockBackend {
         let task = tokio::spawn(async move {
             axum::serve(listener, app).await.unwrap();
         });
-        MockBackend { addr, state, task }
+        MockBackend {
+            addr,
+            state,
+            task,
+            base: format!("http://{addr}"),
+        }
+    }
+
+    /// The same backend over TLS at `https://localhost:PORT`, with a
+    /// certificate from a CA of its own, whose PEM is returned (for `ca_file`).
+    pub async fn start_tls() -> (Self, String) {
+        let ca_key = rcgen::KeyPair::generate().unwrap();
+        let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        ca.distinguished_name
+            .push(rcgen::DnType::CommonName, "mock backend CA");
+        let ca_cert = ca.self_signed(&ca_key).unwrap();
+        let key = rcgen::KeyPair::generate().unwrap();
+        let leaf = rcgen::CertificateParams::new(vec!["localhost".to_owned()])
+            .unwrap()
+            .signed_by(&key, &ca_cert, &ca_key)
+            .unwrap();
+        let server = rustls::ServerConfig::builder()
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![leaf.der().clone()],
+                rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+            )
+            .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let state = new_state();
+        let app = router(state.clone());
+        let counter = state.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((tcp, _)) = listener.accept().await else {
+                    continue;
+                };
+                counter.connections.fetch_add(1, Ordering::SeqCst);
+                let acceptor = acceptor.clone();
+                let service = hyper_util::service::TowerToHyperService::new(app.clone());
+                tokio::spawn(async move {
+                    let Ok(tls) = acceptor.accept(tcp).await else {
+                        return;
+                    };
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(tls), service)
+                        .await;
+                });
+            }
+        });
+        let mock = MockBackend {
+            addr,
+            state,
+            task,
+            base: format!("https://localhost:{}", addr.port()),
+        };
+        (mock, ca_cert.pem())
     }
 
     /// Base URL to configure as `upstream_url`.
     pub fn upstream_url(&self) -> String {
-        format!("http://{}/backend-api/codex", self.addr)
+        format!("{}/backend-api/codex", self.base)
     }
 
     /// URL to configure as `token_url`.
     pub fn token_url(&self) -> String {
-        format!("http://{}/oauth/token", self.addr)
+        format!("{}/oauth/token", self.base)
     }
 
     /// A fresh login the backend accepts, as the auth.json document Codex writes.
