@@ -168,7 +168,7 @@ async fn with_http_proxy_set_an_http_backend_is_asked_in_absolute_form_through_i
 
 #[tokio::test]
 async fn an_https_backend_signed_by_a_ca_from_ca_file_serves_collected_and_streamed_answers() {
-    let (mock, ca_pem) = MockBackend::start_tls().await;
+    let (mock, ca_pem) = MockBackend::start_tls(false).await;
     let dir = tempfile::tempdir().unwrap();
     let ca_file = dir.path().join("ca.pem");
     std::fs::write(&ca_file, ca_pem).unwrap();
@@ -194,7 +194,7 @@ async fn an_https_backend_signed_by_a_ca_from_ca_file_serves_collected_and_strea
 
 #[tokio::test]
 async fn without_ca_file_the_same_backend_is_refused_as_untrusted() {
-    let (mock, _) = MockBackend::start_tls().await;
+    let (mock, _) = MockBackend::start_tls(false).await;
     let proxy = TestProxy::start(&mock).await;
     let response = proxy.post("/v1/responses", &hello(false)).await;
     assert_eq!(response.status(), 502);
@@ -223,4 +223,69 @@ fn a_ca_file_that_is_missing_or_holds_no_certificate_is_refused_at_start() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("holds no PEM certificate"), "{err}");
+}
+
+#[tokio::test]
+async fn an_https_backend_offering_http2_gets_the_requests_of_each_worker_on_one_connection() {
+    let (mock, ca_pem) = MockBackend::start_tls(true).await;
+    let dir = tempfile::tempdir().unwrap();
+    let ca_file = dir.path().join("ca.pem");
+    std::fs::write(&ca_file, ca_pem).unwrap();
+    let proxy = TestProxy::start_with(&mock, |c| c.ca_file = Some(ca_file)).await;
+
+    // Concurrent collected and streamed requests, then one more.
+    let bodies: Vec<Value> = (0..8).map(|n| hello(n % 2 == 0)).collect();
+    let requests = bodies.iter().map(|body| proxy.post("/v1/responses", body));
+    for response in futures_util::future::join_all(requests).await {
+        assert_eq!(response.status(), 200);
+        let text = response.text().await.unwrap();
+        assert!(text.contains("completed"), "{text}");
+    }
+    let response = proxy.post("/v1/responses", &hello(false)).await;
+    assert_eq!(response.status(), 200);
+
+    let versions = mock.state.versions.lock().unwrap().clone();
+    assert_eq!(versions.len(), 9);
+    assert!(
+        versions.iter().all(|v| *v == axum::http::Version::HTTP_2),
+        "{versions:?}"
+    );
+    // One multiplexed connection per worker thread at most.
+    let workers = codex_responses_proxy::config::Config::default().workers();
+    assert!(
+        mock.connections() <= workers,
+        "{} connections for {workers} workers",
+        mock.connections()
+    );
+}
+
+#[tokio::test]
+async fn a_client_leaving_an_http2_stream_early_cancels_only_its_stream() {
+    let (mock, ca_pem) = MockBackend::start_tls(true).await;
+    mock.set_default_answer(common::Answer::Stall {
+        events: mock::text_answer("never finished", 2)[..2].to_vec(),
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let ca_file = dir.path().join("ca.pem");
+    std::fs::write(&ca_file, ca_pem).unwrap();
+    let proxy = TestProxy::start_with(&mock, |c| c.ca_file = Some(ca_file)).await;
+    let stalled = proxy.post("/v1/responses", &hello(true)).await;
+    assert_eq!(stalled.status(), 200);
+    drop(stalled);
+    common::wait_until(
+        Duration::from_secs(10),
+        "the stream to be cancelled",
+        || mock.streams_cancelled() == 1,
+    )
+    .await;
+    // The connection it shared lives on: the next request uses it.
+    mock.push_answer(common::Answer::Events {
+        events: mock::text_answer("after", 1),
+        pace: Duration::ZERO,
+    });
+    let response = proxy.post("/v1/responses", &hello(false)).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(mock.responses_calls(), 2);
+    let workers = codex_responses_proxy::config::Config::default().workers();
+    assert!(mock.connections() <= workers, "{}", mock.connections());
 }

@@ -1,5 +1,7 @@
-//! Connections to the Codex backend for the request path: HTTP/1.1 with
-//! keep-alive, over TLS for `https`, pooled per worker thread.
+//! Connections to the Codex backend for the request path, kept per worker
+//! thread: over TLS for `https`, HTTP/2 when the backend offers it (one
+//! connection per thread, shared by its requests), else HTTP/1.1 with
+//! keep-alive (a pool of idle connections per thread).
 //!
 //! A request is served on one worker thread from accept to last byte
 //! ([`crate::serve`]), so the connection it borrows is opened, driven and
@@ -8,8 +10,10 @@
 //! every request: a wake-up of whichever thread drives the connection.
 
 use std::cell::RefCell;
+use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -19,11 +23,13 @@ use http_body::{Body, Frame, SizeHint};
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::client::conn::http1::{self, SendRequest};
+use hyper::client::conn::http2;
 use hyper_rustls::{HttpsConnector, MaybeHttpsStream};
-use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::connect::proxy::Tunnel;
+use hyper_util::client::legacy::connect::{Connection as _, HttpConnector};
 use hyper_util::client::proxy::matcher::Matcher;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use tokio::sync::Notify;
 use tower::Service;
 
 /// Idle connections kept per worker thread.
@@ -33,6 +39,13 @@ const IDLE_EXPIRY: Duration = Duration::from_secs(90);
 
 type Stream = MaybeHttpsStream<TokioIo<tokio::net::TcpStream>>;
 type Sender = SendRequest<Full<Bytes>>;
+type SharedSender = http2::SendRequest<Full<Bytes>>;
+
+/// A connection to send one request on.
+enum Conn {
+    H1(Sender),
+    H2(SharedSender),
+}
 
 /// Why a request could not be sent.
 #[derive(Debug, thiserror::Error)]
@@ -63,6 +76,10 @@ pub struct Pool {
     id: u64,
     route: Route,
     connect_timeout: Duration,
+    /// TLS to the backend, which may offer HTTP/2: until it has answered
+    /// with HTTP/1.1 once, a request waits for a connection being opened
+    /// on its thread rather than opening another.
+    may_share: Arc<AtomicBool>,
 }
 
 /// How connections reach the backend: straight, or through the HTTP proxy
@@ -88,8 +105,12 @@ struct Idle {
 }
 
 thread_local! {
-    /// This thread's idle connections, newest last.
+    /// This thread's idle HTTP/1.1 connections, newest last.
     static IDLE: RefCell<Vec<Idle>> = const { RefCell::new(Vec::new()) };
+    /// This thread's HTTP/2 connection to each backend, shared by its requests.
+    static SHARED: RefCell<Vec<(u64, SharedSender)>> = const { RefCell::new(Vec::new()) };
+    /// Backends a connection is being opened to on this thread.
+    static OPENING: RefCell<Vec<(u64, Arc<Notify>)>> = const { RefCell::new(Vec::new()) };
 }
 
 impl Pool {
@@ -104,7 +125,7 @@ impl Pool {
             hyper_rustls::HttpsConnectorBuilder::new()
                 .with_tls_config(tls_config.clone())
                 .https_or_http()
-                .enable_http1()
+                .enable_all_versions()
         };
         let route = match Matcher::from_env().intercept(target) {
             None => Route::Direct(tls().wrap_connector(http)),
@@ -127,6 +148,7 @@ impl Pool {
         };
         Pool {
             id: NEXT.fetch_add(1, Ordering::Relaxed),
+            may_share: Arc::new(AtomicBool::new(target.scheme_str() == Some("https"))),
             route,
             connect_timeout,
         }
@@ -149,20 +171,70 @@ impl Pool {
                     .insert(header::PROXY_AUTHORIZATION, auth.clone());
             }
         }
-        let mut sender = match self.take_idle().await {
-            Some(sender) => sender,
-            None => self.connect(target).await?,
+        let conn = loop {
+            if let Some(shared) = self.shared() {
+                break Conn::H2(shared);
+            }
+            if let Some(sender) = self.take_idle().await {
+                break Conn::H1(sender);
+            }
+            match self.opening() {
+                Opening::Elsewhere(done) => done.await,
+                Opening::Here(_opening) => break self.connect(target).await?,
+            }
         };
-        let response = sender.send_request(request).await?;
+        let (response, sender) = match conn {
+            Conn::H1(mut sender) => (sender.send_request(request).await?, Some(sender)),
+            Conn::H2(mut shared) => {
+                // HTTP/2 takes the scheme and authority from the URI, not `Host`.
+                *request.uri_mut() = target.clone();
+                request.headers_mut().remove(header::HOST);
+                shared.ready().await?;
+                (shared.send_request(request).await?, None)
+            }
+        };
         let (parts, body) = response.into_parts();
         Ok(Response::from_parts(
             parts,
             PooledBody {
                 body,
-                sender: Some(sender),
+                sender,
                 pool: self.id,
             },
         ))
+    }
+
+    /// Whether a connection to this backend is being opened on this thread,
+    /// and may turn out shareable; if not, this request opens one.
+    fn opening(&self) -> Opening {
+        if !self.may_share.load(Ordering::Relaxed) {
+            return Opening::Here(None);
+        }
+        OPENING.with(|opening| {
+            let mut opening = opening.borrow_mut();
+            match opening.iter().find(|(pool, _)| *pool == self.id) {
+                Some((_, done)) => {
+                    let done = done.clone();
+                    Opening::Elsewhere(Box::pin(async move { done.notified().await }))
+                }
+                None => {
+                    opening.push((self.id, Arc::new(Notify::new())));
+                    Opening::Here(Some(OpeningGuard { pool: self.id }))
+                }
+            }
+        })
+    }
+
+    /// This thread's open HTTP/2 connection to this backend, if any.
+    fn shared(&self) -> Option<SharedSender> {
+        SHARED.with(|shared| {
+            let mut shared = shared.borrow_mut();
+            shared.retain(|(_, s)| !s.is_closed());
+            shared
+                .iter()
+                .find(|(pool, _)| *pool == self.id)
+                .map(|(_, s)| s.clone())
+        })
     }
 
     /// This thread's newest idle connection to this backend that is still
@@ -188,7 +260,7 @@ impl Pool {
         }
     }
 
-    async fn connect(&self, target: &Uri) -> Result<Sender, SendError> {
+    async fn connect(&self, target: &Uri) -> Result<Conn, SendError> {
         let connecting = async {
             match &self.route {
                 Route::Direct(c) => c.clone().call(target.clone()).await,
@@ -202,6 +274,24 @@ impl Pool {
             .await
             .map_err(|_| SendError::ConnectTimeout)?
             .map_err(SendError::Connect)?;
+        if io.connected().is_negotiated_h2() {
+            let (shared, connection) = http2::Builder::new(TokioExecutor::new())
+                .timer(TokioTimer::new())
+                .handshake(io)
+                .await?;
+            // Spawned on this thread's runtime, like the streams it runs.
+            tokio::spawn(async move {
+                if let Err(e) = connection.await {
+                    tracing::debug!(error = %e, "upstream HTTP/2 connection ended with an error");
+                }
+            });
+            SHARED.with(|s| s.borrow_mut().push((self.id, shared.clone())));
+            return Ok(Conn::H2(shared));
+        }
+        if self.may_share.load(Ordering::Relaxed) {
+            // HTTP/1.1 over TLS: concurrent requests need connections of their own.
+            self.may_share.store(false, Ordering::Relaxed);
+        }
         let (sender, connection) = http1::Builder::new().handshake(io).await?;
         // Spawned on this thread's runtime: it stays on this thread.
         tokio::spawn(async move {
@@ -209,7 +299,33 @@ impl Pool {
                 tracing::debug!(error = %e, "upstream connection ended with an error");
             }
         });
-        Ok(sender)
+        Ok(Conn::H1(sender))
+    }
+}
+
+/// A connection being opened, for a request about to open one.
+enum Opening {
+    /// By another request on this thread: wait for it, then look again.
+    Elsewhere(Pin<Box<dyn Future<Output = ()> + Send>>),
+    /// By this request; the guard, if any, tells the waiting ones when done.
+    Here(Option<OpeningGuard>),
+}
+
+/// Ends an opening (on success, failure or cancellation) and wakes the
+/// requests that waited for it.
+struct OpeningGuard {
+    pool: u64,
+}
+
+impl Drop for OpeningGuard {
+    fn drop(&mut self) {
+        OPENING.with(|opening| {
+            let mut opening = opening.borrow_mut();
+            if let Some(at) = opening.iter().position(|(pool, _)| *pool == self.pool) {
+                let (_, done) = opening.remove(at);
+                done.notify_waiters();
+            }
+        });
     }
 }
 
@@ -221,6 +337,7 @@ pub fn close_expired() {
         idle.borrow_mut()
             .retain(|i| i.since.elapsed() < IDLE_EXPIRY && !i.sender.is_closed());
     });
+    SHARED.with(|shared| shared.borrow_mut().retain(|(_, s)| !s.is_closed()));
 }
 
 /// A proxy URL for logs, without its credentials.
@@ -257,8 +374,9 @@ fn put_back(pool: u64, sender: Sender) {
     });
 }
 
-/// An answer's body; its connection goes back to the pool when the body has
-/// been read to the end, and is closed if the body is dropped before.
+/// An answer's body. Over HTTP/1.1 its connection goes back to the pool when
+/// the body has been read to the end, and is closed if the body is dropped
+/// before; over HTTP/2 dropping it resets only its stream.
 #[derive(Debug)]
 pub struct PooledBody {
     body: Incoming,

@@ -84,6 +84,8 @@ pub struct MockState {
     pub models_calls: AtomicUsize,
     /// Connections accepted.
     pub connections: AtomicUsize,
+    /// The HTTP version of every request (recorded over TLS only).
+    pub versions: Mutex<Vec<axum::http::Version>>,
     /// Streams the client went away from before they finished.
     pub streams_cancelled: AtomicUsize,
     pub cancelled: Notify,
@@ -144,7 +146,8 @@ impl MockBackend {
 
     /// The same backend over TLS at `https://localhost:PORT`, with a
     /// certificate from a CA of its own, whose PEM is returned (for `ca_file`).
-    pub async fn start_tls() -> (Self, String) {
+    /// It offers HTTP/2 by ALPN if `http2`, else only HTTP/1.1.
+    pub async fn start_tls(http2: bool) -> (Self, String) {
         let ca_key = rcgen::KeyPair::generate().unwrap();
         let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
         ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
@@ -156,18 +159,29 @@ impl MockBackend {
             .unwrap()
             .signed_by(&key, &ca_cert, &ca_key)
             .unwrap();
-        let server = rustls::ServerConfig::builder()
+        let mut server = rustls::ServerConfig::builder()
             .with_no_client_auth()
             .with_single_cert(
                 vec![leaf.der().clone()],
                 rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
             )
             .unwrap();
+        server.alpn_protocols = if http2 {
+            vec![b"h2".to_vec(), b"http/1.1".to_vec()]
+        } else {
+            vec![b"http/1.1".to_vec()]
+        };
         let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let state = new_state();
-        let app = router(state.clone());
+        let versions = state.clone();
+        let app = router(state.clone()).layer(axum::middleware::from_fn(
+            move |request: Request, next: axum::middleware::Next| {
+                versions.versions.lock().unwrap().push(request.version());
+                next.run(request)
+            },
+        ));
         let counter = state.clone();
         let task = tokio::spawn(async move {
             loop {
@@ -181,9 +195,11 @@ impl MockBackend {
                     let Ok(tls) = acceptor.accept(tcp).await else {
                         return;
                     };
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(hyper_util::rt::TokioIo::new(tls), service)
-                        .await;
+                    let _ = hyper_util::server::conn::auto::Builder::new(
+                        hyper_util::rt::TokioExecutor::new(),
+                    )
+                    .serve_connection(hyper_util::rt::TokioIo::new(tls), service)
+                    .await;
                 });
             }
         });
