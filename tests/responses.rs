@@ -454,23 +454,13 @@ async fn bad_client_input_is_refused_and_never_forwarded() {
 async fn unknown_paths_and_wrong_methods_get_json_errors() {
     let mock = MockBackend::start().await;
     let proxy = TestProxy::start(&mock).await;
-    let response = proxy
-        .client
-        .get(proxy.url("/v1/nothing"))
-        .send()
-        .await
-        .unwrap();
+    let response = proxy.get("/v1/nothing").await;
     assert_eq!(response.status(), 404);
     assert_eq!(
         response.json::<Value>().await.unwrap()["error"]["code"],
         "unknown_url"
     );
-    let response = proxy
-        .client
-        .get(proxy.url("/v1/responses"))
-        .send()
-        .await
-        .unwrap();
+    let response = proxy.get("/v1/responses").await;
     assert_eq!(response.status(), 405);
     assert_eq!(
         response.json::<Value>().await.unwrap()["error"]["code"],
@@ -482,12 +472,7 @@ async fn unknown_paths_and_wrong_methods_get_json_errors() {
 async fn healthz_answers_ok_without_calling_upstream() {
     let mock = MockBackend::start().await;
     let proxy = TestProxy::start(&mock).await;
-    let response = proxy
-        .client
-        .get(proxy.url("/healthz"))
-        .send()
-        .await
-        .unwrap();
+    let response = proxy.get("/healthz").await;
     assert_eq!(response.status(), 200);
     assert_eq!(response.text().await.unwrap(), "ok");
     assert_eq!(mock.responses_calls(), 0);
@@ -502,12 +487,7 @@ async fn models_are_listed_in_openai_shape_and_cached() {
         {"id": "gpt-5-codex", "object": "model", "created": 0, "owned_by": "openai"},
     ]});
     for _ in 0..3 {
-        let response = proxy
-            .client
-            .get(proxy.url("/v1/models"))
-            .send()
-            .await
-            .unwrap();
+        let response = proxy.get("/v1/models").await;
         assert_eq!(response.status(), 200);
         assert_eq!(response.json::<Value>().await.unwrap(), want);
     }
@@ -523,26 +503,10 @@ async fn models_are_listed_in_openai_shape_and_cached() {
 async fn models_are_revalidated_with_the_etag_once_stale() {
     let mock = MockBackend::start().await;
     let proxy = TestProxy::start_with(&mock, |c| c.models_cache_ttl = Duration::ZERO).await;
-    let first: Value = proxy
-        .client
-        .get(proxy.url("/v1/models"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let first: Value = proxy.get("/v1/models").await.json().await.unwrap();
     // The mock answers 304 to the ETag; the proxy must reuse its list.
     *mock.state.models.lock().unwrap() = json!({"models": []});
-    let second: Value = proxy
-        .client
-        .get(proxy.url("/v1/models"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let second: Value = proxy.get("/v1/models").await.json().await.unwrap();
     assert_eq!(first, second);
     assert_eq!(first["data"].as_array().unwrap().len(), 2);
     assert_eq!(
@@ -557,12 +521,7 @@ async fn models_are_revalidated_with_the_etag_once_stale() {
 async fn models_say_so_when_the_upstream_cannot_be_reached() {
     let mock = MockBackend::start().await;
     let proxy = TestProxy::start_with(&mock, |c| c.upstream_url = common::closed_url()).await;
-    let response = proxy
-        .client
-        .get(proxy.url("/v1/models"))
-        .send()
-        .await
-        .unwrap();
+    let response = proxy.get("/v1/models").await;
     assert_eq!(response.status(), 502);
     let body: Value = response.json().await.unwrap();
     assert!(

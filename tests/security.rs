@@ -54,17 +54,12 @@ async fn with_an_api_key_file_only_clients_presenting_the_key_are_served() {
         assert_eq!(response.json::<Value>().await.unwrap(), refused);
     }
     for path in ["/v1/models", "/v1/chat/completions", "/nowhere"] {
-        let response = proxy.client.get(proxy.url(path)).send().await.unwrap();
+        let response = proxy.get(path).await;
         assert_eq!(response.status(), 401, "{path}");
     }
     assert_eq!(mock.responses_calls(), 0);
     // Health checks stay open.
-    let health = proxy
-        .client
-        .get(proxy.url("/healthz"))
-        .send()
-        .await
-        .unwrap();
+    let health = proxy.get("/healthz").await;
     assert_eq!(health.status(), 200);
 
     let response = proxy

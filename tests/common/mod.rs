@@ -80,6 +80,11 @@ impl TestProxy {
         serde_json::from_slice(&std::fs::read(self.auth_path()).unwrap()).unwrap()
     }
 
+    /// GETs `path`.
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client.get(self.url(path)).send().await.unwrap()
+    }
+
     /// POSTs `body` as JSON to `path`.
     pub async fn post(&self, path: &str, body: &Value) -> reqwest::Response {
         self.client
