@@ -41,7 +41,6 @@ async fn read_limited(headers: &HeaderMap, body: Body, limit: usize) -> Result<B
         .and_then(|v| v.parse::<u64>().ok());
     let mut body = body;
     if declared.is_some_and(|n| n > limit as u64) {
-        discard(&mut body).await;
         return Err(too_large());
     }
     // A body that arrives in one piece is kept as it is, without a copy.
@@ -56,7 +55,6 @@ async fn read_limited(headers: &HeaderMap, body: Body, limit: usize) -> Result<B
         };
         let so_far = first.as_ref().map_or(0, Bytes::len) + joined.len();
         if so_far + data.len() > limit {
-            discard(&mut body).await;
             return Err(too_large());
         }
         match first.take() {
@@ -71,25 +69,77 @@ async fn read_limited(headers: &HeaderMap, body: Body, limit: usize) -> Result<B
     Ok(first.unwrap_or_else(|| joined.freeze()))
 }
 
-/// How long, and how much of, a refused body is read and dropped.
+/// How long, and how much of, a request body left unread is read and dropped.
 const LINGER_TIME: Duration = Duration::from_secs(2);
 const LINGER_BYTES: usize = 64 * 1024 * 1024;
 
-/// Reads and drops what is left of a refused body, for a while, so that a
-/// client still sending it then reads the refusal rather than a reset
-/// connection (what nginx calls a lingering close).
-async fn discard(body: &mut Body) {
-    let drained = async {
-        let mut left = LINGER_BYTES;
-        while let Some(Ok(frame)) = body.frame().await {
-            let n = frame.data_ref().map_or(0, Bytes::len);
-            if n >= left {
-                break;
-            }
-            left -= n;
+/// A request body that, if the answer is given without reading it to its
+/// end (a 413, 415, 401…), is read and dropped in the background for a
+/// while: a client still sending it then reads the answer rather than a
+/// reset connection (what nginx calls a lingering close).
+#[derive(Debug)]
+pub struct Lingering {
+    inner: Option<Body>,
+}
+
+impl Lingering {
+    pub fn new(inner: Body) -> Self {
+        Lingering { inner: Some(inner) }
+    }
+}
+
+impl http_body::Body for Lingering {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        match self.inner.as_mut() {
+            Some(inner) => Pin::new(inner).poll_frame(cx),
+            None => Poll::Ready(None),
         }
-    };
-    let _ = tokio::time::timeout(LINGER_TIME, drained).await;
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner
+            .as_ref()
+            .is_none_or(http_body::Body::is_end_stream)
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner
+            .as_ref()
+            .map_or_else(|| SizeHint::with_exact(0), http_body::Body::size_hint)
+    }
+}
+
+impl Drop for Lingering {
+    fn drop(&mut self) {
+        let Some(mut body) = self.inner.take() else {
+            return;
+        };
+        if http_body::Body::is_end_stream(&body) {
+            return;
+        }
+        // Outside a runtime (the daemon stopping) there is no one to answer.
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                let drained = async {
+                    let mut left = LINGER_BYTES;
+                    while let Some(Ok(frame)) = body.frame().await {
+                        let n = frame.data_ref().map_or(0, Bytes::len);
+                        if n >= left {
+                            break;
+                        }
+                        left -= n;
+                    }
+                };
+                let _ = tokio::time::timeout(LINGER_TIME, drained).await;
+            });
+        }
+    }
 }
 
 /// A body declared as something other than JSON (a form, plain text) is

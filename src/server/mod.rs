@@ -191,6 +191,7 @@ static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 /// Request id, client key check, activity, and one summary line when the
 /// response body (a stream included) is finished or dropped.
 async fn bookkeeping(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let request = request.map(|b| axum::body::Body::new(body::Lingering::new(b)));
     // `std::process::id()` is a getpid system call each time: read it once.
     static PID: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
     let id = format!(
