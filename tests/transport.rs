@@ -33,6 +33,19 @@ fn is_client_hello(bytes: &[u8]) -> bool {
     bytes.len() > 5 && bytes[0] == 0x16 && bytes[1] == 0x03 && bytes[5] == 0x01
 }
 
+/// The mock's CA written to a file for `ca_file`; the directory lives as long as the guard.
+fn ca_file(pem: String) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ca.pem");
+    std::fs::write(&path, pem).unwrap();
+    (dir, path)
+}
+
+/// The proxy's worker threads with the default configuration.
+fn workers() -> usize {
+    codex_responses_proxy::config::Config::default().workers()
+}
+
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
@@ -169,9 +182,7 @@ async fn with_http_proxy_set_an_http_backend_is_asked_in_absolute_form_through_i
 #[tokio::test]
 async fn an_https_backend_signed_by_a_ca_from_ca_file_serves_collected_and_streamed_answers() {
     let (mock, ca_pem) = MockBackend::start_tls(false).await;
-    let dir = tempfile::tempdir().unwrap();
-    let ca_file = dir.path().join("ca.pem");
-    std::fs::write(&ca_file, ca_pem).unwrap();
+    let (_dir, ca_file) = ca_file(ca_pem);
     // An expired login: the token endpoint is reached over TLS first.
     let home = tempfile::tempdir().unwrap();
     common::write_auth(home.path(), &mock.login(mock::now_secs() - 10));
@@ -228,9 +239,7 @@ fn a_ca_file_that_is_missing_or_holds_no_certificate_is_refused_at_start() {
 #[tokio::test]
 async fn an_https_backend_offering_http2_gets_the_requests_of_each_worker_on_one_connection() {
     let (mock, ca_pem) = MockBackend::start_tls(true).await;
-    let dir = tempfile::tempdir().unwrap();
-    let ca_file = dir.path().join("ca.pem");
-    std::fs::write(&ca_file, ca_pem).unwrap();
+    let (_dir, ca_file) = ca_file(ca_pem);
     let proxy = TestProxy::start_with(&mock, |c| c.ca_file = Some(ca_file)).await;
 
     // Concurrent collected and streamed requests, then one more.
@@ -251,7 +260,7 @@ async fn an_https_backend_offering_http2_gets_the_requests_of_each_worker_on_one
         "{versions:?}"
     );
     // One multiplexed connection per worker thread at most.
-    let workers = codex_responses_proxy::config::Config::default().workers();
+    let workers = workers();
     assert!(
         mock.connections() <= workers,
         "{} connections for {workers} workers",
@@ -265,9 +274,7 @@ async fn a_client_leaving_an_http2_stream_early_cancels_only_its_stream() {
     mock.set_default_answer(common::Answer::Stall {
         events: mock::text_answer("never finished", 2)[..2].to_vec(),
     });
-    let dir = tempfile::tempdir().unwrap();
-    let ca_file = dir.path().join("ca.pem");
-    std::fs::write(&ca_file, ca_pem).unwrap();
+    let (_dir, ca_file) = ca_file(ca_pem);
     let proxy = TestProxy::start_with(&mock, |c| c.ca_file = Some(ca_file)).await;
     let stalled = proxy.post("/v1/responses", &hello(true)).await;
     assert_eq!(stalled.status(), 200);
@@ -286,6 +293,6 @@ async fn a_client_leaving_an_http2_stream_early_cancels_only_its_stream() {
     let response = proxy.post("/v1/responses", &hello(false)).await;
     assert_eq!(response.status(), 200);
     assert_eq!(mock.responses_calls(), 2);
-    let workers = codex_responses_proxy::config::Config::default().workers();
+    let workers = workers();
     assert!(mock.connections() <= workers, "{}", mock.connections());
 }

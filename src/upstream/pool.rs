@@ -243,8 +243,8 @@ impl Pool {
         loop {
             let idle = IDLE.with(|idle| {
                 let mut idle = idle.borrow_mut();
-                // Several pools share a thread only in tests (several daemons
-                // in one process); the newest is last.
+                // The newest is last. A thread serves one daemon; the pool id
+                // keeps apart any others a process might hold.
                 let at = idle.iter().rposition(|i| i.pool == self.id)?;
                 Some(idle.remove(at))
             })?;
