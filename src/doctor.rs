@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime};
 
 use crate::auth::file;
 use crate::config::{self, Config, Flags, Loaded};
-use crate::upstream::{Trust, Upstream};
+use crate::net;
 
 /// Longest wait for one reachability check, connection included.
 const REACH_TIMEOUT: Duration = Duration::from_secs(15);
@@ -204,14 +204,11 @@ fn network(report: &mut Report, config: &Config) {
             return;
         }
     };
-    let trust = match Trust::load(config.ca_file.as_deref()) {
-        Ok(t) => t,
-        Err(e) => {
-            report.check(Mark::Fail, e);
-            return;
-        }
-    };
-    let client = match Upstream::http_client(config, &trust) {
+    let client = match net::client(net::Identity {
+        client_version: &config.client_version,
+        connect_timeout: config.connect_timeout,
+        ca_file: config.ca_file.as_deref(),
+    }) {
         Ok(c) => c,
         Err(e) => {
             report.check(Mark::Fail, format!("cannot build the HTTP client: {e}"));
@@ -236,10 +233,7 @@ fn network(report: &mut Report, config: &Config) {
             ),
             Err(e) => report.check(
                 Mark::Fail,
-                format!(
-                    "{what} unreachable: {url}: {}",
-                    crate::upstream::describe(&e)
-                ),
+                format!("{what} unreachable: {url}: {}", net::describe(&e)),
             ),
         }
     }

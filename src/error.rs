@@ -4,13 +4,50 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+/// OpenAI's `error.type`: what kind of failure the client is looking at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The request is wrong; it was not forwarded, or the backend refused it.
+    InvalidRequest,
+    /// No usable login, or the client key is missing.
+    Authentication,
+    Permission,
+    NotFound,
+    /// A usage or rate limit of the subscription.
+    RateLimit,
+    /// The proxy itself cannot take the request now.
+    Server,
+    /// The backend failed, or could not be reached or understood.
+    Upstream,
+}
+
+impl ErrorKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::InvalidRequest => "invalid_request_error",
+            ErrorKind::Authentication => "authentication_error",
+            ErrorKind::Permission => "permission_error",
+            ErrorKind::NotFound => "not_found_error",
+            ErrorKind::RateLimit => "rate_limit_error",
+            ErrorKind::Server => "server_error",
+            ErrorKind::Upstream => "upstream_error",
+        }
+    }
+}
+
+impl std::fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// An error answered to the client as `{"error":{"message","type","code"}}`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{status} {kind}: {message}")]
 pub struct ApiError {
     pub status: StatusCode,
     /// OpenAI's `error.type`.
-    pub kind: &'static str,
+    pub kind: ErrorKind,
     /// OpenAI's `error.code`; `None` is rendered as `null`.
     pub code: Option<String>,
     pub message: String,
@@ -21,7 +58,7 @@ pub struct ApiError {
 impl ApiError {
     pub fn new(
         status: StatusCode,
-        kind: &'static str,
+        kind: ErrorKind,
         code: Option<&str>,
         message: impl Into<String>,
     ) -> Self {
@@ -38,7 +75,7 @@ impl ApiError {
     pub fn invalid_request(message: impl Into<String>) -> Self {
         Self::new(
             StatusCode::BAD_REQUEST,
-            "invalid_request_error",
+            ErrorKind::InvalidRequest,
             None,
             message,
         )
@@ -48,7 +85,7 @@ impl ApiError {
     pub fn bad_gateway(message: impl Into<String>) -> Self {
         Self::new(
             StatusCode::BAD_GATEWAY,
-            "upstream_error",
+            ErrorKind::Upstream,
             Some("bad_gateway"),
             message,
         )
@@ -69,7 +106,7 @@ impl ApiError {
         json!({
             "error": {
                 "message": self.message,
-                "type": self.kind,
+                "type": self.kind.as_str(),
                 "param": null,
                 "code": self.code,
             }

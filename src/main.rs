@@ -12,36 +12,32 @@ fn main() -> ExitCode {
     }
     // Reads and clears LISTEN_FDS and WATCHDOG_USEC: only sound before any
     // thread exists, so before the runtime starts.
-    let inherited = match Inherited::take() {
-        Ok(i) => i,
-        Err(e) => return fail(&e),
-    };
+    let inherited = Inherited::take();
     match run(cli, inherited) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => fail(&e),
+        Err(e) => {
+            eprintln!("codex-responses-proxy: {e:#}");
+            ExitCode::FAILURE
+        }
     }
 }
 
-/// The main thread's runtime runs only the control loop (signals, sd-notify,
-/// the watchdog, idle exit); connections are served by worker threads with
-/// runtimes of their own (see `serve`).
-#[tokio::main(flavor = "current_thread")]
-async fn run(cli: Cli, mut inherited: Inherited) -> anyhow::Result<()> {
-    let loaded = Config::load(&cli.flags)?;
+fn run(cli: Cli, mut inherited: Inherited) -> anyhow::Result<()> {
+    let config = Config::load(&cli.flags)?.config;
     if cli.flags.print_config {
-        print!("{}", loaded.config.to_toml());
+        print!("{}", config.to_toml());
         return Ok(());
     }
-    let config = loaded.config;
-    let destination = logging::init(config.log_target, &config.log_level);
-    tracing::debug!(?destination, "logging");
-    let listen = config.listen_addr().map_err(anyhow::Error::msg)?;
-    let listeners = Listeners::open(&mut inherited, &listen)?;
-    let daemon = Daemon::new(config)?;
-    systemd::run(daemon, listeners, inherited.watchdog()).await
-}
-
-fn fail(e: &anyhow::Error) -> ExitCode {
-    eprintln!("codex-responses-proxy: {e:#}");
-    ExitCode::FAILURE
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(config.workers())
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let destination = logging::init(config.log_target, &config.log_level);
+        tracing::debug!(?destination, "logging");
+        let listeners = Listeners::open(&mut inherited, &config.listen)?;
+        let watchdog = inherited.watchdog();
+        let daemon = Daemon::new(config)?;
+        systemd::run(daemon, listeners, watchdog).await
+    })
 }

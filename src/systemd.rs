@@ -17,20 +17,21 @@ use tokio::sync::oneshot;
 use crate::Daemon;
 use crate::auth::LoginSummary;
 use crate::config::ListenAddr;
-use crate::serve::Listener;
+use crate::http::Listener;
 
 /// What systemd handed this process through its environment.
-#[derive(Debug)]
 pub struct Inherited {
-    sockets: Vec<PassedSocket>,
+    fds: listenfd::ListenFd,
     watchdog: Option<Duration>,
 }
 
-/// A listening socket passed by systemd, before it joins the runtime.
-#[derive(Debug)]
-enum PassedSocket {
-    Tcp(std::net::TcpListener),
-    Unix(std::os::unix::net::UnixListener),
+impl std::fmt::Debug for Inherited {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Inherited")
+            .field("sockets", &self.fds.len())
+            .field("watchdog", &self.watchdog)
+            .finish()
+    }
 }
 
 impl Inherited {
@@ -38,16 +39,41 @@ impl Inherited {
     /// (`WATCHDOG_USEC`). Both readers clear the variables they read, which
     /// is only sound while the process has a single thread: call this first
     /// thing in `main`, before the runtime starts.
-    pub fn take() -> anyhow::Result<Self> {
-        let mut fds = listenfd::ListenFd::from_env();
-        let mut sockets = Vec::with_capacity(fds.len());
-        for idx in 0..fds.len() {
+    pub fn take() -> Self {
+        let fds = listenfd::ListenFd::from_env();
+        let mut usec = 0;
+        let watchdog = sd_notify::watchdog_enabled(true, &mut usec)
+            .then(|| Duration::from_micros(usec))
+            .filter(|d| !d.is_zero());
+        Inherited { fds, watchdog }
+    }
+
+    /// systemd passed at least one socket.
+    pub fn socket_activated(&self) -> bool {
+        self.fds.len() > 0
+    }
+
+    /// The interval systemd expects watchdog pings within, if it asked for them.
+    pub fn watchdog(&self) -> Option<Duration> {
+        self.watchdog
+    }
+
+    /// The passed sockets, as listeners of the running runtime.
+    fn listeners(&mut self) -> anyhow::Result<Vec<Listener>> {
+        let mut listeners = Vec::with_capacity(self.fds.len());
+        for idx in 0..self.fds.len() {
             // A TCP socket first; what is not one may be a Unix stream socket.
-            let socket = match fds.take_tcp_listener(idx) {
-                Ok(Some(l)) => PassedSocket::Tcp(l),
+            let listener = match self.fds.take_tcp_listener(idx) {
+                Ok(Some(l)) => {
+                    l.set_nonblocking(true)?;
+                    Listener::Tcp(tokio::net::TcpListener::from_std(l)?)
+                }
                 Ok(None) => continue,
-                Err(tcp_err) => match fds.take_unix_listener(idx) {
-                    Ok(Some(l)) => PassedSocket::Unix(l),
+                Err(tcp_err) => match self.fds.take_unix_listener(idx) {
+                    Ok(Some(l)) => {
+                        l.set_nonblocking(true)?;
+                        Listener::Unix(tokio::net::UnixListener::from_std(l)?)
+                    }
                     Ok(None) => continue,
                     Err(_) => {
                         return Err(tcp_err).with_context(|| {
@@ -59,23 +85,9 @@ impl Inherited {
                     }
                 },
             };
-            sockets.push(socket);
+            listeners.push(listener);
         }
-        let mut usec = 0;
-        let watchdog = sd_notify::watchdog_enabled(true, &mut usec)
-            .then(|| Duration::from_micros(usec))
-            .filter(|d| !d.is_zero());
-        Ok(Inherited { sockets, watchdog })
-    }
-
-    /// systemd passed at least one socket.
-    pub fn socket_activated(&self) -> bool {
-        !self.sockets.is_empty()
-    }
-
-    /// The interval systemd expects watchdog pings within, if it asked for them.
-    pub fn watchdog(&self) -> Option<Duration> {
-        self.watchdog
+        Ok(listeners)
     }
 }
 
@@ -93,21 +105,8 @@ impl Listeners {
     /// inside the runtime.
     pub fn open(inherited: &mut Inherited, listen: &ListenAddr) -> anyhow::Result<Self> {
         if inherited.socket_activated() {
-            let mut listeners = Vec::with_capacity(inherited.sockets.len());
-            for socket in inherited.sockets.drain(..) {
-                listeners.push(match socket {
-                    PassedSocket::Tcp(l) => {
-                        l.set_nonblocking(true)?;
-                        Listener::Tcp(tokio::net::TcpListener::from_std(l)?)
-                    }
-                    PassedSocket::Unix(l) => {
-                        l.set_nonblocking(true)?;
-                        Listener::Unix(tokio::net::UnixListener::from_std(l)?)
-                    }
-                });
-            }
             return Ok(Listeners {
-                listeners,
+                listeners: inherited.listeners()?,
                 socket_activated: true,
                 own_socket_file: None,
             });
@@ -201,11 +200,10 @@ const IDLE_CHECK_MIN: Duration = Duration::from_millis(100);
 /// Returns once requests in flight have finished or the grace period ran out.
 ///
 /// Watchdog: a ping is sent every half `WATCHDOG_USEC`, and only while the
-/// server is healthy: the serving task is still running (no worker thread
-/// has ended or panicked), no stop has begun, and every worker's runtime
-/// runs a probe task within a quarter of the interval. A wedged worker, or
-/// a wedged main thread that can no longer run this loop, sends no ping;
-/// systemd then restarts the unit.
+/// server is healthy: the serving task is still running, no stop has begun,
+/// and the runtime runs a probe task within a quarter of the interval. A
+/// wedged runtime, which can no longer run this loop or the probe, sends no
+/// ping; systemd then restarts the unit.
 pub async fn run(
     daemon: Daemon,
     listeners: Listeners,
@@ -256,7 +254,7 @@ pub async fn run(
             () = &mut signals => break Stop::Signal,
             _ = watchdog_tick.tick(), if watchdog.is_some() => {
                 let probe = watchdog.unwrap_or_default() / 4;
-                if !server.is_finished() && daemon.workers().respond(probe).await {
+                if !server.is_finished() && responds(&tokio::runtime::Handle::current(), probe).await {
                     notify(&[NotifyState::Watchdog]);
                 }
             }
@@ -306,6 +304,14 @@ pub async fn run(
     joined.map_err(|e| anyhow::anyhow!("the server failed while stopping: {e}"))?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Whether `runtime` runs a new task within `within`: its worker threads
+/// are not all wedged (a stuck system call, a blocking loop).
+async fn responds(runtime: &tokio::runtime::Handle, within: Duration) -> bool {
+    tokio::time::timeout(within, runtime.spawn(async {}))
+        .await
+        .is_ok_and(|joined| joined.is_ok())
 }
 
 /// Sends `states` to systemd when it listens (`NOTIFY_SOCKET`); otherwise nothing.
@@ -382,34 +388,5 @@ async fn shutdown_signal() {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn status_line_names_place_account_and_expiry() {
-        let summary = LoginSummary {
-            account_id: Some("acc".into()),
-            email: Some("a@example.com".into()),
-            plan: Some("plus".into()),
-            access_expires: Some(SystemTime::UNIX_EPOCH + Duration::from_secs(4_000_000_000)),
-        };
-        assert_eq!(
-            status_line("127.0.0.1:8787", true, Ok(summary)),
-            "listening on 127.0.0.1:8787 (socket-activated); login a@example.com (plus), \
-             token valid until 2096-10-02T07:06:40Z"
-        );
-    }
-
-    #[test]
-    fn stale_socket_is_replaced_and_live_one_refused() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("s.sock");
-        drop(std::os::unix::net::UnixListener::bind(&path).unwrap());
-        let live = bind_unix(&path).unwrap();
-        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
-        assert_eq!(mode, 0o600);
-        let err = bind_unix(&path).unwrap_err().to_string();
-        assert!(err.contains("another process is listening on"), "{err}");
-        drop(live);
-    }
-}
+#[path = "systemd_tests.rs"]
+mod tests;

@@ -67,7 +67,9 @@ async fn a_backend_refusing_connections_is_a_502_and_the_proxy_recovers_when_it_
     let gate_addr = gate.local_addr().unwrap();
     drop(gate);
     let proxy = TestProxy::start_with(&mock, |c| {
-        c.upstream_url = format!("http://{gate_addr}/backend-api/codex");
+        c.upstream_url = format!("http://{gate_addr}/backend-api/codex")
+            .parse()
+            .unwrap();
     })
     .await;
 

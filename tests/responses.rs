@@ -374,7 +374,10 @@ async fn sequential_requests_reuse_upstream_connections_rather_than_opening_one_
 #[tokio::test]
 async fn an_unreachable_upstream_is_a_502_that_says_so() {
     let mock = MockBackend::start().await;
-    let proxy = TestProxy::start_with(&mock, |c| c.upstream_url = common::closed_url()).await;
+    let proxy = TestProxy::start_with(&mock, |c| {
+        c.upstream_url = common::closed_url().parse().unwrap()
+    })
+    .await;
     let response = proxy.post("/v1/responses", &hello(false)).await;
     assert_eq!(response.status(), 502);
     let body: Value = response.json().await.unwrap();
@@ -520,7 +523,10 @@ async fn models_are_revalidated_with_the_etag_once_stale() {
 #[tokio::test]
 async fn models_say_so_when_the_upstream_cannot_be_reached() {
     let mock = MockBackend::start().await;
-    let proxy = TestProxy::start_with(&mock, |c| c.upstream_url = common::closed_url()).await;
+    let proxy = TestProxy::start_with(&mock, |c| {
+        c.upstream_url = common::closed_url().parse().unwrap()
+    })
+    .await;
     let response = proxy.get("/v1/models").await;
     assert_eq!(response.status(), 502);
     let body: Value = response.json().await.unwrap();

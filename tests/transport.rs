@@ -56,7 +56,9 @@ async fn an_https_backend_is_spoken_to_over_tls_and_a_failed_handshake_is_a_502_
     let server = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = server.local_addr().unwrap().port();
     let proxy = TestProxy::start_with(&mock, |c| {
-        c.upstream_url = format!("https://localhost:{port}/backend-api/codex");
+        c.upstream_url = format!("https://localhost:{port}/backend-api/codex")
+            .parse()
+            .unwrap();
     })
     .await;
     let seen = tokio::spawn(async move {

@@ -83,7 +83,7 @@ impl Refresher {
                 reason: format!(
                     "the token endpoint {} could not be reached: {}",
                     self.url,
-                    crate::upstream::describe(&e)
+                    crate::net::describe(&e)
                 ),
                 unavailable: false,
             })?;
@@ -94,7 +94,7 @@ impl Refresher {
             .map_err(|e| RefreshError::Transient {
                 reason: format!(
                     "the token endpoint's answer broke off: {}",
-                    crate::upstream::describe(&e)
+                    crate::net::describe(&e)
                 ),
                 unavailable: false,
             })?;

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use codex_responses_proxy::Daemon;
 use codex_responses_proxy::config::Config;
-use codex_responses_proxy::serve::Listener;
+use codex_responses_proxy::http::Listener;
 use serde_json::Value;
 use tokio::sync::oneshot;
 
@@ -121,8 +121,8 @@ impl Drop for TestProxy {
 pub fn config_for(mock: &MockBackend, home: &Path) -> Config {
     Config {
         codex_home: home.to_path_buf(),
-        upstream_url: mock.upstream_url(),
-        token_url: mock.token_url(),
+        upstream_url: mock.upstream_url().parse().unwrap(),
+        token_url: mock.token_url().parse().unwrap(),
         connect_timeout: Duration::from_secs(2),
         idle_timeout: Duration::from_secs(5),
         shutdown_grace: Duration::from_secs(10),

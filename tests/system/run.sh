@@ -185,7 +185,7 @@ record=$(journalctl --no-pager -o json SYSLOG_IDENTIFIER=codex-responses-proxy 2
   jq -c 'select(.MESSAGE == "request finished")' | head -n 1)
 if jq -e '(.REQUEST_ID | startswith("req_")) and .STATUS == "200" and .PRIORITY == "6"
           and (.DURATION_MS | tonumber) >= 0 and .PATH == "/v1/responses" and .MODEL == "gpt-5"
-          and .TARGET == "codex_responses_proxy::server::body"' <<<"$record" >/dev/null 2>&1; then
+          and .TARGET == "codex_responses_proxy::http::bookkeeping"' <<<"$record" >/dev/null 2>&1; then
   ok "the request's journal record has REQUEST_ID, STATUS=200, PRIORITY=6, DURATION_MS, PATH, MODEL, TARGET"
 else
   fail "no structured 'request finished' record in the journal: '$record'"

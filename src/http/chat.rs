@@ -8,16 +8,17 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use serde_json::Value;
 
-use super::{AppState, Summary, body, forward};
-use crate::chat::{self, ChunkStream};
+use super::{AppState, Summary, body, event_stream, with_summary};
+use crate::dialect::chat::{self, ChunkStream};
 use crate::error::ApiError;
-use crate::relay::{self, EventStream, StreamError};
+use crate::proxy::Opened;
+use crate::proxy::relay::{self, EventStream, StreamError};
 use crate::{patch, sse};
 
 pub async fn create(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
     let mut summary = Summary::default();
     let result = handle(&state, &headers, body, &mut summary).await;
-    forward::with_summary(result, summary)
+    with_summary(result, summary)
 }
 
 async fn handle(
@@ -34,16 +35,17 @@ async fn handle(
     let patched = patch::patch(translated.body, &state.inner.rules)?;
     summary.model = Some(translated.model.clone());
     summary.stream = translated.stream;
-    let forward::Opened {
+    let Opened {
         events,
         headers: passed,
         permit,
-        ..
-    } = forward::send(state, headers, &patched.body, summary).await?;
+        upstream_id,
+    } = state.inner.upstream.stream(headers, &patched.body).await?;
+    summary.upstream_id = upstream_id;
     if translated.stream {
         let chunks = ChunkStream::new(translated.model, translated.include_usage);
         let body = Body::from_stream(stream_chunks(events, chunks, permit));
-        return Ok(forward::event_stream(body, passed));
+        return Ok(event_stream(body, passed));
     }
     let collected = relay::collect(events).await;
     drop(permit);

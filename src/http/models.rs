@@ -2,7 +2,7 @@
 //! for `models_cache_ttl` and revalidated with its ETag.
 
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -10,12 +10,9 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use serde_json::{Value, json};
 
-use super::{AppState, forward};
+use super::AppState;
 use crate::error::ApiError;
-use crate::upstream;
-
-/// A model list call is small; one that takes longer than this is stuck.
-const MODELS_TIMEOUT: Duration = Duration::from_secs(30);
+use crate::net;
 
 /// The last list the backend gave.
 #[derive(Debug, Default)]
@@ -50,39 +47,22 @@ async fn fetch(state: &AppState) -> Result<Bytes, ApiError> {
     {
         return Ok(entry.body.clone());
     }
-    let credentials = inner
-        .auth
-        .credentials()
-        .await
-        .map_err(forward::auth_error)?;
     let etag = cached.as_ref().and_then(|e| e.etag.as_ref());
-    let mut response = inner
-        .upstream
-        .get_models(&credentials, etag, MODELS_TIMEOUT)
-        .await?;
-    if response.status() == StatusCode::UNAUTHORIZED {
-        let credentials = inner
-            .auth
-            .after_unauthorized(&credentials)
-            .await
-            .map_err(forward::auth_error)?;
-        response = inner
-            .upstream
-            .get_models(&credentials, etag, MODELS_TIMEOUT)
-            .await?;
-    }
+    let response = inner.upstream.models(etag).await?;
     let entry = match (response.status(), cached) {
         (StatusCode::NOT_MODIFIED, Some(mut entry)) => {
             entry.fetched = Instant::now();
             entry
         }
-        (status, _) if status.is_success() => {
+        (StatusCode::NOT_MODIFIED, None) => {
+            return Err(ApiError::bad_gateway(
+                "the Codex backend answered 304 to a model list request without an ETag",
+            ));
+        }
+        _ => {
             let etag = response.headers().get(header::ETAG).cloned();
             let raw = response.bytes().await.map_err(|e| {
-                ApiError::bad_gateway(format!(
-                    "the model list broke off: {}",
-                    upstream::describe(&e)
-                ))
+                ApiError::bad_gateway(format!("the model list broke off: {}", net::describe(&e)))
             })?;
             let value: Value = serde_json::from_slice(&raw).map_err(|_| {
                 ApiError::bad_gateway("the Codex backend sent a model list that is not JSON")
@@ -96,7 +76,6 @@ async fn fetch(state: &AppState) -> Result<Bytes, ApiError> {
                 body: Bytes::from(list.to_string()),
             }
         }
-        _ => return Err(upstream::error_from_response(axum::http::Response::from(response)).await),
     };
     let body = entry.body.clone();
     *inner.models.entry.lock().unwrap_or_else(|e| e.into_inner()) = Some(entry);

@@ -3,14 +3,20 @@
 //! Lowest to highest: built-in defaults < TOML file < `CODEX_RESPONSES_PROXY_*`
 //! environment < command-line flags. The key names are the public interface.
 
+mod cli;
+mod values;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
+
+pub use self::cli::{Cli, Command, Flags, LogTarget};
+pub use self::values::{HttpUrl, ListenAddr, ValueError};
+use self::values::{duration, text};
 
 /// Prefix of the environment variables that set configuration keys.
 pub const ENV_PREFIX: &str = "CODEX_RESPONSES_PROXY_";
@@ -31,101 +37,25 @@ pub const DEFAULT_STRIP_FIELDS: &[&str] = &[
 /// The Codex CLI version the proxy presents itself as (`version` header,
 /// `User-Agent`, and the models list's `client_version`). The backend decides
 /// which models a client may see from it.
-pub const DEFAULT_CLIENT_VERSION: &str = "0.63.0";
-
-/// Command line of the daemon.
-#[derive(Debug, Parser)]
-#[command(name = "codex-responses-proxy", version, about)]
-pub struct Cli {
-    #[command(flatten)]
-    pub flags: Flags,
-    #[command(subcommand)]
-    pub command: Option<Command>,
-}
-
-/// Subcommands; without one, the daemon runs.
-#[derive(Debug, Subcommand)]
-pub enum Command {
-    /// Check the configuration, the login and the upstream, in plain words.
-    Doctor,
-}
-
-/// Flags that override configuration keys, plus the file to read.
-#[derive(Debug, Default, Args, Serialize)]
-pub struct Flags {
-    /// Configuration file (TOML). Default: $XDG_CONFIG_HOME/codex-responses-proxy/config.toml
-    #[arg(
-        long,
-        global = true,
-        env = "CODEX_RESPONSES_PROXY_CONFIG",
-        value_name = "PATH"
-    )]
-    #[serde(skip)]
-    pub config: Option<PathBuf>,
-    /// Print the effective configuration (secrets redacted) and exit.
-    #[arg(long)]
-    #[serde(skip)]
-    pub print_config: bool,
-    /// Address to listen on: HOST:PORT or unix:/PATH (ignored under socket activation).
-    #[arg(long, visible_alias = "addr", value_name = "ADDR")]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub listen: Option<String>,
-    /// Folder holding the Codex CLI's auth.json.
-    #[arg(long, global = true, value_name = "DIR")]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub codex_home: Option<PathBuf>,
-    /// Base URL of the Codex backend.
-    #[arg(long, global = true, value_name = "URL")]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub upstream_url: Option<String>,
-    /// URL of the OAuth token endpoint used to refresh the login.
-    #[arg(long, global = true, value_name = "URL")]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub token_url: Option<String>,
-    /// Log filter: error, warn, info, debug, trace, or a tracing directive.
-    #[arg(long, global = true, value_name = "LEVEL")]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub log_level: Option<String>,
-    /// Where logs go: auto, journald or stderr.
-    #[arg(long, global = true, value_name = "TARGET")]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub log_target: Option<LogTarget>,
-    /// Log patched request bodies (credentials redacted).
-    #[arg(long, global = true)]
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub debug: bool,
-    /// Exit after this long without requests when socket-activated (e.g. 15m; 0 disables).
-    #[arg(long, value_name = "DURATION")]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub idle_exit: Option<String>,
-}
-
-/// Where log records go.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum LogTarget {
-    /// journald when stderr is connected to the journal, else stderr.
-    Auto,
-    /// Native journald records with structured fields.
-    Journald,
-    /// Readable text on stderr.
-    Stderr,
-}
+pub const DEFAULT_CLIENT_VERSION: &str = "0.169.0";
 
 /// The effective configuration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     /// `HOST:PORT` or `unix:/PATH`; ignored when systemd passes sockets.
-    pub listen: String,
+    #[serde(with = "text")]
+    pub listen: ListenAddr,
     /// Folder of the Codex CLI's `auth.json`.
     pub codex_home: PathBuf,
     /// Instructions used when a request has none.
     pub instructions: String,
     /// Base URL of the Codex backend; `/responses` and `/models` are appended.
-    pub upstream_url: String,
+    #[serde(with = "text")]
+    pub upstream_url: HttpUrl,
     /// OAuth token endpoint for refreshing the login.
-    pub token_url: String,
+    #[serde(with = "text")]
+    pub token_url: HttpUrl,
     /// Log filter (tracing `EnvFilter` syntax).
     pub log_level: String,
     /// Where log records go.
@@ -174,11 +104,11 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         Config {
-            listen: "127.0.0.1:8787".into(),
+            listen: ListenAddr::Tcp(SocketAddr::from(([127, 0, 0, 1], 8787))),
             codex_home: default_codex_home(),
             instructions: DEFAULT_INSTRUCTIONS.into(),
-            upstream_url: "https://chatgpt.com/backend-api/codex".into(),
-            token_url: "https://auth.openai.com/oauth/token".into(),
+            upstream_url: HttpUrl::from_static("https://chatgpt.com/backend-api/codex"),
+            token_url: HttpUrl::from_static("https://auth.openai.com/oauth/token"),
             log_level: "info".into(),
             log_target: LogTarget::Auto,
             debug: false,
@@ -239,58 +169,26 @@ pub enum ConfigError {
     MissingFile(PathBuf),
     #[error("invalid value for `{key}` (from {origin}): {reason}")]
     Invalid {
-        key: &'static str,
+        key: String,
         origin: String,
         reason: String,
     },
 }
 
 impl From<figment::Error> for ConfigError {
+    /// A value that did not parse names its key and where it came from.
     fn from(e: figment::Error) -> Self {
-        ConfigError::Figment(Box::new(e))
-    }
-}
-
-/// Where the daemon listens when systemd passes no socket.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ListenAddr {
-    Tcp(SocketAddr),
-    Unix(PathBuf),
-}
-
-impl ListenAddr {
-    /// Parses `HOST:PORT` (an IP address or `localhost`) or `unix:/PATH`.
-    pub fn parse(s: &str) -> Result<Self, String> {
-        if let Some(path) = s.strip_prefix("unix:") {
-            let path = Path::new(path);
-            if !path.is_absolute() {
-                return Err(format!("unix socket path must be absolute, got {s:?}"));
-            }
-            return Ok(ListenAddr::Unix(path.to_path_buf()));
-        }
-        if let Some(port) = s.strip_prefix("localhost:") {
-            let port: u16 = port.parse().map_err(|_| format!("bad port in {s:?}"))?;
-            return Ok(ListenAddr::Tcp(SocketAddr::from(([127, 0, 0, 1], port))));
-        }
-        s.parse::<SocketAddr>()
-            .map(ListenAddr::Tcp)
-            .map_err(|_| format!("expected HOST:PORT or unix:/PATH, got {s:?}"))
-    }
-
-    /// Only this machine can reach it.
-    pub fn is_local(&self) -> bool {
-        match self {
-            ListenAddr::Tcp(addr) => addr.ip().is_loopback(),
-            ListenAddr::Unix(_) => true,
-        }
-    }
-}
-
-impl std::fmt::Display for ListenAddr {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            ListenAddr::Tcp(a) => write!(f, "{a}"),
-            ListenAddr::Unix(p) => write!(f, "unix:{}", p.display()),
+        match (e.path.last(), &e.kind) {
+            (Some(key), figment::error::Kind::Message(reason)) => ConfigError::Invalid {
+                key: key.clone(),
+                origin: e
+                    .metadata
+                    .as_ref()
+                    .map(origin_name)
+                    .unwrap_or_else(|| "default".into()),
+                reason: reason.clone(),
+            },
+            _ => ConfigError::Figment(Box::new(e)),
         }
     }
 }
@@ -337,12 +235,12 @@ impl Config {
 
     /// Checks what serde cannot: addresses, URLs, filters, non-zero limits.
     fn validate(&self, figment: &Figment) -> Result<(), ConfigError> {
-        let invalid = |key: &'static str, reason: String| ConfigError::Invalid {
-            key,
+        let invalid = |key: &str, reason: String| ConfigError::Invalid {
+            key: key.to_owned(),
             origin: source_of(figment, key),
             reason,
         };
-        let listen = ListenAddr::parse(&self.listen).map_err(|r| invalid("listen", r))?;
+        let listen = &self.listen;
         if !listen.is_local() && self.api_key_file.is_none() && !self.allow_remote_without_key {
             return Err(invalid(
                 "listen",
@@ -351,20 +249,6 @@ impl Config {
                      must authenticate, or `allow_remote_without_key = true` to accept the risk"
                 ),
             ));
-        }
-        for (key, url) in [
-            ("upstream_url", &self.upstream_url),
-            ("token_url", &self.token_url),
-        ] {
-            let ok = reqwest::Url::parse(url)
-                .map(|u| matches!(u.scheme(), "http" | "https") && u.has_host())
-                .unwrap_or(false);
-            if !ok {
-                return Err(invalid(
-                    key,
-                    format!("expected an http(s) URL, got {url:?}"),
-                ));
-            }
         }
         tracing_subscriber::EnvFilter::try_new(&self.log_level)
             .map_err(|e| invalid("log_level", e.to_string()))?;
@@ -401,12 +285,6 @@ impl Config {
         Ok(())
     }
 
-    /// The listen address, already validated by [`Config::load`].
-    pub fn listen_addr(&self) -> Result<ListenAddr, String> {
-        ListenAddr::parse(&self.listen)
-    }
-
-    /// The configuration as TOML, for `--print-config`.
     /// How many worker threads serve connections.
     pub fn workers(&self) -> usize {
         match self.worker_threads {
@@ -417,6 +295,7 @@ impl Config {
         }
     }
 
+    /// The configuration as TOML, for `--print-config`.
     pub fn to_toml(&self) -> String {
         toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot render: {e}\n"))
     }
@@ -424,17 +303,21 @@ impl Config {
 
 /// Where `key` got its value: "default", "TOML file /path", "environment variable(s)", ….
 pub fn source_of(figment: &Figment, key: &str) -> String {
-    match figment.find_metadata(key) {
-        // Serialized providers are named after their type: say what they are.
-        Some(meta) => match &meta.source {
-            Some(figment::Source::Code(_)) if meta.name.ends_with("Flags") => {
-                "command-line flag".into()
-            }
-            Some(figment::Source::Code(_)) => "default".into(),
-            Some(src) => format!("{} {src}", meta.name),
-            None => meta.name.to_string(),
-        },
-        None => "default".into(),
+    figment
+        .find_metadata(key)
+        .map(origin_name)
+        .unwrap_or_else(|| "default".into())
+}
+
+fn origin_name(meta: &figment::Metadata) -> String {
+    // Serialized providers are named after their type: say what they are.
+    match &meta.source {
+        Some(figment::Source::Code(_)) if meta.name.ends_with("Flags") => {
+            "command-line flag".into()
+        }
+        Some(figment::Source::Code(_)) => "default".into(),
+        Some(src) => format!("{} {src}", meta.name),
+        None => meta.name.to_string(),
     }
 }
 
@@ -445,119 +328,5 @@ fn expand_tilde(path: &Path) -> PathBuf {
     }
 }
 
-/// Durations as humantime strings ("30s", "15m"); a bare number is seconds.
-mod duration {
-    use std::time::Duration;
-
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        if d.is_zero() {
-            return s.serialize_str("0s");
-        }
-        s.serialize_str(&humantime::format_duration(*d).to_string())
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            Seconds(u64),
-            Text(String),
-        }
-        match Raw::deserialize(d)? {
-            Raw::Seconds(n) => Ok(Duration::from_secs(n)),
-            Raw::Text(t) => humantime::parse_duration(t.trim()).map_err(|e| {
-                serde::de::Error::custom(format!(
-                    "{e} (expected a duration such as \"30s\" or \"15m\")"
-                ))
-            }),
-        }
-    }
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn listen_accepts_ip_localhost_and_unix_paths() {
-        assert_eq!(
-            ListenAddr::parse("127.0.0.1:8787").unwrap(),
-            ListenAddr::Tcp("127.0.0.1:8787".parse().unwrap())
-        );
-        assert_eq!(
-            ListenAddr::parse("localhost:9").unwrap(),
-            ListenAddr::Tcp("127.0.0.1:9".parse().unwrap())
-        );
-        assert_eq!(
-            ListenAddr::parse("unix:/run/x.sock").unwrap(),
-            ListenAddr::Unix("/run/x.sock".into())
-        );
-        assert!(ListenAddr::parse("unix:relative.sock").is_err());
-        assert!(ListenAddr::parse("nonsense").is_err());
-        assert!(!ListenAddr::parse("0.0.0.0:1").unwrap().is_local());
-        assert!(ListenAddr::parse("[::1]:1").unwrap().is_local());
-    }
-
-    #[test]
-    fn durations_read_text_or_seconds() {
-        let c: Config = Figment::from(Serialized::defaults(Config::default()))
-            .merge(Toml::string(
-                "idle_exit = \"15m\"\nidle_timeout = 7\nshutdown_grace = \"0\"",
-            ))
-            .extract()
-            .unwrap();
-        assert_eq!(c.idle_exit, Duration::from_secs(900));
-        assert_eq!(c.idle_timeout, Duration::from_secs(7));
-        assert_eq!(c.shutdown_grace, Duration::ZERO);
-    }
-
-    #[test]
-    fn unknown_key_is_refused_with_its_name() {
-        let err = Figment::from(Serialized::defaults(Config::default()))
-            .merge(Toml::string("listne = \"127.0.0.1:1\""))
-            .extract::<Config>()
-            .unwrap_err();
-        assert!(err.to_string().contains("listne"), "{err}");
-    }
-
-    #[test]
-    fn non_loopback_listen_needs_a_key_or_an_explicit_opt_in() {
-        let figment = Figment::new();
-        let mut c = Config {
-            listen: "0.0.0.0:8787".into(),
-            ..Config::default()
-        };
-        let err = c.validate(&figment).unwrap_err().to_string();
-        assert!(
-            err.contains("`listen`") && err.contains("api_key_file"),
-            "{err}"
-        );
-        c.allow_remote_without_key = true;
-        c.validate(&figment).unwrap();
-    }
-
-    #[test]
-    fn worker_threads_default_to_the_cpus_and_an_absurd_count_is_refused() {
-        let figment = Figment::new();
-        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-        assert_eq!(Config::default().workers(), cpus.min(MAX_AUTO_WORKERS));
-        let mut c = Config {
-            worker_threads: 3,
-            ..Config::default()
-        };
-        assert_eq!(c.workers(), 3);
-        c.validate(&figment).unwrap();
-        c.worker_threads = 5000;
-        let err = c.validate(&figment).unwrap_err().to_string();
-        assert!(err.contains("worker_threads"), "{err}");
-    }
-
-    #[test]
-    fn print_config_round_trips() {
-        let c = Config::default();
-        let back: Config = toml::from_str(&c.to_toml()).unwrap();
-        assert_eq!(back, c);
-    }
-}
+mod tests;

@@ -6,14 +6,15 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use super::{AppState, Summary, body, forward};
+use super::{AppState, Summary, body, event_stream, with_summary};
 use crate::error::ApiError;
-use crate::{patch, relay};
+use crate::patch;
+use crate::proxy::{Opened, relay};
 
 pub async fn create(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
     let mut summary = Summary::default();
     let result = handle(&state, &headers, body, &mut summary).await;
-    forward::with_summary(result, summary)
+    with_summary(result, summary)
 }
 
 async fn handle(
@@ -33,15 +34,16 @@ async fn handle(
     for change in &patched.changes {
         tracing::debug!(change = %change, "request patched");
     }
-    let forward::Opened {
+    let Opened {
         events,
         headers: passed,
         permit,
-        ..
-    } = forward::send(state, headers, &patched.body, summary).await?;
+        upstream_id,
+    } = state.inner.upstream.stream(headers, &patched.body).await?;
+    summary.upstream_id = upstream_id;
     if patched.client_stream {
         let body = Body::from_stream(relay::passthrough(events, permit));
-        return Ok(forward::event_stream(body, passed));
+        return Ok(event_stream(body, passed));
     }
     let collected = relay::collect(events).await;
     drop(permit);

@@ -1,79 +1,30 @@
-//! The HTTP side: routes, the per-request bookkeeping every route shares
-//! (request id, client key, summary log line, activity), and fallbacks.
+//! What every request goes through: a request id, the client key, the
+//! activity counters idle exit reads, and one summary log line when the
+//! answer (a stream included) is finished or dropped.
 
-mod body;
-mod chat;
-mod forward;
-mod models;
-mod responses;
-
-use std::sync::Arc;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::task::{Context, Poll};
 use std::time::Instant;
 
-use axum::Router;
+use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
-use axum::middleware::{self, Next};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use http_body::{Frame, SizeHint};
 use subtle::ConstantTimeEq;
 
-use crate::auth::Auth;
-use crate::config::Config;
-use crate::error::ApiError;
-use crate::patch::Rules;
-use crate::upstream::Upstream;
+use super::AppState;
+use super::body::Lingering;
+use crate::error::{ApiError, ErrorKind};
 
-pub use self::body::LoggedBody;
-
-/// Everything a handler needs. Cheap to clone.
-#[derive(Debug, Clone)]
-pub struct AppState {
-    pub(crate) inner: Arc<Inner>,
-}
-
-#[derive(Debug)]
-pub(crate) struct Inner {
-    pub config: Config,
-    pub rules: Rules,
-    pub auth: Auth,
-    pub upstream: Upstream,
-    pub models: models::Cache,
-    pub limiter: Arc<tokio::sync::Semaphore>,
-    pub activity: Arc<Activity>,
-    pub client_key: Option<Vec<u8>>,
-}
-
-impl AppState {
-    pub fn new(
-        config: Config,
-        auth: Auth,
-        upstream: Upstream,
-        client_key: Option<Vec<u8>>,
-    ) -> Self {
-        let rules = Rules {
-            instructions: config.instructions.clone(),
-            strip_fields: config.strip_fields.clone(),
-        };
-        AppState {
-            inner: Arc::new(Inner {
-                limiter: Arc::new(tokio::sync::Semaphore::new(config.max_concurrent_requests)),
-                models: models::Cache::default(),
-                activity: Arc::new(Activity::default()),
-                config,
-                rules,
-                auth,
-                upstream,
-                client_key,
-            }),
-        }
-    }
-
-    /// Requests in flight and the time of the last one, for idle exit.
-    pub fn activity(&self) -> &Arc<Activity> {
-        &self.inner.activity
-    }
+/// What a handler tells the summary log line, through the response's extensions.
+#[derive(Debug, Clone, Default)]
+pub struct Summary {
+    pub model: Option<String>,
+    pub stream: bool,
+    pub upstream_id: Option<String>,
 }
 
 /// Counts requests in flight, and when the last one ended.
@@ -125,73 +76,23 @@ impl Activity {
         self.last_ms.store(ms, Ordering::SeqCst);
     }
 
-    fn begin(&self) {
+    pub(super) fn begin(&self) {
         self.in_flight.fetch_add(1, Ordering::SeqCst);
         self.touch();
     }
 
-    fn end(&self) {
+    pub(super) fn end(&self) {
         self.touch();
         self.in_flight.fetch_sub(1, Ordering::SeqCst);
     }
-}
-
-/// What a handler tells the summary log line, through the response's extensions.
-#[derive(Debug, Clone, Default)]
-pub struct Summary {
-    pub model: Option<String>,
-    pub stream: bool,
-    pub upstream_id: Option<String>,
-}
-
-/// The router with every route.
-pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/v1/responses", post(responses::create))
-        .route("/responses", post(responses::create))
-        .route("/v1/chat/completions", post(chat::create))
-        .route("/chat/completions", post(chat::create))
-        .route("/v1/models", get(models::list))
-        .route("/models", get(models::list))
-        .route("/healthz", get(healthz))
-        .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed)
-        .layer(middleware::from_fn_with_state(state.clone(), bookkeeping))
-        .with_state(state)
-}
-
-async fn healthz() -> &'static str {
-    "ok"
-}
-
-async fn not_found(request: Request) -> ApiError {
-    ApiError::new(
-        StatusCode::NOT_FOUND,
-        "invalid_request_error",
-        Some("unknown_url"),
-        format!("no route for {} {}", request.method(), request.uri().path()),
-    )
-}
-
-async fn method_not_allowed(request: Request) -> ApiError {
-    ApiError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "invalid_request_error",
-        Some("method_not_allowed"),
-        format!(
-            "{} is not allowed on {}",
-            request.method(),
-            request.uri().path()
-        ),
-    )
 }
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
 /// Request id, client key check, activity, and one summary line when the
 /// response body (a stream included) is finished or dropped.
-async fn bookkeeping(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let request = request.map(|b| axum::body::Body::new(body::Lingering::new(b)));
+pub async fn bookkeeping(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let request = request.map(|b| Body::new(Lingering::new(b)));
     // `std::process::id()` is a getpid system call each time: read it once.
     static PID: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
     let id = format!(
@@ -207,7 +108,7 @@ async fn bookkeeping(State(state): State<AppState>, request: Request, next: Next
     {
         ApiError::new(
             StatusCode::UNAUTHORIZED,
-            "invalid_request_error",
+            ErrorKind::InvalidRequest,
             Some("invalid_api_key"),
             "this proxy requires `Authorization: Bearer <key>` with the key from its api_key_file",
         )
@@ -215,7 +116,7 @@ async fn bookkeeping(State(state): State<AppState>, request: Request, next: Next
     } else {
         state.inner.activity.begin();
         let response = next.run(request).await;
-        let guard = body::Finish {
+        let guard = Finish {
             activity: Some(state.clone()),
             id: id.clone(),
             path,
@@ -227,7 +128,7 @@ async fn bookkeeping(State(state): State<AppState>, request: Request, next: Next
                 .cloned()
                 .unwrap_or_default(),
         };
-        response.map(|b| axum::body::Body::new(LoggedBody::new(b, guard)))
+        response.map(|b| Body::new(LoggedBody::new(b, guard)))
     };
     if let Ok(v) = HeaderValue::try_from(id) {
         response.headers_mut().insert("x-proxy-request-id", v);
@@ -242,4 +143,74 @@ fn presents_key(request: &Request, key: &[u8]) -> bool {
         .get(header::AUTHORIZATION)
         .and_then(|v| v.as_bytes().strip_prefix(b"Bearer "))
         .is_some_and(|given| bool::from(given.trim_ascii().ct_eq(key)))
+}
+
+/// Written once, when the response body ends or is dropped.
+#[derive(Debug)]
+struct Finish {
+    activity: Option<AppState>,
+    id: String,
+    path: String,
+    status: StatusCode,
+    start: Instant,
+    summary: Summary,
+}
+
+impl Drop for Finish {
+    fn drop(&mut self) {
+        let ms = self.start.elapsed().as_secs_f64() * 1000.0;
+        tracing::info!(
+            request_id = %self.id,
+            path = %self.path,
+            model = self.summary.model.as_deref().unwrap_or("-"),
+            stream = self.summary.stream,
+            status = self.status.as_u16(),
+            duration_ms = (ms * 1000.0).round() / 1000.0,
+            upstream_request_id = self.summary.upstream_id.as_deref().unwrap_or("-"),
+            "request finished"
+        );
+        if let Some(state) = self.activity.take() {
+            state.inner.activity.end();
+        }
+    }
+}
+
+/// A response body carrying its `Finish` until the last byte is sent.
+#[derive(Debug)]
+struct LoggedBody {
+    inner: Body,
+    finish: Option<Finish>,
+}
+
+impl LoggedBody {
+    fn new(inner: Body, finish: Finish) -> Self {
+        LoggedBody {
+            inner,
+            finish: Some(finish),
+        }
+    }
+}
+
+impl http_body::Body for LoggedBody {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        if let Poll::Ready(None) = polled {
+            self.finish.take();
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
 }

@@ -1,9 +1,10 @@
-//! Request bodies read under a limit, and response bodies that write the
-//! request's summary line when they end.
+//! Request bodies: read under a limit as a JSON object, and, when the
+//! answer comes before the body was read, read and dropped in the
+//! background so the client sees the answer.
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -11,8 +12,7 @@ use bytes::BytesMut;
 use http_body::{Frame, SizeHint};
 use http_body_util::BodyExt;
 
-use super::{AppState, Summary};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorKind};
 
 /// Reads a JSON object body of at most `limit` bytes.
 pub async fn read_json_object(
@@ -29,7 +29,7 @@ async fn read_limited(headers: &HeaderMap, body: Body, limit: usize) -> Result<B
     let too_large = || {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
-            "invalid_request_error",
+            ErrorKind::InvalidRequest,
             Some("request_too_large"),
             format!("the request body is larger than max_body_bytes ({limit} bytes)"),
         )
@@ -162,81 +162,11 @@ fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
     }
     Err(ApiError::new(
         StatusCode::UNSUPPORTED_MEDIA_TYPE,
-        "invalid_request_error",
+        ErrorKind::InvalidRequest,
         Some("unsupported_media_type"),
         format!(
             "the request body must be JSON (Content-Type: application/json), not {:?}",
             String::from_utf8_lossy(value.as_bytes())
         ),
     ))
-}
-
-/// Written once, when the response body ends or is dropped.
-#[derive(Debug)]
-pub struct Finish {
-    pub activity: Option<AppState>,
-    pub id: String,
-    pub path: String,
-    pub status: StatusCode,
-    pub start: Instant,
-    pub summary: Summary,
-}
-
-impl Drop for Finish {
-    fn drop(&mut self) {
-        let ms = self.start.elapsed().as_secs_f64() * 1000.0;
-        tracing::info!(
-            request_id = %self.id,
-            path = %self.path,
-            model = self.summary.model.as_deref().unwrap_or("-"),
-            stream = self.summary.stream,
-            status = self.status.as_u16(),
-            duration_ms = (ms * 1000.0).round() / 1000.0,
-            upstream_request_id = self.summary.upstream_id.as_deref().unwrap_or("-"),
-            "request finished"
-        );
-        if let Some(state) = self.activity.take() {
-            state.inner.activity.end();
-        }
-    }
-}
-
-/// A response body carrying its `Finish` until the last byte is sent.
-#[derive(Debug)]
-pub struct LoggedBody {
-    inner: Body,
-    finish: Option<Finish>,
-}
-
-impl LoggedBody {
-    pub fn new(inner: Body, finish: Finish) -> Self {
-        LoggedBody {
-            inner,
-            finish: Some(finish),
-        }
-    }
-}
-
-impl http_body::Body for LoggedBody {
-    type Data = Bytes;
-    type Error = axum::Error;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
-        let polled = Pin::new(&mut self.inner).poll_frame(cx);
-        if let Poll::Ready(None) = polled {
-            self.finish.take();
-        }
-        polled
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
-    }
 }

@@ -1,0 +1,86 @@
+//! The command line: flags that override configuration keys, and the
+//! subcommands.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use serde::{Deserialize, Serialize};
+
+/// Command line of the daemon.
+#[derive(Debug, Parser)]
+#[command(name = "codex-responses-proxy", version, about)]
+pub struct Cli {
+    #[command(flatten)]
+    pub flags: Flags,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Subcommands; without one, the daemon runs.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check the configuration, the login and the upstream, in plain words.
+    Doctor,
+}
+
+/// Flags that override configuration keys, plus the file to read.
+#[derive(Debug, Default, Args, Serialize)]
+pub struct Flags {
+    /// Configuration file (TOML). Default: $XDG_CONFIG_HOME/codex-responses-proxy/config.toml
+    #[arg(
+        long,
+        global = true,
+        env = "CODEX_RESPONSES_PROXY_CONFIG",
+        value_name = "PATH"
+    )]
+    #[serde(skip)]
+    pub config: Option<PathBuf>,
+    /// Print the effective configuration (secrets redacted) and exit.
+    #[arg(long)]
+    #[serde(skip)]
+    pub print_config: bool,
+    /// Address to listen on: HOST:PORT or unix:/PATH (ignored under socket activation).
+    #[arg(long, visible_alias = "addr", value_name = "ADDR")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<String>,
+    /// Folder holding the Codex CLI's auth.json.
+    #[arg(long, global = true, value_name = "DIR")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub codex_home: Option<PathBuf>,
+    /// Base URL of the Codex backend.
+    #[arg(long, global = true, value_name = "URL")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upstream_url: Option<String>,
+    /// URL of the OAuth token endpoint used to refresh the login.
+    #[arg(long, global = true, value_name = "URL")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_url: Option<String>,
+    /// Log filter: error, warn, info, debug, trace, or a tracing directive.
+    #[arg(long, global = true, value_name = "LEVEL")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_level: Option<String>,
+    /// Where logs go: auto, journald or stderr.
+    #[arg(long, global = true, value_name = "TARGET")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_target: Option<LogTarget>,
+    /// Log patched request bodies (credentials redacted).
+    #[arg(long, global = true)]
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub debug: bool,
+    /// Exit after this long without requests when socket-activated (e.g. 15m; 0 disables).
+    #[arg(long, value_name = "DURATION")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub idle_exit: Option<String>,
+}
+
+/// Where log records go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogTarget {
+    /// journald when stderr is connected to the journal, else stderr.
+    Auto,
+    /// Native journald records with structured fields.
+    Journald,
+    /// Readable text on stderr.
+    Stderr,
+}

@@ -1,0 +1,83 @@
+//! Unit tests of `config`, beside it to keep the module short.
+use super::*;
+
+#[test]
+fn listen_accepts_ip_localhost_and_unix_paths() {
+    assert_eq!(
+        ListenAddr::parse("127.0.0.1:8787").unwrap(),
+        ListenAddr::Tcp("127.0.0.1:8787".parse().unwrap())
+    );
+    assert_eq!(
+        ListenAddr::parse("localhost:9").unwrap(),
+        ListenAddr::Tcp("127.0.0.1:9".parse().unwrap())
+    );
+    assert_eq!(
+        ListenAddr::parse("unix:/run/x.sock").unwrap(),
+        ListenAddr::Unix("/run/x.sock".into())
+    );
+    assert!(ListenAddr::parse("unix:relative.sock").is_err());
+    assert!(ListenAddr::parse("nonsense").is_err());
+    assert!(!ListenAddr::parse("0.0.0.0:1").unwrap().is_local());
+    assert!(ListenAddr::parse("[::1]:1").unwrap().is_local());
+}
+
+#[test]
+fn durations_read_text_or_seconds() {
+    let c: Config = Figment::from(Serialized::defaults(Config::default()))
+        .merge(Toml::string(
+            "idle_exit = \"15m\"\nidle_timeout = 7\nshutdown_grace = \"0\"",
+        ))
+        .extract()
+        .unwrap();
+    assert_eq!(c.idle_exit, Duration::from_secs(900));
+    assert_eq!(c.idle_timeout, Duration::from_secs(7));
+    assert_eq!(c.shutdown_grace, Duration::ZERO);
+}
+
+#[test]
+fn unknown_key_is_refused_with_its_name() {
+    let err = Figment::from(Serialized::defaults(Config::default()))
+        .merge(Toml::string("listne = \"127.0.0.1:1\""))
+        .extract::<Config>()
+        .unwrap_err();
+    assert!(err.to_string().contains("listne"), "{err}");
+}
+
+#[test]
+fn non_loopback_listen_needs_a_key_or_an_explicit_opt_in() {
+    let figment = Figment::new();
+    let mut c = Config {
+        listen: "0.0.0.0:8787".parse().unwrap(),
+        ..Config::default()
+    };
+    let err = c.validate(&figment).unwrap_err().to_string();
+    assert!(
+        err.contains("`listen`") && err.contains("api_key_file"),
+        "{err}"
+    );
+    c.allow_remote_without_key = true;
+    c.validate(&figment).unwrap();
+}
+
+#[test]
+fn worker_threads_default_to_the_cpus_and_an_absurd_count_is_refused() {
+    let figment = Figment::new();
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    assert_eq!(Config::default().workers(), cpus.min(MAX_AUTO_WORKERS));
+    let mut c = Config {
+        worker_threads: 3,
+        ..Config::default()
+    };
+    assert_eq!(c.workers(), 3);
+    c.validate(&figment).unwrap();
+    c.worker_threads = 5000;
+    let err = c.validate(&figment).unwrap_err().to_string();
+    assert!(err.contains("worker_threads"), "{err}");
+}
+
+#[test]
+fn print_config_round_trips() {
+    let c = Config::default();
+    let back: Config = toml::from_str(&c.to_toml()).unwrap();
+    assert_eq!(back, c);
+}

@@ -1,0 +1,137 @@
+//! The HTTP side: the listeners and the serve loop ([`serve`]), the routes
+//! and their handlers, and the per-request bookkeeping every route shares
+//! ([`bookkeeping`]: request id, client key, summary log line, activity).
+//! Handlers read a request, hand it to a dialect and to [`crate::proxy`],
+//! and turn the answer back into HTTP.
+
+mod body;
+pub mod bookkeeping;
+mod chat;
+mod models;
+mod responses;
+pub mod serve;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+
+use crate::config::Config;
+use crate::error::{ApiError, ErrorKind};
+use crate::patch::Rules;
+use crate::proxy::Upstream;
+
+pub use self::bookkeeping::{Activity, Summary};
+pub use self::serve::{Listener, serve};
+
+/// Everything a handler needs. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub(crate) inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Inner {
+    pub config: Config,
+    pub rules: Rules,
+    pub upstream: Upstream,
+    pub models: models::Cache,
+    pub activity: Arc<Activity>,
+    pub client_key: Option<Vec<u8>>,
+}
+
+impl AppState {
+    pub fn new(config: Config, upstream: Upstream, client_key: Option<Vec<u8>>) -> Self {
+        let rules = Rules {
+            instructions: config.instructions.clone(),
+            strip_fields: config.strip_fields.clone(),
+        };
+        AppState {
+            inner: Arc::new(Inner {
+                models: models::Cache::default(),
+                activity: Arc::new(Activity::default()),
+                config,
+                rules,
+                upstream,
+                client_key,
+            }),
+        }
+    }
+
+    /// Requests in flight and the time of the last one, for idle exit.
+    pub fn activity(&self) -> &Arc<Activity> {
+        &self.inner.activity
+    }
+}
+
+/// The router with every route.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/v1/responses", post(responses::create))
+        .route("/responses", post(responses::create))
+        .route("/v1/chat/completions", post(chat::create))
+        .route("/chat/completions", post(chat::create))
+        .route("/v1/models", get(models::list))
+        .route("/models", get(models::list))
+        .route("/healthz", get(healthz))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            bookkeeping::bookkeeping,
+        ))
+        .with_state(state)
+}
+
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+async fn not_found(request: Request) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        ErrorKind::InvalidRequest,
+        Some("unknown_url"),
+        format!("no route for {} {}", request.method(), request.uri().path()),
+    )
+}
+
+async fn method_not_allowed(request: Request) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        ErrorKind::InvalidRequest,
+        Some("method_not_allowed"),
+        format!(
+            "{} is not allowed on {}",
+            request.method(),
+            request.uri().path()
+        ),
+    )
+}
+
+/// The handler's answer, carrying its summary for the log line.
+fn with_summary(result: Result<Response, ApiError>, summary: Summary) -> Response {
+    let mut response = result.unwrap_or_else(IntoResponse::into_response);
+    response.extensions_mut().insert(summary);
+    response
+}
+
+/// A 200 event stream with the upstream's headers passed back.
+fn event_stream(body: Body, passed: HeaderMap) -> Response {
+    let mut response = Response::new(body);
+    let h = response.headers_mut();
+    h.extend(passed);
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    // Reverse proxies in front of us must not buffer the stream either.
+    h.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    response
+}

@@ -1,0 +1,156 @@
+//! The backend's refusals: an HTTP error status with its `{"detail"}` or
+//! `{"error"}` body mapped to the client's error.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::http::StatusCode;
+use serde_json::Value;
+
+use crate::error::{ApiError, ErrorKind};
+
+/// An error body larger than this is not read: only its first part is shown.
+const MAX_ERROR_BODY: usize = 64 * 1024;
+
+/// Reads an upstream error answer and maps it for the client.
+pub async fn error_from_response(mut response: reqwest::Response) -> ApiError {
+    let status = response.status();
+    let mut text = Vec::new();
+    while let Ok(Some(chunk)) = response.chunk().await {
+        text.extend_from_slice(&chunk);
+        if text.len() >= MAX_ERROR_BODY {
+            break;
+        }
+    }
+    map_status(status, &text, SystemTime::now())
+}
+
+/// Maps an upstream HTTP error (`{"detail": …}` or `{"error": {…}}`) to the client's error.
+pub fn map_status(status: StatusCode, body: &[u8], now: SystemTime) -> ApiError {
+    let value: Option<Value> = serde_json::from_slice(body).ok();
+    let error = value.as_ref().and_then(|v| v.get("error"));
+    let field = |k: &str| error.and_then(|e| e.get(k)).and_then(Value::as_str);
+    let message = value
+        .as_ref()
+        .and_then(|v| v.get("detail"))
+        .and_then(|d| {
+            d.as_str()
+                .map(str::to_owned)
+                .or_else(|| Some(d.to_string()))
+        })
+        .or_else(|| field("message").map(str::to_owned))
+        .or_else(|| error.and_then(Value::as_str).map(str::to_owned));
+    let kind = field("type");
+    let code = field("code").or(kind);
+
+    if kind == Some("usage_limit_reached")
+        || (status == StatusCode::TOO_MANY_REQUESTS && code.is_some())
+    {
+        let retry = error.and_then(|e| retry_after_from_limit(e, now));
+        let message = message.unwrap_or_else(|| "the ChatGPT usage limit was reached".into());
+        let message = match retry {
+            Some(s) => format!(
+                "{message} (resets in {})",
+                humantime::format_duration(Duration::from_secs(s))
+            ),
+            None => message,
+        };
+        return ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            ErrorKind::RateLimit,
+            code,
+            message,
+        )
+        .with_retry_after(retry);
+    }
+    let kind = match status.as_u16() {
+        400 | 413 | 422 => ErrorKind::InvalidRequest,
+        401 => ErrorKind::Authentication,
+        403 => ErrorKind::Permission,
+        404 => ErrorKind::NotFound,
+        429 => ErrorKind::RateLimit,
+        _ => ErrorKind::Upstream,
+    };
+    let message = match (status.as_u16(), message) {
+        (401, m) => format!(
+            "the Codex backend refused the login ({}): run `codex login` again",
+            m.unwrap_or_else(|| "401".into())
+        ),
+        (_, Some(m)) => m,
+        (_, None) if status.is_server_error() => {
+            format!("the Codex backend failed with HTTP {}", status.as_u16())
+        }
+        (_, None) => format!("the Codex backend answered HTTP {}", status.as_u16()),
+    };
+    let status = if status.is_client_error() || status.is_server_error() {
+        status
+    } else {
+        StatusCode::BAD_GATEWAY
+    };
+    ApiError::new(status, kind, code, message)
+}
+
+/// Seconds until a usage limit resets: `resets_at` (Unix time) or `resets_in_seconds`.
+fn retry_after_from_limit(error: &Value, now: SystemTime) -> Option<u64> {
+    if let Some(at) = error.get("resets_at").and_then(Value::as_f64) {
+        let now = now
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs_f64();
+        return Some((at - now).max(0.0).ceil() as u64);
+    }
+    error
+        .get("resets_in_seconds")
+        .and_then(Value::as_f64)
+        .map(|s| s.max(0.0).ceil() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn at(secs: u64) -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(secs)
+    }
+
+    #[test]
+    fn detail_bodies_become_openai_errors_with_the_same_status() {
+        let e = map_status(
+            StatusCode::BAD_REQUEST,
+            br#"{"detail":"Store must be set to false"}"#,
+            at(0),
+        );
+        assert_eq!(
+            e,
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                ErrorKind::InvalidRequest,
+                None,
+                "Store must be set to false"
+            )
+        );
+        let e = map_status(StatusCode::BAD_GATEWAY, b"<html>oops</html>", at(0));
+        assert_eq!(e.status, StatusCode::BAD_GATEWAY);
+        assert_eq!(e.message, "the Codex backend failed with HTTP 502");
+    }
+
+    #[test]
+    fn usage_limit_gives_429_with_retry_after_from_resets_at() {
+        let body = json!({"error":{"type":"usage_limit_reached","message":"limit","plan_type":"plus","resets_at":1_000_090}});
+        let e = map_status(
+            StatusCode::TOO_MANY_REQUESTS,
+            body.to_string().as_bytes(),
+            at(1_000_000),
+        );
+        assert_eq!(e.status, StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(e.retry_after, Some(90));
+        assert_eq!(e.code.as_deref(), Some("usage_limit_reached"));
+        // Seen arriving as a 404, and with the older field.
+        let body = json!({"error":{"type":"usage_limit_reached","resets_in_seconds":30}});
+        let e = map_status(StatusCode::NOT_FOUND, body.to_string().as_bytes(), at(0));
+        assert_eq!(
+            (e.status, e.retry_after),
+            (StatusCode::TOO_MANY_REQUESTS, Some(30))
+        );
+    }
+}

@@ -1,0 +1,293 @@
+//! The Codex backend, one call end to end: a place among the concurrent
+//! requests, the login's credentials, one retry after a 401 with a reloaded
+//! or refreshed login, the answer's status and content type checked, the
+//! backend's refusals mapped, and the headers to hand back.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use serde_json::{Map, Value};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use super::relay::EventStream;
+use super::{headers, status};
+use crate::auth::refresh::RefreshError;
+use crate::auth::{Auth, AuthError, Credentials};
+use crate::config::Config;
+use crate::error::{ApiError, ErrorKind};
+use crate::net;
+
+/// A model list call is small; one that takes longer than this is stuck.
+const MODELS_TIMEOUT: Duration = Duration::from_secs(30);
+
+const ACCOUNT_HEADER: HeaderName = HeaderName::from_static("chatgpt-account-id");
+
+/// The Codex backend and the login it is called with.
+#[derive(Debug, Clone)]
+pub struct Upstream {
+    client: reqwest::Client,
+    auth: Auth,
+    responses_url: reqwest::Url,
+    models_url: reqwest::Url,
+    limiter: Arc<Semaphore>,
+    max_concurrent: usize,
+    idle_timeout: Duration,
+    max_event_bytes: usize,
+    debug: bool,
+    first_answer: Arc<FirstAnswer>,
+}
+
+/// Until the backend has answered once, requests wait for the first one
+/// rather than each opening a connection of its own: a backend that speaks
+/// HTTP/2 then serves them all on the first connection, as the official
+/// client's burst of concurrent requests expects.
+#[derive(Debug, Default)]
+struct FirstAnswer {
+    arrived: std::sync::atomic::AtomicBool,
+    opening: tokio::sync::Mutex<()>,
+}
+
+/// An upstream answer that is streaming events.
+#[derive(Debug)]
+pub struct Opened {
+    pub events: EventStream,
+    /// Headers to hand back to the client (rate limits, request ids).
+    pub headers: HeaderMap,
+    pub upstream_id: Option<String>,
+    /// Held until the answer is finished.
+    pub permit: OwnedSemaphorePermit,
+}
+
+impl Upstream {
+    pub fn new(config: &Config, client: reqwest::Client, auth: Auth) -> Self {
+        let base = config.upstream_url.as_str().trim_end_matches('/');
+        let url = |path: &str| {
+            reqwest::Url::parse(&format!("{base}{path}"))
+                .unwrap_or_else(|_| config.upstream_url.url().clone())
+        };
+        Upstream {
+            responses_url: url("/responses"),
+            models_url: url(&format!("/models?client_version={}", config.client_version)),
+            client,
+            auth,
+            limiter: Arc::new(Semaphore::new(config.max_concurrent_requests)),
+            max_concurrent: config.max_concurrent_requests,
+            idle_timeout: config.idle_timeout,
+            max_event_bytes: config.max_event_bytes,
+            debug: config.debug,
+            first_answer: Arc::default(),
+        }
+    }
+
+    /// The login the calls are made with.
+    pub fn auth(&self) -> &Auth {
+        &self.auth
+    }
+
+    /// `POST {base}/responses` with a patched body, carrying the client's
+    /// conversation id; its event stream, or the error to answer.
+    pub async fn stream(
+        &self,
+        client_headers: &HeaderMap,
+        body: &Map<String, Value>,
+    ) -> Result<Opened, ApiError> {
+        if self.debug {
+            tracing::debug!(body = %redacted(body), "forwarding request");
+        }
+        let permit = self.limiter.clone().try_acquire_owned().map_err(|_| {
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                ErrorKind::Server,
+                Some("too_many_requests_in_flight"),
+                format!(
+                    "the proxy is already forwarding {} requests (max_concurrent_requests); retry shortly",
+                    self.max_concurrent
+                ),
+            )
+            .with_retry_after(Some(1))
+        })?;
+        let forwarded = headers::to_backend(client_headers, body);
+        let encoded = bytes::Bytes::from(serde_json::to_vec(body).map_err(|e| {
+            ApiError::invalid_request(format!("the request could not be encoded: {e}"))
+        })?);
+        let response = self
+            .send(reqwest::Method::POST, &self.responses_url, |request| {
+                request
+                    .headers(forwarded.clone())
+                    .header(header::ACCEPT, "text/event-stream")
+                    .header(header::CONTENT_TYPE, "application/json")
+                    .body(encoded.clone())
+            })
+            .await?;
+        check_event_stream(&response)?;
+        let mut headers = HeaderMap::new();
+        headers::pass_back(response.headers(), &mut headers);
+        let upstream_id = headers::request_id(response.headers()).map(str::to_owned);
+        let body = axum::http::Response::from(response).into_body();
+        Ok(Opened {
+            events: EventStream::new(body, self.idle_timeout, self.max_event_bytes),
+            headers,
+            upstream_id,
+            permit,
+        })
+    }
+
+    /// `GET {base}/models?client_version=…`, revalidating with `etag` when
+    /// given: a 200 or a 304.
+    pub async fn models(&self, etag: Option<&HeaderValue>) -> Result<reqwest::Response, ApiError> {
+        self.send(reqwest::Method::GET, &self.models_url, |request| {
+            let request = request.timeout(MODELS_TIMEOUT);
+            match etag {
+                Some(etag) => request.header(header::IF_NONE_MATCH, etag.clone()),
+                None => request,
+            }
+        })
+        .await
+    }
+
+    /// Sends a request built by `build` with the login's credentials; after
+    /// a 401, once more with a reloaded or refreshed login. A refusal is
+    /// mapped to the client's error.
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        url: &reqwest::Url,
+        build: impl Fn(reqwest::RequestBuilder) -> reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, ApiError> {
+        let request = || build(self.client.request(method.clone(), url.clone()));
+        let credentials = self.auth.credentials().await.map_err(auth_error)?;
+        let mut response = self.send_as(&credentials, request(), url).await?;
+        if response.status() == StatusCode::UNAUTHORIZED {
+            tracing::info!("the backend refused the access token; reloading the login");
+            let credentials = self
+                .auth
+                .after_unauthorized(&credentials)
+                .await
+                .map_err(auth_error)?;
+            response = self.send_as(&credentials, request(), url).await?;
+        }
+        if response.status().is_success() || response.status() == StatusCode::NOT_MODIFIED {
+            return Ok(response);
+        }
+        Err(status::error_from_response(response).await)
+    }
+
+    async fn send_as(
+        &self,
+        credentials: &Credentials,
+        request: reqwest::RequestBuilder,
+        url: &reqwest::Url,
+    ) -> Result<reqwest::Response, ApiError> {
+        let mut request = request.header(header::AUTHORIZATION, credentials.authorization.clone());
+        if let Some(account) = &credentials.account_header {
+            request = request.header(ACCOUNT_HEADER, account.clone());
+        }
+        let first = &self.first_answer;
+        let _opening = if first.arrived.load(Ordering::Acquire) {
+            None
+        } else {
+            let guard = first.opening.lock().await;
+            (!first.arrived.load(Ordering::Acquire)).then_some(guard)
+        };
+        let response = request.send().await.map_err(|e| unreachable(url, &e))?;
+        first.arrived.store(true, Ordering::Release);
+        Ok(response)
+    }
+}
+
+/// A 502 for an upstream that could not be reached.
+fn unreachable(url: &reqwest::Url, e: &reqwest::Error) -> ApiError {
+    ApiError::bad_gateway(format!(
+        "the Codex backend could not be reached at {url}: {}",
+        net::describe(e)
+    ))
+}
+
+/// A success that is not an event stream is a backend we do not understand.
+fn check_event_stream(response: &reqwest::Response) -> Result<(), ApiError> {
+    let content_type = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    if content_type.is_some_and(|ct| ct.trim_start().starts_with("text/event-stream")) {
+        return Ok(());
+    }
+    Err(ApiError::bad_gateway(format!(
+        "the Codex backend answered {} with {} instead of an event stream",
+        response.status().as_u16(),
+        content_type.unwrap_or("no content type")
+    )))
+}
+
+/// Maps a missing or dead login to the client's error.
+pub fn auth_error(e: AuthError) -> ApiError {
+    match e {
+        AuthError::Login(e) => ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            ErrorKind::Authentication,
+            Some("codex_login_required"),
+            e.to_string(),
+        ),
+        AuthError::Refresh(e @ RefreshError::Permanent { .. }) => ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            ErrorKind::Authentication,
+            Some("codex_login_expired"),
+            e.to_string(),
+        ),
+        AuthError::Refresh(ref r @ RefreshError::Transient { unavailable, .. }) => {
+            let status = if unavailable {
+                StatusCode::SERVICE_UNAVAILABLE
+            } else {
+                StatusCode::BAD_GATEWAY
+            };
+            ApiError::new(
+                status,
+                ErrorKind::Upstream,
+                Some("token_refresh_failed"),
+                r.to_string(),
+            )
+        }
+    }
+}
+
+/// Keys whose values are never logged, even at debug level.
+const SECRET_KEYS: &[&str] = &["api_key", "authorization", "token", "secret", "password"];
+
+/// The body for a debug log, with anything that looks like a credential replaced.
+pub fn redacted(body: &Map<String, Value>) -> String {
+    fn walk(v: &mut Value) {
+        match v {
+            Value::Object(map) => {
+                for (k, v) in map.iter_mut() {
+                    let k = k.to_ascii_lowercase();
+                    if SECRET_KEYS.iter().any(|s| k.contains(s)) && v.is_string() {
+                        *v = Value::from("[redacted]");
+                    } else {
+                        walk(v);
+                    }
+                }
+            }
+            Value::Array(items) => items.iter_mut().for_each(walk),
+            _ => {}
+        }
+    }
+    let mut copy = Value::Object(body.clone());
+    walk(&mut copy);
+    copy.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn debug_bodies_hide_credentials() {
+        let body = json!({"input": "hello", "metadata": {"api_key": "sk-secret", "n": 1}});
+        let text = redacted(body.as_object().unwrap());
+        assert!(!text.contains("sk-secret"));
+        assert!(text.contains("[redacted]") && text.contains("hello"));
+    }
+}
