@@ -12,7 +12,7 @@
 //! makes the next answer send its events MS milliseconds apart, so a test can
 //! keep a stream in flight.
 
-#[path = "../tests/common/mock.rs"]
+#[path = "../tests/common/mock/mod.rs"]
 mod mock;
 
 use std::os::unix::fs::PermissionsExt;
