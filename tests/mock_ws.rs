@@ -374,3 +374,39 @@ async fn a_compaction_trigger_on_the_socket_is_answered_with_one_compaction_item
     );
     assert_eq!(mock.compactions_accepted(), 1);
 }
+
+#[tokio::test]
+async fn the_socket_works_over_tls_as_over_plain_http() {
+    use rustls::pki_types::pem::PemObject;
+    let (mock, ca_pem) = MockBackend::start_tls(true).await;
+    let mut roots = rustls::RootCertStore::empty();
+    let ca = rustls::pki_types::CertificateDer::from_pem_slice(ca_pem.as_bytes()).unwrap();
+    roots.add(ca).unwrap();
+    let config = rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+    let tcp = tokio::net::TcpStream::connect(mock.addr).await.unwrap();
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let tls = connector.connect(name, tcp).await.unwrap();
+    let mut request = mock.websocket_url().into_client_request().unwrap();
+    assert!(mock.websocket_url().starts_with("wss://localhost:"));
+    for (name, value) in cli_headers(&mock) {
+        request.headers_mut().insert(name, value.parse().unwrap());
+    }
+    let (mut socket, _) = tokio_tungstenite::client_async(request, tls).await.unwrap();
+    socket
+        .send(Message::text(
+            create(json!([user("one")]), json!({})).to_string(),
+        ))
+        .await
+        .unwrap();
+    let Some(Ok(Message::Text(first))) = socket.next().await else {
+        panic!("no answer over TLS");
+    };
+    assert_eq!(
+        serde_json::from_str::<Value>(first.as_str()).unwrap(),
+        metadata(&mock, 1)
+    );
+    assert_eq!(mock.ws_connections(), 1);
+}
