@@ -28,7 +28,7 @@ use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 
-#[path = "../tests/common/mock.rs"]
+#[path = "../tests/common/mock/mod.rs"]
 mod mock;
 
 const ACCOUNT_ID: &str = "acc-bench-1";

@@ -1,18 +1,33 @@
 //! The test suite's mock Codex backend and token endpoint as a process on
 //! 127.0.0.1, for the systemd system test, the start-up measurement, and for
-//! trying the daemon without a subscription.
+//! trying the daemon (or the Codex CLI itself) without a subscription.
 //!
 //! ```sh
 //! cargo run --example mock_upstream -- 127.0.0.1:0 /tmp/codex-home
-//! # prints "upstream_url=… token_url=…" and writes a login the mock accepts
-//! # to /tmp/codex-home/auth.json
+//! # prints "upstream_url=… token_url=…", then "websocket_url=…" on a line of
+//! # its own, and writes a login the mock accepts to /tmp/codex-home/auth.json
 //! ```
 //!
-//! Every request gets a short text answer at once. A line `pace MS` on stdin
-//! makes the next answer send its events MS milliseconds apart, so a test can
-//! keep a stream in flight.
+//! Every request gets a short text answer at once, over HTTP and over the
+//! Responses WebSocket (there with a response id of its own per turn, so
+//! `previous_response_id` chains as on the real backend). A line `pace MS` on stdin makes the next HTTP answer
+//! send its events MS milliseconds apart, so a test can keep a stream in
+//! flight; `ws-pace MS` does the same for the next WebSocket answer.
+//!
+//! The Codex CLI talks to it directly with that CODEX_HOME and a provider
+//! such as (`name = "OpenAI"` also turns on remote compaction):
+//!
+//! ```toml
+//! model_provider = "mock"
+//! [model_providers.mock]
+//! name = "OpenAI"
+//! base_url = "http://127.0.0.1:PORT/backend-api/codex"
+//! wire_api = "responses"
+//! requires_openai_auth = true
+//! supports_websockets = true
+//! ```
 
-#[path = "../tests/common/mock.rs"]
+#[path = "../tests/common/mock/mod.rs"]
 mod mock;
 
 use std::os::unix::fs::PermissionsExt;
@@ -21,7 +36,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 
-use crate::mock::{Answer, MockBackend};
+use crate::mock::{Answer, MockBackend, WsAnswer};
 
 /// The text of every answer.
 const ANSWER: &str = "Hello, world!";
@@ -53,29 +68,59 @@ async fn main() -> anyhow::Result<()> {
         backend.upstream_url(),
         backend.token_url()
     );
+    println!("websocket_url={}", backend.websocket_url());
     // stdin is read on a thread of its own: tokio's is not built in.
-    let (tx, mut paces) = tokio::sync::mpsc::unbounded_channel::<u64>();
+    let (tx, mut paces) = tokio::sync::mpsc::unbounded_channel::<Pace>();
     std::thread::spawn(move || {
         for line in std::io::stdin().lines().map_while(Result::ok) {
-            if let Some(ms) = line
-                .strip_prefix("pace ")
-                .and_then(|n| n.trim().parse().ok())
-                && tx.send(ms).is_err()
+            if let Some(pace) = Pace::parse(&line)
+                && tx.send(pace).is_err()
             {
                 break;
             }
         }
     });
-    while let Some(ms) = paces.recv().await {
-        backend.push_answer(answer(Duration::from_millis(ms)));
-        println!("next answer paced {ms} ms");
+    while let Some(pace) = paces.recv().await {
+        match pace {
+            Pace::Http(ms) => {
+                backend.push_answer(answer(Duration::from_millis(ms)));
+                println!("next answer paced {ms} ms");
+            }
+            Pace::WebSocket(ms) => {
+                backend.push_ws_answer(ws_answer(Duration::from_millis(ms)));
+                println!("next WebSocket answer paced {ms} ms");
+            }
+        }
     }
     std::future::pending::<()>().await;
     Ok(())
 }
 
+/// A line of stdin: the pause between the events of the next answer.
+enum Pace {
+    Http(u64),
+    WebSocket(u64),
+}
+
+impl Pace {
+    fn parse(line: &str) -> Option<Self> {
+        let ms = |rest: &str| rest.trim().parse().ok();
+        if let Some(rest) = line.strip_prefix("ws-pace ") {
+            return ms(rest).map(Pace::WebSocket);
+        }
+        line.strip_prefix("pace ").and_then(ms).map(Pace::Http)
+    }
+}
+
 fn answer(pace: Duration) -> Answer {
     Answer::Events {
+        events: mock::text_answer(ANSWER, PIECES),
+        pace,
+    }
+}
+
+fn ws_answer(pace: Duration) -> WsAnswer {
+    WsAnswer::Events {
         events: mock::text_answer(ANSWER, PIECES),
         pace,
     }

@@ -4,7 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "common/mock.rs"]
+#[path = "common/mock/mod.rs"]
 mod mock;
 
 use std::future::Future;
