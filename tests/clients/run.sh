@@ -110,8 +110,9 @@ if [[ -n ${CLIENTS_IN_NETNS:-} ]]; then
   }
 fi
 
-proxy_bin=${PROXY_BIN:-$root/target/debug/codex-responses-proxy}
-mock_bin=${MOCK_BIN:-$root/target/debug/examples/mock_upstream}
+target=${CARGO_TARGET_DIR:-$root/target}
+proxy_bin=${PROXY_BIN:-$target/debug/codex-responses-proxy}
+mock_bin=${MOCK_BIN:-$target/debug/examples/mock_upstream}
 venv=${CLIENTS_VENV:-$here/.venv}
 bin=$here/node_modules/.bin
 [[ -x $proxy_bin ]] || {
