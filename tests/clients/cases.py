@@ -1,0 +1,296 @@
+"""The released Python SDKs (openai, anthropic) against the daemon.
+
+`python cases.py NAME...` runs the named cases in one process (the SDKs take
+seconds of CPU to import, too much to pay per case) and prints one line per
+case: `ok NAME SECONDS` or `FAIL NAME SECONDS WHY`. run.sh starts the daemon in
+front of the mock backend and passes its root URL in PROXY_URL; every answer
+of the mock is EXPECTED_TEXT.
+
+Retries are off and timeouts short, so a broken answer shows as itself and
+not as a slow retry loop."""
+
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable
+
+PROXY_URL = os.environ["PROXY_URL"]
+ANSWER = os.environ["EXPECTED_TEXT"]
+MODEL = os.environ.get("CLIENTS_MODEL", "gpt-5")
+# Per request; a case gets CASE_SECONDS in all, so a hung stream fails alone.
+TIMEOUT = 15.0
+CASE_SECONDS = 25
+
+CASES: dict[str, Callable[[], None]] = {}
+
+
+class CaseFailed(Exception):
+    pass
+
+
+def case(name: str) -> Callable[[Callable[[], None]], Callable[[], None]]:
+    def register(fn: Callable[[], None]) -> Callable[[], None]:
+        CASES[name] = fn
+        return fn
+
+    return register
+
+
+def expect(holds: bool, why: str) -> None:
+    if not holds:
+        raise CaseFailed(why)
+
+
+def openai_client():
+    from openai import OpenAI
+
+    return OpenAI(base_url=f"{PROXY_URL}/v1", api_key="unused", max_retries=0, timeout=TIMEOUT)
+
+
+def anthropic_client():
+    from anthropic import Anthropic
+
+    return Anthropic(base_url=PROXY_URL, api_key="unused", max_retries=0, timeout=TIMEOUT)
+
+
+# --- openai: Responses ---
+
+
+@case("py-openai-responses-create")
+def responses_create() -> None:
+    response = openai_client().responses.create(model=MODEL, input="Say hello.")
+    expect(response.status == "completed", f"status {response.status!r}")
+    expect(response.output_text == ANSWER, f"output_text {response.output_text!r}")
+
+
+@case("py-openai-responses-create-stream")
+def responses_create_stream() -> None:
+    events = list(openai_client().responses.create(model=MODEL, input="Say hello.", stream=True))
+    kinds = [event.type for event in events]
+    expect(kinds[:1] == ["response.created"], f"first events {kinds[:3]}")
+    expect(kinds[-1:] == ["response.completed"], f"last events {kinds[-3:]}")
+    text = "".join(e.delta for e in events if e.type == "response.output_text.delta")
+    expect(text == ANSWER, f"deltas join to {text!r}")
+    done = [e.text for e in events if e.type == "response.output_text.done"]
+    expect(done == [ANSWER], f"output_text.done {done!r}")
+
+
+@case("py-openai-responses-stream-final-response")
+def responses_stream_final_response() -> None:
+    with openai_client().responses.stream(model=MODEL, input="Say hello.") as stream:
+        text = "".join(e.delta for e in stream if e.type == "response.output_text.delta")
+        final = stream.get_final_response()
+    expect(text == ANSWER, f"deltas join to {text!r}")
+    expect(final.output_text == ANSWER, f"final output_text {final.output_text!r}")
+
+
+@case("py-openai-responses-retrieve")
+def responses_retrieve() -> None:
+    client = openai_client()
+    created = client.responses.create(model=MODEL, input="Say hello.")
+    fetched = client.responses.retrieve(created.id)
+    expect(fetched.id == created.id, f"retrieved id {fetched.id!r} for {created.id!r}")
+    expect(fetched.output_text == ANSWER, f"retrieved output_text {fetched.output_text!r}")
+
+
+@case("py-openai-responses-input-items-list")
+def responses_input_items_list() -> None:
+    client = openai_client()
+    created = client.responses.create(model=MODEL, input="Say hello.")
+    items = list(client.responses.input_items.list(created.id))
+    texts = [
+        part.text
+        for item in items
+        if item.type == "message" and item.role == "user"
+        for part in item.content
+        if part.type == "input_text"
+    ]
+    expect(texts == ["Say hello."], f"user texts among the input items: {texts!r}")
+
+
+@case("py-openai-responses-delete")
+def responses_delete() -> None:
+    from openai import NotFoundError
+
+    client = openai_client()
+    created = client.responses.create(model=MODEL, input="Say hello.")
+    client.responses.delete(created.id)
+    try:
+        client.responses.retrieve(created.id)
+    except NotFoundError:
+        return
+    raise CaseFailed("a deleted response could still be retrieved")
+
+
+@case("py-openai-responses-previous-response-id")
+def responses_previous_response_id() -> None:
+    client = openai_client()
+    first = client.responses.create(model=MODEL, input="Remember the word kiwi.")
+    second = client.responses.create(
+        model=MODEL, input="Which word?", previous_response_id=first.id
+    )
+    expect(second.id != first.id, f"both turns have the id {first.id!r}")
+    expect(
+        second.previous_response_id == first.id,
+        f"previous_response_id {second.previous_response_id!r}, not {first.id!r}",
+    )
+    expect(second.output_text == ANSWER, f"output_text {second.output_text!r}")
+
+
+# --- openai: Chat Completions and models ---
+
+
+@case("py-openai-chat-completions-create")
+def chat_completions_create() -> None:
+    reply = openai_client().chat.completions.create(
+        model=MODEL, messages=[{"role": "user", "content": "Say hello."}]
+    )
+    choice = reply.choices[0]
+    expect(len(reply.choices) == 1, f"{len(reply.choices)} choices")
+    expect(choice.message.content == ANSWER, f"content {choice.message.content!r}")
+    expect(choice.finish_reason == "stop", f"finish_reason {choice.finish_reason!r}")
+
+
+@case("py-openai-chat-completions-create-stream")
+def chat_completions_create_stream() -> None:
+    chunks = list(
+        openai_client().chat.completions.create(
+            model=MODEL, messages=[{"role": "user", "content": "Say hello."}], stream=True
+        )
+    )
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    finishes = [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason]
+    expect(text == ANSWER, f"content deltas join to {text!r}")
+    expect(finishes == ["stop"], f"finish reasons {finishes!r}")
+
+
+@case("py-openai-models-list")
+def models_list() -> None:
+    ids = [model.id for model in openai_client().models.list()]
+    expect(MODEL in ids, f"{MODEL} not among {ids!r}")
+
+
+# --- anthropic: Messages ---
+
+TOOL = {
+    "name": "get_weather",
+    "description": "The weather in a city.",
+    "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+}
+
+
+def text_of(message) -> str:
+    return "".join(block.text for block in message.content if block.type == "text")
+
+
+@case("py-anthropic-messages-create")
+def anthropic_messages_create() -> None:
+    message = anthropic_client().messages.create(
+        model=MODEL, max_tokens=1024, messages=[{"role": "user", "content": "Say hello."}]
+    )
+    expect(message.role == "assistant", f"role {message.role!r}")
+    expect(text_of(message) == ANSWER, f"text {text_of(message)!r}")
+    expect(message.stop_reason == "end_turn", f"stop_reason {message.stop_reason!r}")
+
+
+@case("py-anthropic-messages-create-stream")
+def anthropic_messages_create_stream() -> None:
+    events = list(
+        anthropic_client().messages.create(
+            model=MODEL,
+            max_tokens=1024,
+            messages=[{"role": "user", "content": "Say hello."}],
+            stream=True,
+        )
+    )
+    kinds = [event.type for event in events]
+    expect(kinds[:1] == ["message_start"], f"first events {kinds[:3]}")
+    expect(kinds[-1:] == ["message_stop"], f"last events {kinds[-3:]}")
+    text = "".join(
+        e.delta.text for e in events if e.type == "content_block_delta" and e.delta.type == "text_delta"
+    )
+    expect(text == ANSWER, f"text deltas join to {text!r}")
+    stops = [e.delta.stop_reason for e in events if e.type == "message_delta"]
+    expect(stops == ["end_turn"], f"message_delta stop reasons {stops!r}")
+
+
+@case("py-anthropic-messages-tool-round-trip")
+def anthropic_messages_tool_round_trip() -> None:
+    # The second half of a tool round trip: the tool's definition, the
+    # model's call and the tool's result go up; the mock answers with text.
+    message = anthropic_client().messages.create(
+        model=MODEL,
+        max_tokens=1024,
+        tools=[TOOL],
+        messages=[
+            {"role": "user", "content": "What is the weather in Paris?"},
+            {
+                "role": "assistant",
+                "content": [
+                    {"type": "tool_use", "id": "toolu_01", "name": "get_weather", "input": {"city": "Paris"}}
+                ],
+            },
+            {
+                "role": "user",
+                "content": [{"type": "tool_result", "tool_use_id": "toolu_01", "content": "18 C and sunny"}],
+            },
+        ],
+    )
+    expect(text_of(message) == ANSWER, f"text {text_of(message)!r}")
+    expect(message.stop_reason == "end_turn", f"stop_reason {message.stop_reason!r}")
+
+
+@case("py-anthropic-messages-count-tokens")
+def anthropic_messages_count_tokens() -> None:
+    count = anthropic_client().messages.count_tokens(
+        model=MODEL, messages=[{"role": "user", "content": "Say hello to the whole world."}]
+    )
+    expect(count.input_tokens > 0, f"input_tokens {count.input_tokens!r}")
+
+
+def timed_out(_signum, _frame) -> None:
+    raise CaseFailed(f"no result within {CASE_SECONDS} s")
+
+
+def run(name: str) -> str | None:
+    """Runs one case; the reason it failed, or None."""
+    signal.alarm(CASE_SECONDS)
+    try:
+        CASES[name]()
+    except CaseFailed as failure:
+        return str(failure)
+    except Exception as error:  # the SDK's own errors say what went wrong
+        return f"{type(error).__name__}: {error}"
+    finally:
+        signal.alarm(0)
+    return None
+
+
+def main() -> int:
+    unknown = [name for name in sys.argv[1:] if name not in CASES]
+    if unknown or len(sys.argv) < 2:
+        print(f"unknown cases {unknown}; known: {' '.join(CASES)}", file=sys.stderr)
+        return 2
+    # Imported before the clock starts: importing takes seconds, and it is
+    # the SDK's cost, not the daemon's.
+    if any(name.startswith("py-openai-") for name in sys.argv[1:]):
+        import openai  # noqa: F401
+    if any(name.startswith("py-anthropic-") for name in sys.argv[1:]):
+        import anthropic  # noqa: F401
+    signal.signal(signal.SIGALRM, timed_out)
+    failed = 0
+    for name in sys.argv[1:]:
+        start = time.monotonic()
+        why = run(name)
+        seconds = f"{time.monotonic() - start:.2f}"
+        if why is None:
+            print(f"ok {name} {seconds}", flush=True)
+        else:
+            failed += 1
+            print(f"FAIL {name} {seconds} {' '.join(why.split())}", flush=True)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
