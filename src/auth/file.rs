@@ -249,9 +249,9 @@ pub fn write_atomic(path: &Path, doc: &Map<String, Value>) -> io::Result<Stamp> 
     stage(path, &encode(doc))?.commit(&Pause::default())
 }
 
-/// A new version of the login on disk under its temporary name: durable, but
-/// not yet in place. While it exists its writer holds an exclusive lock on it,
-/// which tells recovery in any process that the writer is alive.
+/// A new version of the login under its temporary name, not yet in place.
+/// While it exists its writer holds an exclusive lock on it, which tells
+/// recovery in any process that the writer is alive.
 #[derive(Debug)]
 pub struct Staged {
     target: PathBuf,
@@ -262,6 +262,15 @@ pub struct Staged {
 /// Writes `bytes` to a temporary file beside `path` (beside its target when
 /// `path` is a symlink), mode 0600, locked, and flushed to disk.
 pub fn stage(path: &Path, bytes: &[u8]) -> io::Result<Staged> {
+    let staged = reserve(path)?;
+    staged.write(bytes)?;
+    staged.sync()?;
+    Ok(staged)
+}
+
+/// Creates the temporary file, empty, mode 0600, locked: everything a
+/// write-back needs before it has anything to write.
+pub fn reserve(path: &Path) -> io::Result<Staged> {
     // A symlinked auth.json is updated where it points, not replaced by a file.
     let target = fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
     let tmp = temp_path(&target);
@@ -278,8 +287,6 @@ pub fn stage(path: &Path, bytes: &[u8]) -> io::Result<Staged> {
     staged
         .file
         .set_permissions(fs::Permissions::from_mode(0o600))?;
-    (&staged.file).write_all(bytes)?;
-    staged.file.sync_all()?;
     Ok(staged)
 }
 
@@ -287,6 +294,17 @@ impl Staged {
     /// The temporary file.
     pub fn temp(&self) -> &Path {
         &self.tmp
+    }
+
+    /// Writes the new login. Once this returns, the bytes outlive the
+    /// process (not yet a power cut): a crash leaves them for recovery.
+    pub fn write(&self, bytes: &[u8]) -> io::Result<()> {
+        (&self.file).write_all(bytes)
+    }
+
+    /// Flushes the written login to the disk.
+    pub fn sync(&self) -> io::Result<()> {
+        self.file.sync_all()
     }
 
     /// Renames the temporary over the target and makes the rename durable.

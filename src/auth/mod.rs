@@ -289,8 +289,9 @@ impl Auth {
             .into());
         }
         tracing::info!("refreshing the Codex login");
+        let prepared = writeback::prepare(&self.inner.path);
         match self.inner.refresher.refresh(refresh_token).await {
-            Ok(new) => self.save(&login, &new).await,
+            Ok(new) => self.save(&login, &new, prepared).await,
             Err(e) => self.refused(&login, e, lock),
         }
     }
@@ -308,13 +309,20 @@ impl Auth {
     }
 
     /// Writes the refreshed login back, then makes it current.
-    async fn save(&self, login: &Login, new: &NewTokens) -> Result<Arc<Credentials>, AuthError> {
-        // The token endpoint has spent the old refresh token: until the staged
-        // file is on disk a crash loses the new one, so nothing else comes first.
+    async fn save(
+        &self,
+        login: &Login,
+        new: &NewTokens,
+        prepared: std::io::Result<file::Staged>,
+    ) -> Result<Arc<Credentials>, AuthError> {
+        // The token endpoint has spent the old refresh token: until the new
+        // login is written a crash loses it, so nothing else comes first, and
+        // the write happens here rather than after a hop to another thread.
         let doc = login.file.refreshed(new, SystemTime::now());
-        let (path, pause) = (self.inner.path.clone(), self.inner.pause.clone());
+        let (bytes, staged) = writeback::put(prepared, &doc);
+        let pause = self.inner.pause.clone();
         let joined = tokio::task::spawn_blocking(move || {
-            let saved = writeback::save(&path, &doc, &pause, |bytes| {
+            let saved = writeback::complete(staged, &bytes, &pause, |bytes| {
                 file::parse(bytes)
                     .map_err(|e| {
                         AuthError::Refresh(RefreshError::Transient {

@@ -5,7 +5,7 @@
 
 use std::collections::{HashSet, VecDeque};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -55,6 +55,43 @@ pub enum TokenAnswer {
     },
     /// Never answer.
     Hang,
+    /// Take the request, then wait for the test to release it before
+    /// spending the refresh token and answering as `Rotate` does.
+    Hold(Arc<TokenHold>),
+}
+
+/// A token request held back by [`TokenAnswer::Hold`].
+#[derive(Debug, Default)]
+pub struct TokenHold {
+    arrived: AtomicBool,
+    release: Notify,
+}
+
+impl TokenHold {
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self::default())
+    }
+
+    /// Whether the request has reached the endpoint.
+    pub fn arrived(&self) -> bool {
+        self.arrived.load(Ordering::SeqCst)
+    }
+
+    /// Lets the endpoint spend the refresh token and answer.
+    pub fn release(&self) {
+        self.release.notify_one();
+    }
+}
+
+/// What the token endpoint knows of a refresh token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefreshState {
+    /// Issued and not spent: the next refresh with it works.
+    Live,
+    /// Spent by a refresh.
+    Used,
+    /// Never issued by this endpoint.
+    Unknown,
 }
 
 /// One request the backend received.
@@ -81,6 +118,8 @@ pub struct MockState {
     pub seen: Mutex<Vec<Seen>>,
     pub responses_calls: AtomicUsize,
     pub refresh_calls: AtomicUsize,
+    /// Refreshes that presented a refresh token already spent.
+    pub refresh_reuses: AtomicUsize,
     pub models_calls: AtomicUsize,
     /// Connections accepted.
     pub connections: AtomicUsize,
@@ -276,6 +315,23 @@ impl MockBackend {
             .last()
             .cloned()
             .expect("no request seen")
+    }
+
+    /// What this endpoint knows of `refresh_token`.
+    pub fn refresh_state(&self, refresh_token: &str) -> RefreshState {
+        let logins = self.state.logins.lock().unwrap();
+        if logins.current_refresh.contains(refresh_token) {
+            RefreshState::Live
+        } else if logins.used_refresh.contains(refresh_token) {
+            RefreshState::Used
+        } else {
+            RefreshState::Unknown
+        }
+    }
+
+    /// Refreshes this endpoint refused because the token was already spent.
+    pub fn refresh_reuses(&self) -> usize {
+        self.state.refresh_reuses.load(Ordering::SeqCst)
     }
 
     /// Whether the endpoint has ever seen `refresh_token` used twice.
@@ -583,6 +639,10 @@ async fn token(State(state): State<Arc<MockState>>, body: Bytes) -> Response {
             return (StatusCode::from_u16(status).unwrap(), body).into_response();
         }
         TokenAnswer::Hang => std::future::pending::<()>().await,
+        TokenAnswer::Hold(hold) => {
+            hold.arrived.store(true, Ordering::SeqCst);
+            hold.release.notified().await;
+        }
         TokenAnswer::Rotate => {}
     }
     let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
@@ -600,6 +660,7 @@ async fn token(State(state): State<Arc<MockState>>, body: Bytes) -> Response {
         let mut logins = state.logins.lock().unwrap();
         if logins.used_refresh.contains(&presented) {
             REUSED.fetch_add(1, Ordering::SeqCst);
+            state.refresh_reuses.fetch_add(1, Ordering::SeqCst);
             return (
                 StatusCode::UNAUTHORIZED,
                 axum::Json(json!({"error": {"code": "refresh_token_reused", "message": "Your refresh token has already been used"}})),
