@@ -13,12 +13,12 @@ mod common;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use codex_responses_proxy::auth::writeback::PAUSE_ENV;
 use common::mock::{RefreshState, TokenHold};
 use common::process::{Child, binary};
-use common::{MockBackend, TokenAnswer, hello, mock, wait_until};
+use common::{MockBackend, TestProxy, TokenAnswer, hello, mock, wait_until, write_auth};
 use serde_json::{Value, json};
 
 /// Where a round kills the first daemon.
@@ -223,6 +223,12 @@ async fn round(at: KillAt, symlink: bool) -> Outcome {
     kill_during_refresh(&mock, &home, at).await;
     // What reached the disk before the kill.
     let (in_file, in_temps) = home.refresh_tokens();
+    if at == KillAt::Staged {
+        let (passed, report) = doctor(home.auth.parent().unwrap(), &mock).await;
+        let temp = home.temporaries()[0].display().to_string();
+        let line = format!("! {temp} holds a newer login than auth.json");
+        assert!(passed && report.contains(&line), "{report}");
+    }
 
     let daemon = home.start(&mock, false);
     let base = format!("http://{}", daemon.address().await);
@@ -311,5 +317,127 @@ async fn a_login_survives_a_kill_at_any_point_after_its_new_tokens_reached_the_d
         "{} rounds in {:.1} s: {outcomes:?}",
         outcomes.len(),
         started.elapsed().as_secs_f64()
+    );
+}
+
+/// Runs `doctor` on the login in `codex_home`; whether it passed, and its report.
+async fn doctor(codex_home: &Path, mock: &MockBackend) -> (bool, String) {
+    let mut command = binary(codex_home);
+    command
+        .arg("doctor")
+        .arg("--codex-home")
+        .arg(codex_home)
+        .args(["--upstream-url", &mock.upstream_url()])
+        .args(["--token-url", &mock.token_url()]);
+    let out = tokio::task::spawn_blocking(move || command.output().unwrap())
+        .await
+        .unwrap();
+    let report = String::from_utf8_lossy(&out.stdout).into_owned();
+    (out.status.success(), report)
+}
+
+fn reused() -> String {
+    json!({"error": {"code": "refresh_token_reused", "message": "Your refresh token has already been used"}})
+        .to_string()
+}
+
+/// A proxy on an expired login whose refresh the token endpoint holds, with
+/// a request under way that waits for it.
+async fn held_refresh(
+    mock: &MockBackend,
+) -> (
+    TestProxy,
+    std::sync::Arc<TokenHold>,
+    tokio::task::JoinHandle<u16>,
+) {
+    let home = tempfile::tempdir().unwrap();
+    write_auth(home.path(), &mock.login(mock::now_secs() - 10));
+    let hold = TokenHold::new();
+    mock.push_token_answer(TokenAnswer::Hold(hold.clone()));
+    let proxy = TestProxy::start_in(mock, home, |_| {}).await;
+    let url = proxy.url("/v1/responses");
+    let request = tokio::spawn(async move {
+        let client = reqwest::Client::new();
+        let response = client.post(url).json(&hello(false)).send().await;
+        response.unwrap().status().as_u16()
+    });
+    wait_until(Duration::from_secs(20), "the refresh", || hold.arrived()).await;
+    (proxy, hold, request)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_hanging_up_during_a_refresh_does_not_cost_the_rotated_login() {
+    let mock = MockBackend::start().await;
+    let (proxy, hold, request) = held_refresh(&mock).await;
+    let old = proxy.read_auth()["tokens"]["refresh_token"].clone();
+    request.abort();
+    assert!(request.await.unwrap_err().is_cancelled());
+    hold.release();
+
+    let path = proxy.auth_path();
+    let saved = || -> Value { serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap() };
+    wait_until(Duration::from_secs(20), "the new login on disk", || {
+        saved()["tokens"]["refresh_token"] != old
+    })
+    .await;
+    let new = saved()["tokens"]["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(mock.refresh_state(&new), RefreshState::Live);
+    assert_eq!(
+        proxy.post("/v1/responses", &hello(false)).await.status(),
+        200
+    );
+    assert_eq!((mock.refresh_calls(), mock.refresh_reuses()), (1, 0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_refresh_first_finishes_a_write_back_left_beside_the_login() {
+    let mock = MockBackend::start().await;
+    let (proxy, hold, request) = held_refresh(&mock).await;
+    // Meanwhile another of our processes refreshed this login and died
+    // before its rename; the endpoint then refuses the spent token.
+    let mut newer = mock.login(mock::now_secs() + 3600);
+    newer["last_refresh"] = json!(humantime::format_rfc3339_micros(SystemTime::now()).to_string());
+    let temp = proxy.home.path().join(".auth.json.1.tmp");
+    std::fs::write(&temp, serde_json::to_vec_pretty(&newer).unwrap()).unwrap();
+    hold.release_with(401, reused());
+
+    assert_eq!(request.await.unwrap(), 200);
+    assert_eq!(proxy.read_auth(), newer);
+    assert!(!temp.exists());
+    let (passed, report) = doctor(proxy.home.path(), &mock).await;
+    assert!(
+        passed,
+        "no refusal noted for the login in the file: {report}"
+    );
+    assert_eq!(mock.refresh_calls(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doctor_says_in_plain_words_that_the_token_endpoint_refused_the_login() {
+    let mock = MockBackend::start().await;
+    let (proxy, hold, request) = held_refresh(&mock).await;
+    hold.release_with(401, reused());
+    assert_eq!(request.await.unwrap(), 401);
+
+    let (passed, report) = doctor(proxy.home.path(), &mock).await;
+    assert!(!passed, "{report}");
+    let words = "(refresh_token_reused: Your refresh token has already been used): a refresh \
+                 token works once, and this one was already used";
+    assert!(
+        report.contains("✗ the token endpoint refused this login's refresh token at ")
+            && report.contains(words)
+            && report.contains("run `codex login`"),
+        "{report}"
+    );
+
+    // After `codex login` the note no longer applies.
+    write_auth(proxy.home.path(), &mock.login(mock::now_secs() + 3600));
+    let (passed, report) = doctor(proxy.home.path(), &mock).await;
+    assert!(
+        passed && report.contains("✓ refresh token present"),
+        "{report}"
     );
 }

@@ -292,7 +292,11 @@ impl Auth {
         let prepared = writeback::prepare(&self.inner.path);
         match self.inner.refresher.refresh(refresh_token).await {
             Ok(new) => self.save(&login, &new, prepared).await,
-            Err(e) => self.refused(&login, e, lock),
+            Err(e) => {
+                // Removed before recovery looks beside the file again.
+                drop(prepared);
+                self.refused(&login, e, lock)
+            }
         }
     }
 

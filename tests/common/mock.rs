@@ -65,6 +65,8 @@ pub enum TokenAnswer {
 pub struct TokenHold {
     arrived: AtomicBool,
     release: Notify,
+    /// An answer to give instead of rotating.
+    answer: Mutex<Option<(u16, String)>>,
 }
 
 impl TokenHold {
@@ -79,6 +81,12 @@ impl TokenHold {
 
     /// Lets the endpoint spend the refresh token and answer.
     pub fn release(&self) {
+        self.release.notify_one();
+    }
+
+    /// Lets the endpoint answer `status` with `body`, spending nothing.
+    pub fn release_with(&self, status: u16, body: String) {
+        *self.answer.lock().unwrap() = Some((status, body));
         self.release.notify_one();
     }
 }
@@ -642,6 +650,9 @@ async fn token(State(state): State<Arc<MockState>>, body: Bytes) -> Response {
         TokenAnswer::Hold(hold) => {
             hold.arrived.store(true, Ordering::SeqCst);
             hold.release.notified().await;
+            if let Some((status, body)) = hold.answer.lock().unwrap().take() {
+                return (StatusCode::from_u16(status).unwrap(), body).into_response();
+            }
         }
         TokenAnswer::Rotate => {}
     }
