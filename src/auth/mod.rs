@@ -26,17 +26,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde_json::{Map, Value};
 
 pub use self::credentials::Credentials;
-use self::file::{AuthFile, LoadError, NewTokens, Stamp};
+use self::credentials::Login;
+use self::file::{LoadError, NewTokens, Stamp};
 use self::refresh::{RefreshError, Refresher};
 use self::refused::Refusal;
 use self::writeback::Pause;
-
-/// Refresh this long before the access token expires, so that a request in
-/// flight does not meet an expiry on the way.
-const EXPIRY_MARGIN: Duration = Duration::from_secs(60);
-
-/// Without an `exp` claim, the Codex CLI refreshes a login older than this.
-const MAX_LOGIN_AGE: Duration = Duration::from_secs(8 * 24 * 3600);
 
 /// Why a request has no credentials.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -45,32 +39,6 @@ pub enum AuthError {
     Login(#[from] LoadError),
     #[error(transparent)]
     Refresh(#[from] RefreshError),
-}
-
-/// A parsed login with credentials ready for requests.
-#[derive(Debug)]
-struct Login {
-    file: AuthFile,
-    credentials: Arc<Credentials>,
-}
-
-impl Login {
-    fn new(file: AuthFile) -> Result<Arc<Self>, AuthError> {
-        let credentials = Arc::new(Credentials::new(&file.tokens)?);
-        Ok(Arc::new(Login { file, credentials }))
-    }
-
-    /// The access token expires within the margin, or an undated login is old.
-    fn needs_refresh(&self, now: SystemTime) -> bool {
-        let now_secs = now.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs() as i64;
-        match self.file.access_exp {
-            Some(exp) => exp - (EXPIRY_MARGIN.as_secs() as i64) <= now_secs,
-            None => self
-                .file
-                .last_refresh
-                .is_none_or(|t| now.duration_since(t).unwrap_or_default() > MAX_LOGIN_AGE),
-        }
-    }
 }
 
 #[derive(Debug, Default)]
@@ -326,16 +294,7 @@ impl Auth {
         let (bytes, staged) = writeback::put(prepared, &doc);
         let pause = self.inner.pause.clone();
         let joined = tokio::task::spawn_blocking(move || {
-            let saved = writeback::complete(staged, &bytes, &pause, |bytes| {
-                file::parse(bytes)
-                    .map_err(|e| {
-                        AuthError::Refresh(RefreshError::Transient {
-                            reason: format!("the token endpoint returned unusable tokens ({e:?})"),
-                            unavailable: false,
-                        })
-                    })
-                    .and_then(Login::new)
-            });
+            let saved = writeback::complete(staged, &bytes, &pause, usable_login);
             (doc, saved)
         })
         .await;
@@ -346,23 +305,28 @@ impl Auth {
             })
         })?;
         let (refreshed, written) = saved?;
-        let mut state = self.state();
-        match written {
-            Ok(stamp) => {
-                state.stamp = Some(stamp);
-                state.unsaved = None;
-                tracing::info!(path = %self.inner.path.display(), "login refreshed and saved");
-                refused::clear(&self.inner.codex_home);
+        let saved = written.is_ok();
+        {
+            let mut state = self.state();
+            match written {
+                Ok(stamp) => {
+                    state.stamp = Some(stamp);
+                    state.unsaved = None;
+                }
+                Err(e) => {
+                    // The old file stays intact; the new tokens live on here and
+                    // are written as soon as the disk lets us.
+                    tracing::error!(path = %self.inner.path.display(), error = %e,
+                        "login refreshed but could not be saved; will retry");
+                    state.unsaved = Some(doc);
+                }
             }
-            Err(e) => {
-                // The old file stays intact; the new tokens live on here and are
-                // written as soon as the disk lets us.
-                tracing::error!(path = %self.inner.path.display(), error = %e,
-                    "login refreshed but could not be saved; will retry");
-                state.unsaved = Some(doc);
-            }
+            state.current = Some(Ok(refreshed.clone()));
         }
-        state.current = Some(Ok(refreshed.clone()));
+        if saved {
+            tracing::info!(path = %self.inner.path.display(), "login refreshed and saved");
+            refused::clear(&self.inner.codex_home);
+        }
         Ok(refreshed.credentials.clone())
     }
 
@@ -415,4 +379,15 @@ impl Auth {
             Err(e) => tracing::debug!(error = %e, "saving the refreshed login failed again"),
         }
     }
+}
+
+/// The login in the bytes of a refreshed file, when its tokens are usable.
+fn usable_login(bytes: &[u8]) -> Result<Arc<Login>, AuthError> {
+    let file = file::parse(bytes).map_err(|e| {
+        AuthError::Refresh(RefreshError::Transient {
+            reason: format!("the token endpoint returned unusable tokens ({e:?})"),
+            unavailable: false,
+        })
+    })?;
+    Login::new(file)
 }
