@@ -296,8 +296,8 @@ impl Staged {
         &self.tmp
     }
 
-    /// Writes the new login. Once this returns, the bytes outlive the
-    /// process (not yet a power cut): a crash leaves them for recovery.
+    /// Writes the new login. Once this returns, the bytes outlive a crash of
+    /// the process (though not yet a power cut), and recovery finds them.
     pub fn write(&self, bytes: &[u8]) -> io::Result<()> {
         (&self.file).write_all(bytes)
     }
@@ -313,8 +313,7 @@ impl Staged {
         pause.before_rename(&self.tmp);
         let stamp = Stamp::of(&self.file.metadata()?);
         fs::rename(&self.tmp, &self.target)?;
-        let dir = self.target.parent().unwrap_or(Path::new("."));
-        let dir = dir.to_path_buf();
+        let dir = self.target.parent().unwrap_or(Path::new(".")).to_path_buf();
         // Dropping releases the lock; the name is gone, so nothing is removed.
         drop(self);
         // Without this a power cut could bring the old file back. Some file
