@@ -6,10 +6,12 @@
 
 use std::fmt::Write as _;
 use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
 
-use crate::auth::file;
+use crate::auth::recover::{self, Hold, Stale, Verdict};
+use crate::auth::{file, refused};
 use crate::config::{self, Config, Flags, Loaded};
 use crate::net;
 
@@ -120,6 +122,7 @@ fn configuration(report: &mut Report, loaded: &Loaded) {
 fn login(report: &mut Report, config: &Config) {
     report.section("Login");
     let path = config.codex_home.join(file::AUTH_FILE);
+    leftovers(report, &path);
     let parsed = file::load(&path);
     let auth = match parsed {
         Ok((auth, _)) => {
@@ -185,11 +188,91 @@ fn login(report: &mut Report, config: &Config) {
             "the access token carries no expiry; the proxy refreshes it when the backend refuses it",
         ),
     }
-    // `load` refuses a file without one, so reaching here means it is there.
-    report.check(
-        Mark::Pass,
-        "refresh token present (not sent anywhere by this check)",
-    );
+    match refused::read(&config.codex_home) {
+        Some(refusal) if refusal.is_for(&auth) => report.check(
+            Mark::Fail,
+            format!(
+                "the token endpoint refused this login's refresh token at {} ({}): a refresh \
+                 token works once, and this one was already used (by another program sharing \
+                 the login, or a copy of this file) or has run out, so the login cannot be \
+                 renewed: run `codex login`",
+                refusal.refused_at, refusal.reason
+            ),
+        ),
+        // `load` refuses a file without one, so reaching here means it is there.
+        _ => report.check(
+            Mark::Pass,
+            "refresh token present (not sent anywhere by this check)",
+        ),
+    }
+}
+
+/// Write-back files a refresh left beside the login, and what the proxy
+/// will do with each the next time it reads the login.
+fn leftovers(report: &mut Report, path: &Path) {
+    let found = match recover::survey(path) {
+        Ok(found) => found,
+        Err(e) => {
+            report.check(
+                Mark::Warn,
+                format!("cannot look for leftover write-back files beside the login: {e}"),
+            );
+            return;
+        }
+    };
+    for (temp, verdict) in found {
+        let name = temp.display();
+        let (mark, line) = match verdict {
+            Verdict::Finish => (
+                Mark::Warn,
+                format!(
+                    "{name} holds a newer login than auth.json: a refresh was saved there and \
+                     the program stopped before putting it in place; the proxy finishes it the \
+                     next time it reads the login (when it starts, or on the next request)"
+                ),
+            ),
+            Verdict::Remove(why) => (
+                Mark::Pass,
+                format!(
+                    "{name} is a leftover write-back file {}; the proxy removes it the next \
+                     time it reads the login",
+                    stale_words(why)
+                ),
+            ),
+            Verdict::Keep(Hold::LiveWriter) => (
+                Mark::Pass,
+                format!("{name}: a refresh is being saved right now"),
+            ),
+            Verdict::Keep(Hold::NoLogin) => (
+                Mark::Warn,
+                format!(
+                    "{name} holds a login, but there is no readable auth.json to compare it \
+                     with, so the proxy leaves it alone: unless you logged out on purpose, \
+                     move it to {}",
+                    path.display()
+                ),
+            ),
+            Verdict::Keep(Hold::Undecidable) => (
+                Mark::Warn,
+                format!(
+                    "{name} holds another login of this account, and neither file says when \
+                     it was refreshed, so the proxy cannot tell which is newer and leaves it \
+                     alone: keep the one that works and delete the other"
+                ),
+            ),
+        };
+        report.check(mark, line);
+    }
+}
+
+fn stale_words(why: Stale) -> &'static str {
+    match why {
+        Stale::Empty => "with nothing in it (its program stopped before writing)",
+        Stale::Unparsable => "that is cut short or not a ChatGPT login",
+        Stale::OtherAccount => "of another account",
+        Stale::NotNewer => "no newer than auth.json",
+        Stale::Superseded => "older than another one beside it",
+    }
 }
 
 fn network(report: &mut Report, config: &Config) {

@@ -10,6 +10,7 @@ use std::time::SystemTime;
 use serde_json::{Map, Value};
 
 use super::jwt;
+pub use super::writeback::Pause;
 
 /// The login file's name inside `codex_home`.
 pub const AUTH_FILE: &str = "auth.json";
@@ -51,6 +52,8 @@ pub struct AuthFile {
     pub id_claims: jwt::Claims,
     /// `exp` of the access token, when it is a JWT that has one.
     pub access_exp: Option<i64>,
+    /// `iat` of the access token, when it is a JWT that has one.
+    pub access_iat: Option<i64>,
     pub last_refresh: Option<SystemTime>,
 }
 
@@ -177,7 +180,9 @@ pub fn parse(bytes: &[u8]) -> Result<AuthFile, ParseError> {
         None | Some(Value::Null) => id_claims.openai.chatgpt_account_id.clone(),
         Some(_) => return Err(invalid("tokens.account_id is not a string")),
     };
-    let access_exp = jwt::decode(&access_token).ok().and_then(|c| c.exp);
+    let access_claims = jwt::decode(&access_token).ok();
+    let access_exp = access_claims.as_ref().and_then(|c| c.exp);
+    let access_iat = access_claims.as_ref().and_then(|c| c.iat);
     let last_refresh = doc
         .get("last_refresh")
         .and_then(Value::as_str)
@@ -192,6 +197,7 @@ pub fn parse(bytes: &[u8]) -> Result<AuthFile, ParseError> {
         doc,
         id_claims,
         access_exp,
+        access_iat,
         last_refresh,
     })
 }
@@ -228,41 +234,105 @@ impl AuthFile {
     }
 }
 
-/// Replaces the file at `path` with `doc`: a temporary file in the same
-/// folder, mode 0600, flushed to disk, then renamed over the old one. On any
-/// failure the old file is left as it was. Returns the new file's stamp.
+/// The bytes of `doc` as Codex writes them: pretty-printed, one final newline.
+pub fn encode(doc: &Map<String, Value>) -> Vec<u8> {
+    // A map with string keys and JSON values always serializes; an empty
+    // result would only fail the parse that follows every encode.
+    let mut bytes = serde_json::to_vec_pretty(doc).unwrap_or_default();
+    bytes.push(b'\n');
+    bytes
+}
+
+/// Replaces the file at `path` with `doc`: [`stage`], then [`Staged::commit`].
+/// On any failure the old file is left as it was. Returns the new file's stamp.
 pub fn write_atomic(path: &Path, doc: &Map<String, Value>) -> io::Result<Stamp> {
+    stage(path, &encode(doc))?.commit(&Pause::default())
+}
+
+/// A new version of the login under its temporary name, not yet in place.
+/// While it exists its writer holds an exclusive lock on it, which tells
+/// recovery in any process that the writer is alive.
+#[derive(Debug)]
+pub struct Staged {
+    target: PathBuf,
+    tmp: PathBuf,
+    file: File,
+}
+
+/// Writes `bytes` to a temporary file beside `path` (beside its target when
+/// `path` is a symlink), mode 0600, locked, and flushed to disk.
+pub fn stage(path: &Path, bytes: &[u8]) -> io::Result<Staged> {
+    let staged = reserve(path)?;
+    staged.write(bytes)?;
+    staged.sync()?;
+    Ok(staged)
+}
+
+/// Creates the temporary file, empty, mode 0600, locked: everything a
+/// write-back needs before it has anything to write.
+pub fn reserve(path: &Path) -> io::Result<Staged> {
     // A symlinked auth.json is updated where it points, not replaced by a file.
-    let path = fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let tmp = temp_path(&path);
-    let result = (|| {
-        let mut bytes = serde_json::to_vec_pretty(doc).map_err(io::Error::other)?;
-        bytes.push(b'\n');
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        // The mode passed to open is filtered by the umask; make sure.
-        file.set_permissions(fs::Permissions::from_mode(0o600))?;
-        file.write_all(&bytes)?;
-        file.sync_all()?;
-        let stamp = Stamp::of(&file.metadata()?);
-        fs::rename(&tmp, &path)?;
-        Ok(stamp)
-    })();
-    match result {
-        Ok(stamp) => {
-            // The rename is durable once the folder is.
-            if let Ok(d) = File::open(dir) {
-                let _ = d.sync_all();
-            }
-            Ok(stamp)
+    let target = fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    let tmp = temp_path(&target);
+    let file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)?;
+    // From here on the temporary is removed on failure, by `Drop`.
+    let staged = Staged { target, tmp, file };
+    // Only a recovery looking at this very moment could hold it; it lets go at once.
+    staged.file.lock()?;
+    // The mode passed to open is filtered by the umask; make sure.
+    staged
+        .file
+        .set_permissions(fs::Permissions::from_mode(0o600))?;
+    Ok(staged)
+}
+
+impl Staged {
+    /// The temporary file.
+    pub fn temp(&self) -> &Path {
+        &self.tmp
+    }
+
+    /// Writes the new login. Once this returns, the bytes outlive a crash of
+    /// the process (though not yet a power cut), and recovery finds them.
+    pub fn write(&self, bytes: &[u8]) -> io::Result<()> {
+        (&self.file).write_all(bytes)
+    }
+
+    /// Flushes the written login to the disk.
+    pub fn sync(&self) -> io::Result<()> {
+        self.file.sync_all()
+    }
+
+    /// Renames the temporary over the target and makes the rename durable.
+    /// The lock on the temporary is held until the rename is done.
+    pub fn commit(self, pause: &Pause) -> io::Result<Stamp> {
+        pause.before_rename(&self.tmp);
+        let stamp = Stamp::of(&self.file.metadata()?);
+        fs::rename(&self.tmp, &self.target)?;
+        let dir = self.target.parent().unwrap_or(Path::new(".")).to_path_buf();
+        // Dropping releases the lock; the name is gone, so nothing is removed.
+        drop(self);
+        // Without this a power cut could bring the old file back. Some file
+        // systems cannot sync a folder; the rename has happened either way.
+        if let Ok(d) = File::open(dir) {
+            let _ = d.sync_all();
         }
-        Err(e) => {
-            let _ = fs::remove_file(&tmp);
-            Err(e)
+        Ok(stamp)
+    }
+}
+
+impl Drop for Staged {
+    /// A write-back that did not reach its rename leaves nothing behind. A
+    /// crash runs no destructor: that temporary is recovery's to finish.
+    fn drop(&mut self) {
+        // Only our own file: after a recovery removed it, the name may be new.
+        let ours = self.file.metadata().map(|m| m.ino()).ok();
+        if fs::symlink_metadata(&self.tmp).is_ok_and(|m| Some(m.ino()) == ours) {
+            let _ = fs::remove_file(&self.tmp);
         }
     }
 }
@@ -277,131 +347,20 @@ pub fn temp_path(path: &Path) -> PathBuf {
     path.with_file_name(format!(".{name}.{}.tmp", std::process::id()))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    fn login(extra: Value) -> Value {
-        let mut doc = json!({
-            "OPENAI_API_KEY": null,
-            "tokens": {
-                "id_token": jwt::fake(&json!({"https://api.openai.com/auth": {"chatgpt_account_id": "from-claim"}})),
-                "access_token": jwt::fake(&json!({"exp": 2_000_000_000})),
-                "refresh_token": "rt-1",
-                "account_id": "acc-1"
-            },
-            "last_refresh": "2026-04-22T10:00:00.123456Z"
-        });
-        if let (Value::Object(d), Value::Object(e)) = (&mut doc, extra) {
-            d.extend(e);
-        }
-        doc
+/// The writer's process id when `name` is a write-back temporary, as
+/// [`temp_path`] names them, of the file named `target`.
+pub fn temp_writer(target: &str, name: &str) -> Option<u32> {
+    let pid = name
+        .strip_prefix('.')?
+        .strip_prefix(target)?
+        .strip_prefix('.')?
+        .strip_suffix(".tmp")?;
+    if pid.is_empty() || !pid.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
     }
-
-    #[test]
-    fn parses_a_chatgpt_login() {
-        let f = parse(login(json!({})).to_string().as_bytes()).unwrap();
-        assert_eq!(f.tokens.refresh_token, "rt-1");
-        assert_eq!(f.tokens.account_id.as_deref(), Some("acc-1"));
-        assert_eq!(f.access_exp, Some(2_000_000_000));
-        assert_eq!(
-            f.last_refresh,
-            Some(humantime::parse_rfc3339("2026-04-22T10:00:00.123456Z").unwrap())
-        );
-    }
-
-    #[test]
-    fn account_id_falls_back_to_the_id_token_claim() {
-        let mut doc = login(json!({}));
-        doc["tokens"]["account_id"] = Value::Null;
-        let f = parse(doc.to_string().as_bytes()).unwrap();
-        assert_eq!(f.tokens.account_id.as_deref(), Some("from-claim"));
-    }
-
-    #[test]
-    fn api_key_logins_and_broken_files_are_refused() {
-        assert_eq!(
-            parse(br#"{"OPENAI_API_KEY":"sk-x"}"#),
-            Err(ParseError::ApiKey)
-        );
-        assert_eq!(
-            parse(login(json!({"auth_mode":"apikey"})).to_string().as_bytes()),
-            Err(ParseError::ApiKey)
-        );
-        assert!(matches!(parse(b"{"), Err(ParseError::Invalid(_))));
-        assert!(matches!(parse(b"[]"), Err(ParseError::Invalid(_))));
-        let mut doc = login(json!({}));
-        doc["tokens"]["id_token"] = json!("not-a-jwt");
-        assert!(
-            matches!(parse(doc.to_string().as_bytes()), Err(ParseError::Invalid(m)) if m.contains("id_token"))
-        );
-    }
-
-    #[test]
-    fn refreshed_replaces_only_the_given_tokens_and_keeps_unknown_keys() {
-        let f = parse(
-            login(json!({"agent_identity": {"x": 1}}))
-                .to_string()
-                .as_bytes(),
-        )
-        .unwrap();
-        let now = humantime::parse_rfc3339("2026-11-23T12:00:00Z").unwrap();
-        let doc = f.refreshed(
-            &NewTokens {
-                access_token: Some("new-at".into()),
-                refresh_token: Some("rt-2".into()),
-                id_token: None,
-            },
-            now,
-        );
-        let mut want = login(json!({"agent_identity": {"x": 1}}));
-        want["tokens"]["access_token"] = json!("new-at");
-        want["tokens"]["refresh_token"] = json!("rt-2");
-        want["last_refresh"] = json!("2026-11-23T12:00:00.000000Z");
-        assert_eq!(Value::Object(doc), want);
-    }
-
-    #[test]
-    fn write_atomic_leaves_a_0600_file_and_no_temporary() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join(AUTH_FILE);
-        fs::write(&path, "{}").unwrap();
-        fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
-        let doc = login(json!({}));
-        write_atomic(&path, doc.as_object().unwrap()).unwrap();
-        assert_eq!(
-            fs::metadata(&path).unwrap().permissions().mode() & 0o777,
-            0o600
-        );
-        let back: Value = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
-        assert_eq!(back, doc);
-        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
-    }
-
-    #[test]
-    fn a_failed_write_leaves_the_old_file_intact() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join(AUTH_FILE);
-        fs::write(&path, "old").unwrap();
-        // Something already occupies the temporary name: the write cannot start.
-        fs::create_dir(temp_path(&path)).unwrap();
-        assert!(write_atomic(&path, login(json!({})).as_object().unwrap()).is_err());
-        assert_eq!(fs::read_to_string(&path).unwrap(), "old");
-    }
-
-    #[test]
-    fn a_missing_file_names_the_keyring_when_codex_uses_it() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join(AUTH_FILE);
-        assert!(matches!(load(&path), Err(LoadError::Missing { .. })));
-        fs::write(
-            dir.path().join("config.toml"),
-            "cli_auth_credentials_store = \"keyring\"\n",
-        )
-        .unwrap();
-        let err = load(&path).unwrap_err();
-        assert!(matches!(err, LoadError::Keyring { .. }));
-        assert!(err.to_string().contains("keyring"));
-    }
+    pid.parse().ok()
 }
+
+#[cfg(test)]
+#[path = "file_tests.rs"]
+mod tests;

@@ -10,6 +10,8 @@ use serde::Deserialize;
 pub struct Claims {
     /// Expiry, seconds since the Unix epoch.
     pub exp: Option<i64>,
+    /// Issued at, seconds since the Unix epoch.
+    pub iat: Option<i64>,
     pub email: Option<String>,
     #[serde(rename = "https://api.openai.com/auth", default)]
     pub openai: OpenAiClaims,
@@ -64,6 +66,7 @@ mod tests {
             decode(&token).unwrap(),
             Claims {
                 exp: Some(1_800_000_000),
+                iat: None,
                 email: Some("a@example.com".into()),
                 openai: OpenAiClaims {
                     chatgpt_account_id: Some("acc".into()),

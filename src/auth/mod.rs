@@ -2,71 +2,35 @@
 //!
 //! - The file is parsed again only when its stamp (inode, size, mtime) changes.
 //! - One refresh at a time in the process; requests that wait share its result.
-//! - Across processes, an advisory lock on `auth.json.lock` and a guarded
-//!   reload: under the lock the file is read again, and tokens another writer
-//!   put there are adopted instead of spending the refresh token a second time.
+//!   It runs in a task of its own: a request that goes away must not cancel
+//!   it between the token endpoint's answer and the write-back.
+//! - Across processes, the refresh lock (`lock`) and a guarded reload: under
+//!   the lock the file is read again, and tokens another writer put there are
+//!   adopted instead of spending the refresh token a second time.
+//! - Every read of the file first finishes a write-back that a crash
+//!   interrupted (`recover`), under the same lock.
 
+mod credentials;
 pub mod file;
 pub mod jwt;
+pub mod lock;
+pub mod recover;
 pub mod refresh;
+pub mod refused;
+pub mod writeback;
 
-use std::fs::{File, OpenOptions};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use axum::http::HeaderValue;
 use serde_json::{Map, Value};
 
-use self::file::{AuthFile, LoadError, Stamp};
+pub use self::credentials::Credentials;
+use self::credentials::Login;
+use self::file::{LoadError, NewTokens, Stamp};
 use self::refresh::{RefreshError, Refresher};
-
-/// Refresh this long before the access token expires, so that a request in
-/// flight does not meet an expiry on the way.
-const EXPIRY_MARGIN: Duration = Duration::from_secs(60);
-
-/// Without an `exp` claim, the Codex CLI refreshes a login older than this.
-const MAX_LOGIN_AGE: Duration = Duration::from_secs(8 * 24 * 3600);
-
-/// Another process holding the refresh lock longer than this is stuck.
-const LOCK_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// What a request needs to call the backend, with its headers prepared once.
-#[derive(Debug)]
-pub struct Credentials {
-    pub access_token: String,
-    pub account_id: Option<String>,
-    /// `Bearer <access token>`, marked sensitive.
-    pub authorization: HeaderValue,
-    pub account_header: Option<HeaderValue>,
-}
-
-impl Credentials {
-    fn new(tokens: &file::Tokens) -> Result<Self, AuthError> {
-        let bad = |what: &str| {
-            AuthError::Login(LoadError::Malformed {
-                path: PathBuf::from(file::AUTH_FILE),
-                reason: format!("{what} holds characters not allowed in a header"),
-            })
-        };
-        let mut authorization = HeaderValue::try_from(format!("Bearer {}", tokens.access_token))
-            .map_err(|_| bad("tokens.access_token"))?;
-        authorization.set_sensitive(true);
-        let account_header = match &tokens.account_id {
-            Some(id) => {
-                Some(HeaderValue::try_from(id.as_str()).map_err(|_| bad("tokens.account_id"))?)
-            }
-            None => None,
-        };
-        Ok(Credentials {
-            access_token: tokens.access_token.clone(),
-            account_id: tokens.account_id.clone(),
-            authorization,
-            account_header,
-        })
-    }
-}
+use self::refused::Refusal;
+use self::writeback::Pause;
 
 /// Why a request has no credentials.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -75,32 +39,6 @@ pub enum AuthError {
     Login(#[from] LoadError),
     #[error(transparent)]
     Refresh(#[from] RefreshError),
-}
-
-/// A parsed login with credentials ready for requests.
-#[derive(Debug)]
-struct Login {
-    file: AuthFile,
-    credentials: Arc<Credentials>,
-}
-
-impl Login {
-    fn new(file: AuthFile) -> Result<Arc<Self>, AuthError> {
-        let credentials = Arc::new(Credentials::new(&file.tokens)?);
-        Ok(Arc::new(Login { file, credentials }))
-    }
-
-    /// The access token expires within the margin, or an undated login is old.
-    fn needs_refresh(&self, now: SystemTime) -> bool {
-        let now_secs = now.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs() as i64;
-        match self.file.access_exp {
-            Some(exp) => exp - (EXPIRY_MARGIN.as_secs() as i64) <= now_secs,
-            None => self
-                .file
-                .last_refresh
-                .is_none_or(|t| now.duration_since(t).unwrap_or_default() > MAX_LOGIN_AGE),
-        }
-    }
 }
 
 #[derive(Debug, Default)]
@@ -123,11 +61,22 @@ pub struct Auth {
 #[derive(Debug)]
 struct Inner {
     path: PathBuf,
+    codex_home: PathBuf,
     lock_path: PathBuf,
     refresher: Refresher,
     state: Mutex<State>,
     /// Held for the whole of a refresh: one at a time in this process.
     refresh_gate: tokio::sync::Mutex<()>,
+    /// The write-back's test hook, read once here.
+    pause: Pause,
+}
+
+/// Whether the caller of a reload holds the refresh lock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lock {
+    Held,
+    /// Recovery takes it if it is free, and waits for the next read if not.
+    NotHeld,
 }
 
 /// Summary of the login for logs and sd-notify status.
@@ -141,15 +90,15 @@ pub struct LoginSummary {
 
 impl Auth {
     pub fn new(codex_home: &Path, refresher: Refresher) -> Self {
-        let path = codex_home.join(file::AUTH_FILE);
-        let lock_path = codex_home.join(format!("{}.lock", file::AUTH_FILE));
         Auth {
             inner: Arc::new(Inner {
-                path,
-                lock_path,
+                path: codex_home.join(file::AUTH_FILE),
+                codex_home: codex_home.to_path_buf(),
+                lock_path: lock::path(codex_home),
                 refresher,
                 state: Mutex::new(State::default()),
                 refresh_gate: tokio::sync::Mutex::new(()),
+                pause: Pause::from_env(),
             }),
         }
     }
@@ -211,11 +160,28 @@ impl Auth {
                 return current.clone();
             }
         }
-        self.reload(&mut state)
+        self.reload(&mut state, Lock::NotHeld)
+    }
+
+    /// Finishes an interrupted write-back, if the refresh lock can be had.
+    fn recover(&self, lock: Lock) {
+        let _lock = match lock {
+            Lock::Held => None,
+            Lock::NotHeld => match lock::try_acquire(&self.inner.lock_path) {
+                Some(file) => Some(file),
+                // Its holder is writing or recovering; the next read looks again.
+                None => return,
+            },
+        };
+        if let Err(e) = recover::recover(&self.inner.path) {
+            tracing::warn!(path = %self.inner.path.display(), error = %e,
+                "cannot finish an interrupted write-back of the login");
+        }
     }
 
     /// Reads the file whatever its stamp, and makes it current.
-    fn reload(&self, state: &mut State) -> Result<Arc<Login>, AuthError> {
+    fn reload(&self, state: &mut State, lock: Lock) -> Result<Arc<Login>, AuthError> {
+        self.recover(lock);
         let loaded = file::load(&self.inner.path)
             .map_err(AuthError::from)
             .and_then(|(file, stamp)| Ok((Login::new(file)?, stamp)));
@@ -254,25 +220,31 @@ impl Auth {
 
     /// Refreshes unless the access token in use is no longer `seen`.
     async fn refresh(&self, seen: &str) -> Result<Arc<Credentials>, AuthError> {
+        let (this, seen) = (self.clone(), seen.to_owned());
+        tokio::spawn(async move { this.refresh_detached(&seen).await })
+            .await
+            .unwrap_or_else(|e| {
+                Err(AuthError::Refresh(RefreshError::Transient {
+                    reason: format!("the refresh stopped: {e}"),
+                    unavailable: false,
+                }))
+            })
+    }
+
+    async fn refresh_detached(&self, seen: &str) -> Result<Arc<Credentials>, AuthError> {
         let _gate = self.inner.refresh_gate.lock().await;
         // While this request waited, another one may have refreshed.
         let login = self.current()?;
         if login.credentials.access_token != seen && !login.needs_refresh(SystemTime::now()) {
             return Ok(login.credentials.clone());
         }
-        let _lock = self.lock_across_processes().await;
-        // Guarded reload: another process may have refreshed while we had no lock.
-        let login = {
-            let mut state = self.state();
-            if state.unsaved.is_some() {
-                state
-                    .current
-                    .clone()
-                    .unwrap_or_else(|| self.reload(&mut state))?
-            } else {
-                self.reload(&mut state)?
-            }
+        // Held until the write-back is done; dropped at the end of this function.
+        let lock_file = lock::acquire(&self.inner.lock_path).await;
+        let lock = match lock_file {
+            Some(_) => Lock::Held,
+            None => Lock::NotHeld,
         };
+        let login = self.guarded_reload(lock)?;
         if login.credentials.access_token != seen && !login.needs_refresh(SystemTime::now()) {
             tracing::info!("adopted tokens refreshed by another process");
             return Ok(login.credentials.clone());
@@ -285,47 +257,115 @@ impl Auth {
             .into());
         }
         tracing::info!("refreshing the Codex login");
-        let new = match self.inner.refresher.refresh(refresh_token).await {
-            Ok(new) => new,
+        let prepared = writeback::prepare(&self.inner.path);
+        match self.inner.refresher.refresh(refresh_token).await {
+            Ok(new) => self.save(&login, &new, prepared).await,
             Err(e) => {
-                if let RefreshError::Permanent { .. } = &e {
-                    self.state().dead_refresh_token = Some(refresh_token.clone());
-                }
-                tracing::warn!(error = %e, "refresh failed");
-                return Err(e.into());
-            }
-        };
-        let doc = login.file.refreshed(&new, SystemTime::now());
-        let refreshed = file::parse(&serde_json::to_vec(&doc).unwrap_or_default())
-            .map_err(|e| {
-                AuthError::Refresh(RefreshError::Transient {
-                    reason: format!("the token endpoint returned unusable tokens ({e:?})"),
-                    unavailable: false,
-                })
-            })
-            .and_then(Login::new)?;
-        let path = self.inner.path.clone();
-        let write_doc = doc.clone();
-        let written = tokio::task::spawn_blocking(move || file::write_atomic(&path, &write_doc))
-            .await
-            .unwrap_or_else(|e| Err(std::io::Error::other(e)));
-        let mut state = self.state();
-        match written {
-            Ok(stamp) => {
-                state.stamp = Some(stamp);
-                state.unsaved = None;
-                tracing::info!(path = %self.inner.path.display(), "login refreshed and saved");
-            }
-            Err(e) => {
-                // The old file stays intact; the new tokens live on here and are
-                // written as soon as the disk lets us.
-                tracing::error!(path = %self.inner.path.display(), error = %e,
-                    "login refreshed but could not be saved; will retry");
-                state.unsaved = Some(doc);
+                // Removed before recovery looks beside the file again.
+                drop(prepared);
+                self.refused(&login, e, lock)
             }
         }
-        state.current = Some(Ok(refreshed.clone()));
+    }
+
+    /// Under the refresh lock, the file as it is now; or, while refreshed
+    /// tokens wait to be saved, those.
+    fn guarded_reload(&self, lock: Lock) -> Result<Arc<Login>, AuthError> {
+        let mut state = self.state();
+        if state.unsaved.is_some()
+            && let Some(mine) = state.current.clone()
+        {
+            return mine;
+        }
+        self.reload(&mut state, lock)
+    }
+
+    /// Writes the refreshed login back, then makes it current.
+    async fn save(
+        &self,
+        login: &Login,
+        new: &NewTokens,
+        prepared: std::io::Result<file::Staged>,
+    ) -> Result<Arc<Credentials>, AuthError> {
+        // The token endpoint has spent the old refresh token: until the new
+        // login is written a crash loses it, so nothing else comes first, and
+        // the write happens here rather than after a hop to another thread.
+        let doc = login.file.refreshed(new, SystemTime::now());
+        let (bytes, staged) = writeback::put(prepared, &doc);
+        let pause = self.inner.pause.clone();
+        let joined = tokio::task::spawn_blocking(move || {
+            let saved = writeback::complete(staged, &bytes, &pause, usable_login);
+            (doc, saved)
+        })
+        .await;
+        let (doc, saved) = joined.map_err(|e| {
+            AuthError::Refresh(RefreshError::Transient {
+                reason: format!("the write-back stopped: {e}"),
+                unavailable: false,
+            })
+        })?;
+        let (refreshed, written) = saved?;
+        let saved = written.is_ok();
+        {
+            let mut state = self.state();
+            match written {
+                Ok(stamp) => {
+                    state.stamp = Some(stamp);
+                    state.unsaved = None;
+                }
+                Err(e) => {
+                    // The old file stays intact; the new tokens live on here and
+                    // are written as soon as the disk lets us.
+                    tracing::error!(path = %self.inner.path.display(), error = %e,
+                        "login refreshed but could not be saved; will retry");
+                    state.unsaved = Some(doc);
+                }
+            }
+            state.current = Some(Ok(refreshed.clone()));
+        }
+        if saved {
+            tracing::info!(path = %self.inner.path.display(), "login refreshed and saved");
+            refused::clear(&self.inner.codex_home);
+        }
         Ok(refreshed.credentials.clone())
+    }
+
+    /// A refresh failed. When the token endpoint refused the refresh token for
+    /// good, the disk may know a newer login (a write-back a crash
+    /// interrupted, another program's refresh): it is read again before
+    /// giving up, and a refusal of the login still there is noted for `doctor`.
+    fn refused(
+        &self,
+        login: &Login,
+        e: RefreshError,
+        lock: Lock,
+    ) -> Result<Arc<Credentials>, AuthError> {
+        tracing::warn!(error = %e, "refresh failed");
+        let RefreshError::Permanent { reason } = &e else {
+            return Err(e.into());
+        };
+        let spent = &login.file.tokens.refresh_token;
+        self.state().dead_refresh_token = Some(spent.clone());
+        let reread = {
+            let mut state = self.state();
+            self.reload(&mut state, lock)
+        };
+        match reread {
+            Ok(disk) if &disk.file.tokens.refresh_token != spent => {
+                if !disk.needs_refresh(SystemTime::now()) {
+                    tracing::info!("adopted a newer login found on disk after the refusal");
+                    return Ok(disk.credentials.clone());
+                }
+                // Otherwise the next request refreshes with the newer token.
+            }
+            Ok(_) | Err(_) => {
+                let refusal = Refusal::new(&login.file, reason, SystemTime::now());
+                if let Err(e) = refused::record(&self.inner.codex_home, &refusal) {
+                    tracing::debug!(error = %e, "cannot note the refusal for doctor");
+                }
+            }
+        }
+        Err(e.into())
     }
 
     fn retry_unsaved(&self, state: &mut State) {
@@ -339,34 +379,15 @@ impl Auth {
             Err(e) => tracing::debug!(error = %e, "saving the refreshed login failed again"),
         }
     }
+}
 
-    /// An exclusive advisory lock on `auth.json.lock`, held until dropped. When
-    /// the lock cannot be had (read-only folder, stuck holder), the refresh goes
-    /// on without it: the guarded reload still protects against most races.
-    async fn lock_across_processes(&self) -> Option<File> {
-        let path = self.inner.lock_path.clone();
-        let task = tokio::task::spawn_blocking(move || -> std::io::Result<File> {
-            let file = OpenOptions::new()
-                .create(true)
-                .truncate(false)
-                .write(true)
-                .mode(0o600)
-                .open(&path)?;
-            file.lock()?;
-            Ok(file)
-        });
-        match tokio::time::timeout(LOCK_TIMEOUT, task).await {
-            Ok(Ok(Ok(file))) => Some(file),
-            Ok(Ok(Err(e))) => {
-                tracing::warn!(path = %self.inner.lock_path.display(), error = %e,
-                    "cannot take the refresh lock; refreshing without it");
-                None
-            }
-            Ok(Err(_)) | Err(_) => {
-                tracing::warn!(path = %self.inner.lock_path.display(),
-                    "the refresh lock is held too long by another process; refreshing without it");
-                None
-            }
-        }
-    }
+/// The login in the bytes of a refreshed file, when its tokens are usable.
+fn usable_login(bytes: &[u8]) -> Result<Arc<Login>, AuthError> {
+    let file = file::parse(bytes).map_err(|e| {
+        AuthError::Refresh(RefreshError::Transient {
+            reason: format!("the token endpoint returned unusable tokens ({e:?})"),
+            unavailable: false,
+        })
+    })?;
+    Login::new(file)
 }

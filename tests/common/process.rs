@@ -78,6 +78,33 @@ impl Child {
         addr.unwrap()
     }
 
+    /// The daemon's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Everything the daemon logged so far.
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// Waits until the daemon has logged `needle`.
+    pub async fn wait_for_log(&self, needle: &str) {
+        wait_until(Duration::from_secs(20), needle, || {
+            self.log.lock().unwrap().contains(needle)
+        })
+        .await;
+    }
+
+    /// Kills the daemon with SIGKILL, as a crash would, waits until it is
+    /// gone, and returns everything it logged.
+    pub fn kill(mut self) -> String {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+        self.reader.take().unwrap().join().unwrap();
+        self.log.lock().unwrap().clone()
+    }
+
     /// Stops the daemon with SIGTERM and returns everything it logged.
     pub async fn stop(mut self) -> String {
         let status = Command::new("kill")

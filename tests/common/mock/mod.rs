@@ -39,7 +39,7 @@ pub use events::{
 };
 pub use http::TURN_STATE;
 pub use sse::Answer;
-pub use tokens::{TokenAnswer, auth_json, fake_jwt, now_secs};
+pub use tokens::{RefreshState, TokenAnswer, TokenHold, auth_json, fake_jwt, now_secs};
 pub use ws::{BETA, BETA_OLD, Handshake, Outcome, Received, WsAnswer, WsFrame, WsState};
 
 /// The account every login of the mock belongs to.
@@ -85,6 +85,8 @@ pub struct MockState {
     pub responses_calls: AtomicUsize,
     pub compact_calls: AtomicUsize,
     pub refresh_calls: AtomicUsize,
+    /// Refreshes that presented a refresh token already spent.
+    pub refresh_reuses: AtomicUsize,
     pub models_calls: AtomicUsize,
     pub usage_calls: AtomicUsize,
     /// Connections accepted.
@@ -353,6 +355,23 @@ impl MockBackend {
     /// Compaction items the backend accepted in later requests.
     pub fn compactions_accepted(&self) -> usize {
         self.state.compactions_accepted.load(Ordering::SeqCst)
+    }
+
+    /// What this endpoint knows of `refresh_token`.
+    pub fn refresh_state(&self, refresh_token: &str) -> RefreshState {
+        let logins = self.state.logins.lock().unwrap();
+        if logins.current_refresh.contains(refresh_token) {
+            RefreshState::Live
+        } else if logins.used_refresh.contains(refresh_token) {
+            RefreshState::Used
+        } else {
+            RefreshState::Unknown
+        }
+    }
+
+    /// Refreshes this endpoint refused because the token was already spent.
+    pub fn refresh_reuses(&self) -> usize {
+        self.state.refresh_reuses.load(Ordering::SeqCst)
     }
 
     /// Whether the endpoint has ever seen `refresh_token` used twice.

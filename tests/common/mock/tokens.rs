@@ -3,8 +3,8 @@
 //! every authenticated endpoint shares (HTTP and the WebSocket handshake).
 
 use std::collections::HashSet;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::body::Bytes;
@@ -14,6 +14,7 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
+use tokio::sync::Notify;
 
 use super::{ACCOUNT_ID, MockState, detail};
 
@@ -28,13 +29,58 @@ pub enum TokenAnswer {
     },
     /// Never answer.
     Hang,
+    /// Take the request, then wait for the test to release it before
+    /// spending the refresh token and answering as `Rotate` does.
+    Hold(Arc<TokenHold>),
+}
+
+/// A token request held back by [`TokenAnswer::Hold`].
+#[derive(Debug, Default)]
+pub struct TokenHold {
+    arrived: AtomicBool,
+    release: Notify,
+    /// An answer to give instead of rotating.
+    answer: Mutex<Option<(u16, String)>>,
+}
+
+impl TokenHold {
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self::default())
+    }
+
+    /// Whether the request has reached the endpoint.
+    pub fn arrived(&self) -> bool {
+        self.arrived.load(Ordering::SeqCst)
+    }
+
+    /// Lets the endpoint spend the refresh token and answer.
+    pub fn release(&self) {
+        self.release.notify_one();
+    }
+
+    /// Lets the endpoint answer `status` with `body`, spending nothing.
+    pub fn release_with(&self, status: u16, body: String) {
+        *self.answer.lock().unwrap() = Some((status, body));
+        self.release.notify_one();
+    }
+}
+
+/// What the token endpoint knows of a refresh token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefreshState {
+    /// Issued and not spent: the next refresh with it works.
+    Live,
+    /// Spent by a refresh.
+    Used,
+    /// Never issued by this endpoint.
+    Unknown,
 }
 
 #[derive(Debug, Default)]
 pub(super) struct Logins {
     pub(super) valid_access: HashSet<String>,
-    current_refresh: HashSet<String>,
-    used_refresh: HashSet<String>,
+    pub(super) current_refresh: HashSet<String>,
+    pub(super) used_refresh: HashSet<String>,
     counter: u64,
 }
 
@@ -131,6 +177,13 @@ pub(super) async fn token(State(state): State<Arc<MockState>>, body: Bytes) -> R
             return (StatusCode::from_u16(status).unwrap(), body).into_response();
         }
         TokenAnswer::Hang => std::future::pending::<()>().await,
+        TokenAnswer::Hold(hold) => {
+            hold.arrived.store(true, Ordering::SeqCst);
+            hold.release.notified().await;
+            if let Some((status, body)) = hold.answer.lock().unwrap().take() {
+                return (StatusCode::from_u16(status).unwrap(), body).into_response();
+            }
+        }
         TokenAnswer::Rotate => {}
     }
     let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
@@ -148,6 +201,7 @@ pub(super) async fn token(State(state): State<Arc<MockState>>, body: Bytes) -> R
         let mut logins = state.logins.lock().unwrap();
         if logins.used_refresh.contains(&presented) {
             REUSED.fetch_add(1, Ordering::SeqCst);
+            state.refresh_reuses.fetch_add(1, Ordering::SeqCst);
             return (
                 StatusCode::UNAUTHORIZED,
                 axum::Json(json!({"error": {"code": "refresh_token_reused", "message": "Your refresh token has already been used"}})),
