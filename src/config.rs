@@ -98,6 +98,14 @@ pub struct Flags {
     #[arg(long, value_name = "DURATION")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub idle_exit: Option<String>,
+    /// A Host name to answer besides localhost and loopback addresses (repeatable; `*` turns the check off).
+    #[arg(long = "allowed-host", global = true, value_name = "HOST")]
+    #[serde(rename = "allowed_hosts", skip_serializing_if = "Vec::is_empty")]
+    pub allowed_hosts: Vec<String>,
+    /// A web origin (scheme://host[:port]) whose pages may use the proxy, with CORS (repeatable).
+    #[arg(long = "allowed-origin", global = true, value_name = "ORIGIN")]
+    #[serde(rename = "allowed_origins", skip_serializing_if = "Vec::is_empty")]
+    pub allowed_origins: Vec<String>,
 }
 
 /// Where log records go.
@@ -169,6 +177,14 @@ pub struct Config {
     pub ca_file: Option<PathBuf>,
     /// Allow a non-loopback `listen` without `api_key_file`.
     pub allow_remote_without_key: bool,
+    /// `Host` names answered besides localhost and loopback addresses (a
+    /// reverse proxy, a LAN name); `*` turns the check off.
+    #[serde(deserialize_with = "list::deserialize")]
+    pub allowed_hosts: Vec<String>,
+    /// Origins (`scheme://host[:port]`) of the web pages that may use the
+    /// daemon, with CORS; empty: none may.
+    #[serde(deserialize_with = "list::deserialize")]
+    pub allowed_origins: Vec<String>,
 }
 
 impl Default for Config {
@@ -199,6 +215,8 @@ impl Default for Config {
             api_key_file: None,
             ca_file: None,
             allow_remote_without_key: false,
+            allowed_hosts: Vec::new(),
+            allowed_origins: Vec::new(),
         }
     }
 }
@@ -398,6 +416,8 @@ impl Config {
         if self.instructions.trim().is_empty() {
             return Err(invalid("instructions", "must not be empty".into()));
         }
+        crate::boundary::validate(&self.allowed_hosts, &self.allowed_origins)
+            .map_err(|e| invalid(e.key(), e.to_string()))?;
         Ok(())
     }
 
@@ -442,6 +462,30 @@ fn expand_tilde(path: &Path) -> PathBuf {
     match (path.strip_prefix("~"), home_dir()) {
         (Ok(rest), Some(home)) => home.join(rest),
         _ => path.to_path_buf(),
+    }
+}
+
+/// Lists of strings: a TOML array, or from the environment either figment's
+/// array syntax (`[a, "b"]`) or one string of comma-separated entries.
+mod list {
+    use serde::{Deserialize, Deserializer};
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            List(Vec<String>),
+            Text(String),
+        }
+        Ok(match Raw::deserialize(d)? {
+            Raw::List(list) => list,
+            Raw::Text(text) => text
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect(),
+        })
     }
 }
 
@@ -555,8 +599,74 @@ mod tests {
     }
 
     #[test]
+    fn allowed_lists_read_an_array_or_figments_array_syntax_or_commas() {
+        let with = |provider: Serialized<figment::value::Value>| {
+            Figment::from(Serialized::defaults(Config::default()))
+                .merge(provider)
+                .extract::<Config>()
+                .unwrap()
+        };
+        // What `Env` does with a variable's text: parse it as a figment value.
+        let env = |key: &str, text: &str| {
+            Serialized::default(key, text.parse::<figment::value::Value>().unwrap())
+        };
+        let origins = |c: Config| c.allowed_origins;
+        let expected = ["http://localhost:3000", "chrome-extension://abc"];
+        assert_eq!(
+            origins(with(env(
+                "allowed_origins",
+                r#"["http://localhost:3000", "chrome-extension://abc"]"#
+            ))),
+            expected
+        );
+        assert_eq!(
+            origins(with(env(
+                "allowed_origins",
+                "[http://localhost:3000, chrome-extension://abc]"
+            ))),
+            expected
+        );
+        assert_eq!(
+            origins(with(env(
+                "allowed_origins",
+                "http://localhost:3000, chrome-extension://abc"
+            ))),
+            expected
+        );
+        assert_eq!(with(env("allowed_hosts", "*")).allowed_hosts, ["*"]);
+        assert_eq!(
+            with(env("allowed_hosts", r#"["[fd00::1]", "proxy.lan:8443"]"#)).allowed_hosts,
+            ["[fd00::1]", "proxy.lan:8443"]
+        );
+        let c: Config = toml::from_str("allowed_hosts = [\"proxy.lan\"]").unwrap();
+        assert_eq!(c.allowed_hosts, ["proxy.lan"]);
+        assert!(c.allowed_origins.is_empty());
+    }
+
+    #[test]
+    fn a_wildcard_origin_or_a_url_as_host_is_refused_with_its_key() {
+        let figment = Figment::new();
+        let c = Config {
+            allowed_origins: vec!["*".into()],
+            ..Config::default()
+        };
+        let err = c.validate(&figment).unwrap_err().to_string();
+        assert!(err.contains("`allowed_origins`"), "{err}");
+        let c = Config {
+            allowed_hosts: vec!["http://proxy.lan".into()],
+            ..Config::default()
+        };
+        let err = c.validate(&figment).unwrap_err().to_string();
+        assert!(err.contains("`allowed_hosts`"), "{err}");
+    }
+
+    #[test]
     fn print_config_round_trips() {
-        let c = Config::default();
+        let c = Config {
+            allowed_hosts: vec!["proxy.lan".into(), "*".into()],
+            allowed_origins: vec!["http://localhost:3000".into()],
+            ..Config::default()
+        };
         let back: Config = toml::from_str(&c.to_toml()).unwrap();
         assert_eq!(back, c);
     }

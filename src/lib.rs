@@ -3,6 +3,8 @@
 //!
 //! # Layout
 //! A request's path reads top to bottom:
+//! - [`boundary`]: who may send a request at all: the `Host` must name this
+//!   daemon (no DNS rebinding), an `Origin` must be allowed; CORS for those.
 //! - [`server`]: the HTTP routes, limits, the summary log line, and the
 //!   mapping of errors to responses.
 //! - [`chat`]: translates Chat Completions requests and answers to and from Responses.
@@ -20,6 +22,7 @@
 //! `doctor` subcommand's checks).
 
 pub mod auth;
+pub mod boundary;
 pub mod chat;
 pub mod collect;
 pub mod config;

@@ -7,6 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use axum::http::Request;
+use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
@@ -14,7 +16,9 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::{TcpListener, UnixListener};
 use tokio::runtime::Handle;
 use tokio::sync::{oneshot, watch};
+use tower::ServiceExt;
 
+use crate::boundary::ViaUnixSocket;
 use crate::server::Activity;
 
 /// How long a just-accepted connection is given to send its request before a
@@ -222,7 +226,16 @@ async fn worker(
                     },
                 };
                 activity.connection_accepted();
-                let service = TowerToHyperService::new(router.clone());
+                // No browser reaches a Unix socket: its requests skip the Host check.
+                let unix = matches!(io, EitherIo::Unix(_));
+                let service = TowerToHyperService::new(router.clone().map_request(
+                    move |mut request: Request<Incoming>| {
+                        if unix {
+                            request.extensions_mut().insert(ViaUnixSocket);
+                        }
+                        request
+                    },
+                ));
                 let conn = http1::Builder::new()
                     .timer(TokioTimer::new())
                     .header_read_timeout(options.header_read_timeout)

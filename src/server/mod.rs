@@ -20,6 +20,7 @@ use axum::routing::{get, post};
 use subtle::ConstantTimeEq;
 
 use crate::auth::Auth;
+use crate::boundary::Boundary;
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::patch::Rules;
@@ -157,6 +158,15 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), bookkeeping))
+        // Outermost: a request a web page may not send is refused before the
+        // client key is looked at and before anything is read.
+        .layer(middleware::from_fn_with_state(
+            Arc::new(Boundary::new(
+                &state.inner.config.allowed_hosts,
+                &state.inner.config.allowed_origins,
+            )),
+            crate::boundary::guard,
+        ))
         .with_state(state)
 }
 
