@@ -12,6 +12,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -19,11 +20,22 @@ use axum::response::Html;
 use axum::routing::get;
 use common::process::{Child, binary};
 use common::{MockBackend, mock, wait_until};
+use tokio::sync::Notify;
 
 /// Longest a browser run may take, start to DOM dump, on a busy machine.
 const BROWSER_LIMIT: Duration = Duration::from_secs(120);
 
+/// Longest the page server holds the page's `/hold` request.
+const HOLD: Duration = Duration::from_secs(60);
+
 /// The page: its script reads the daemon's address from the query string.
+///
+/// Chromium dumps the DOM once the page has loaded and its virtual time
+/// budget is spent; neither waits for a WebSocket, and on a busy machine the
+/// budget ran out before the answers came. So the page's load waits for an
+/// image, `/hold`, which the page server answers once the page asked for
+/// `/done` after writing its title (or after `HOLD`, and the title says
+/// "pending").
 const PAGE: &str = r#"<!doctype html>
 <html><head><title>pending</title></head><body><script>
 const daemon = new URLSearchParams(location.search).get("daemon");
@@ -31,7 +43,10 @@ const seen = {};
 function report(what, result) {
   if (what in seen) return;
   seen[what] = result;
-  if ("fetch" in seen && "ws" in seen) document.title = "fetch=" + seen.fetch + " ws=" + seen.ws;
+  if ("fetch" in seen && "ws" in seen) {
+    document.title = "fetch=" + seen.fetch + " ws=" + seen.ws;
+    fetch("/done").catch(() => {});
+  }
 }
 fetch("http://" + daemon + "/v1/responses", {
   method: "POST",
@@ -50,7 +65,7 @@ try {
 } catch (e) {
   report("ws", "throw:" + e.name);
 }
-</script></body></html>
+</script><img src="/hold" alt=""></body></html>
 "#;
 
 /// Debian's chromium, if installed; else `None` after saying so (a failure under CI).
@@ -74,7 +89,26 @@ fn chromium() -> Option<PathBuf> {
 async fn serve_page() -> (String, tokio::task::JoinHandle<()>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let origin = format!("http://{}", listener.local_addr().unwrap());
-    let app = Router::new().route("/", get(|| async { Html(PAGE) }));
+    let done = Arc::new(Notify::new());
+    let released = done.clone();
+    let app = Router::new()
+        .route("/", get(|| async { Html(PAGE) }))
+        .route(
+            "/hold",
+            get(|| async move {
+                // Bounded: a page that never gets its results is dumped as "pending".
+                let _ = tokio::time::timeout(HOLD, released.notified()).await;
+                axum::http::StatusCode::NO_CONTENT
+            }),
+        )
+        .route(
+            "/done",
+            get(|| async move {
+                // A permit is kept if `/hold` is not waiting yet.
+                done.notify_one();
+                "ok"
+            }),
+        );
     let task = tokio::spawn(async move {
         axum::serve(listener, app).await.unwrap();
     });
