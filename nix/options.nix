@@ -119,6 +119,37 @@ let
           description = "Sets `log_level` in {option}`settings` unless that sets it itself.";
         };
 
+        allowedHosts = mkOption {
+          type = types.listOf types.str;
+          default = [ ];
+          example = [
+            "proxy.lan"
+            "gateway.example:8443"
+          ];
+          description = ''
+            Sets `allowed_hosts` in {option}`settings` unless that sets it
+            itself: `Host` names the daemon answers besides `localhost`,
+            127.0.0.0/8 and `[::1]` (a reverse proxy, a LAN name). A name
+            without a port matches every port. Any other `Host` is refused,
+            which stops DNS rebinding: a web page on a domain that resolves to
+            this machine. `"*"` turns the check off and gives a warning.
+          '';
+        };
+
+        allowedOrigins = mkOption {
+          type = types.listOf types.str;
+          default = [ ];
+          example = [ "http://localhost:3000" ];
+          description = ''
+            Sets `allowed_origins` in {option}`settings` unless that sets it
+            itself: the origins (`scheme://host[:port]`) of the web pages
+            that may use the daemon, answered with CORS headers. Empty: a
+            request carrying any `Origin` (every browser request from a web
+            page, every browser WebSocket) is refused. `api_key_file` still
+            applies to them.
+          '';
+        };
+
         idleExit = mkOption {
           type = types.nullOr types.str;
           default = null;
@@ -146,6 +177,8 @@ let
       config.settings = {
         log_level = mkIf (config.logLevel != null) (mkDefault config.logLevel);
         idle_exit = mkIf (config.idleExit != null) (mkDefault config.idleExit);
+        allowed_hosts = mkIf (config.allowedHosts != [ ]) (mkDefault config.allowedHosts);
+        allowed_origins = mkIf (config.allowedOrigins != [ ]) (mkDefault config.allowedOrigins);
       };
     };
 

@@ -63,7 +63,8 @@ in
       message = "${lib.concatStringsSep " and " (owners address)} listen on ${address}; give each instance its own address.";
     }) addresses;
 
-  # Anyone who can reach the socket spends the account's quota.
+  # Anyone who can reach the socket spends the account's quota; with the
+  # Host check off, so can any web page on a domain that rebinds to it.
   warnings =
     cfg:
     lib.concatMap (
@@ -72,6 +73,9 @@ in
         address:
         "${i.option}.listen contains ${address}, which is not a loopback address or a Unix socket: anyone who can connect uses this ChatGPT account. Set settings.api_key_file and restrict access with a firewall."
       ) (lib.filter (address: !isLocalAddress address) i.cfg.listen)
+      ++
+        lib.optional (lib.elem "*" (i.cfg.settings.allowed_hosts or [ ]))
+          "${i.option}: allowed_hosts contains \"*\", which turns the Host check off: a web page on a domain that resolves to this machine (DNS rebinding) can use this ChatGPT account. List the names you use instead."
     ) (enabledInstances cfg);
 
   # ExecStart= of an instance: the binary, the rendered settings, extraArgs.

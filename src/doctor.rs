@@ -117,6 +117,50 @@ fn configuration(report: &mut Report, loaded: &Loaded) {
     if loaded.config.api_key_file.is_none() {
         report.detail("api_key_file = (unset: clients need no key)    [default]");
     }
+    web_pages(report, &loaded.config);
+}
+
+/// What the Host and Origin checks let through, in words.
+fn web_pages(report: &mut Report, config: &Config) {
+    let hosts = &config.allowed_hosts;
+    if hosts.iter().any(|h| h.trim() == "*") {
+        report.check(
+            Mark::Warn,
+            "allowed_hosts contains \"*\": the Host check is off, so a web page on a domain \
+             that resolves to this machine (DNS rebinding) can use the proxy and read its \
+             answers; list the names you use instead",
+        );
+    } else if hosts.is_empty() {
+        report.check(
+            Mark::Pass,
+            "Host check: only localhost, 127.0.0.0/8 and [::1] (allowed_hosts is empty)",
+        );
+    } else {
+        report.check(
+            Mark::Pass,
+            format!(
+                "Host check: localhost, 127.0.0.0/8, [::1] and {}",
+                hosts.join(", ")
+            ),
+        );
+    }
+    if config.allowed_origins.is_empty() {
+        report.check(
+            Mark::Pass,
+            "no web page may use the proxy (allowed_origins is empty)",
+        );
+    } else {
+        report.check(
+            Mark::Pass,
+            format!(
+                "web pages from these origins may use the proxy, with CORS: {}",
+                config.allowed_origins.join(", ")
+            ),
+        );
+        if config.api_key_file.is_none() {
+            report.detail("they need no key: api_key_file is unset");
+        }
+    }
 }
 
 fn login(report: &mut Report, config: &Config) {

@@ -3,8 +3,10 @@
 //!
 //! # Layout
 //! A request reads top to bottom: http → dialect → patch → proxy → dialect → http.
-//! - [`http`]: listeners and the serve loop, the routes and their handlers,
-//!   the bookkeeping every request shares (request id, client key, summary line).
+//! - [`http`]: listeners and the serve loop; the boundary (who may send a
+//!   request at all: `Host` and `Origin` checks, CORS); the routes and their
+//!   handlers; the bookkeeping every request shares (request id, client key,
+//!   summary line).
 //! - [`dialect`]: translators between Responses and the other APIs clients
 //!   speak (Chat Completions), each with its stream grammar (pure).
 //! - [`patch`]: rewrites a client's Responses request into what the backend accepts (pure).

@@ -71,6 +71,14 @@ pub struct Flags {
     #[arg(long, value_name = "DURATION")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub idle_exit: Option<String>,
+    /// A Host name to answer besides localhost and loopback addresses (repeatable; `*` turns the check off).
+    #[arg(long = "allowed-host", global = true, value_name = "HOST")]
+    #[serde(rename = "allowed_hosts", skip_serializing_if = "Vec::is_empty")]
+    pub allowed_hosts: Vec<String>,
+    /// A web origin (scheme://host[:port]) whose pages may use the proxy, with CORS (repeatable).
+    #[arg(long = "allowed-origin", global = true, value_name = "ORIGIN")]
+    #[serde(rename = "allowed_origins", skip_serializing_if = "Vec::is_empty")]
+    pub allowed_origins: Vec<String>,
 }
 
 /// Where log records go.

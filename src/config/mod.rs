@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 pub use self::cli::{Cli, Command, Flags, LogTarget};
 pub use self::values::{HttpUrl, ListenAddr, ValueError};
-use self::values::{duration, text};
+use self::values::{duration, list, text};
 
 /// Prefix of the environment variables that set configuration keys.
 pub const ENV_PREFIX: &str = "CODEX_RESPONSES_PROXY_";
@@ -99,6 +99,14 @@ pub struct Config {
     pub ca_file: Option<PathBuf>,
     /// Allow a non-loopback `listen` without `api_key_file`.
     pub allow_remote_without_key: bool,
+    /// `Host` names answered besides localhost and loopback addresses (a
+    /// reverse proxy, a LAN name); `*` turns the check off.
+    #[serde(deserialize_with = "list::deserialize")]
+    pub allowed_hosts: Vec<String>,
+    /// Origins (`scheme://host[:port]`) of the web pages that may use the
+    /// daemon, with CORS; empty: none may.
+    #[serde(deserialize_with = "list::deserialize")]
+    pub allowed_origins: Vec<String>,
 }
 
 impl Default for Config {
@@ -129,6 +137,8 @@ impl Default for Config {
             api_key_file: None,
             ca_file: None,
             allow_remote_without_key: false,
+            allowed_hosts: Vec::new(),
+            allowed_origins: Vec::new(),
         }
     }
 }
@@ -250,6 +260,8 @@ impl Config {
                 ),
             ));
         }
+        crate::http::boundary::validate(&self.allowed_hosts, &self.allowed_origins)
+            .map_err(|e| invalid(e.key(), e.to_string()))?;
         tracing_subscriber::EnvFilter::try_new(&self.log_level)
             .map_err(|e| invalid("log_level", e.to_string()))?;
         for (key, value) in [
@@ -282,6 +294,8 @@ impl Config {
         if self.instructions.trim().is_empty() {
             return Err(invalid("instructions", "must not be empty".into()));
         }
+        crate::http::boundary::validate(&self.allowed_hosts, &self.allowed_origins)
+            .map_err(|e| invalid(e.key(), e.to_string()))?;
         Ok(())
     }
 

@@ -77,7 +77,73 @@ fn worker_threads_default_to_the_cpus_and_an_absurd_count_is_refused() {
 
 #[test]
 fn print_config_round_trips() {
-    let c = Config::default();
+    let c = Config {
+        allowed_hosts: vec!["proxy.lan".into(), "*".into()],
+        allowed_origins: vec!["http://localhost:3000".into()],
+        ..Config::default()
+    };
     let back: Config = toml::from_str(&c.to_toml()).unwrap();
     assert_eq!(back, c);
+}
+
+#[test]
+fn allowed_lists_read_an_array_or_figments_array_syntax_or_commas() {
+    let with = |provider: Serialized<figment::value::Value>| {
+        Figment::from(Serialized::defaults(Config::default()))
+            .merge(provider)
+            .extract::<Config>()
+            .unwrap()
+    };
+    // What `Env` does with a variable's text: parse it as a figment value.
+    let env = |key: &str, text: &str| {
+        Serialized::default(key, text.parse::<figment::value::Value>().unwrap())
+    };
+    let origins = |c: Config| c.allowed_origins;
+    let expected = ["http://localhost:3000", "chrome-extension://abc"];
+    assert_eq!(
+        origins(with(env(
+            "allowed_origins",
+            r#"["http://localhost:3000", "chrome-extension://abc"]"#
+        ))),
+        expected
+    );
+    assert_eq!(
+        origins(with(env(
+            "allowed_origins",
+            "[http://localhost:3000, chrome-extension://abc]"
+        ))),
+        expected
+    );
+    assert_eq!(
+        origins(with(env(
+            "allowed_origins",
+            "http://localhost:3000, chrome-extension://abc"
+        ))),
+        expected
+    );
+    assert_eq!(with(env("allowed_hosts", "*")).allowed_hosts, ["*"]);
+    assert_eq!(
+        with(env("allowed_hosts", r#"["[fd00::1]", "proxy.lan:8443"]"#)).allowed_hosts,
+        ["[fd00::1]", "proxy.lan:8443"]
+    );
+    let c: Config = toml::from_str("allowed_hosts = [\"proxy.lan\"]").unwrap();
+    assert_eq!(c.allowed_hosts, ["proxy.lan"]);
+    assert!(c.allowed_origins.is_empty());
+}
+
+#[test]
+fn a_wildcard_origin_or_a_url_as_host_is_refused_with_its_key() {
+    let figment = Figment::new();
+    let c = Config {
+        allowed_origins: vec!["*".into()],
+        ..Config::default()
+    };
+    let err = c.validate(&figment).unwrap_err().to_string();
+    assert!(err.contains("`allowed_origins`"), "{err}");
+    let c = Config {
+        allowed_hosts: vec!["http://proxy.lan".into()],
+        ..Config::default()
+    };
+    let err = c.validate(&figment).unwrap_err().to_string();
+    assert!(err.contains("`allowed_hosts`"), "{err}");
 }

@@ -160,3 +160,27 @@ pub(super) mod duration {
         }
     }
 }
+
+/// Lists of strings: a TOML array, or from the environment either figment's
+/// array syntax (`[a, "b"]`) or one string of comma-separated entries.
+pub(super) mod list {
+    use serde::{Deserialize, Deserializer};
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            List(Vec<String>),
+            Text(String),
+        }
+        Ok(match Raw::deserialize(d)? {
+            Raw::List(list) => list,
+            Raw::Text(text) => text
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect(),
+        })
+    }
+}

@@ -6,6 +6,7 @@
 
 mod body;
 pub mod bookkeeping;
+pub mod boundary;
 mod chat;
 mod models;
 mod responses;
@@ -84,6 +85,15 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn_with_state(
             state.clone(),
             bookkeeping::bookkeeping,
+        ))
+        // Outermost: a request a web page may not send is refused before the
+        // client key is looked at and before anything is read.
+        .layer(middleware::from_fn_with_state(
+            Arc::new(boundary::Boundary::new(
+                &state.inner.config.allowed_hosts,
+                &state.inner.config.allowed_origins,
+            )),
+            boundary::guard,
         ))
         .with_state(state)
 }

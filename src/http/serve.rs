@@ -16,7 +16,12 @@ use tokio::sync::watch;
 use tokio_util::either::Either;
 use tokio_util::task::TaskTracker;
 
+use axum::http::Request;
+use hyper::body::Incoming;
+use tower::ServiceExt;
+
 use super::Activity;
+use super::boundary::ViaUnixSocket;
 
 /// How long a just-accepted connection is given to send its request before a
 /// stop closes idle connections. Loopback clients send it within microseconds.
@@ -164,6 +169,14 @@ async fn connection(
     options: ServeOptions,
     mut stop: watch::Receiver<bool>,
 ) {
+    // No browser reaches a Unix socket: its requests skip the Host check.
+    let unix = matches!(io, Either::Right(_));
+    let app = app.map_request(move |mut request: Request<Incoming>| {
+        if unix {
+            request.extensions_mut().insert(ViaUnixSocket);
+        }
+        request
+    });
     let conn = http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(options.header_read_timeout)

@@ -3,6 +3,7 @@
 
 pub mod mock;
 pub mod process;
+pub mod raw;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
