@@ -16,8 +16,10 @@
 //!
 //! Around it: [`config`] (layered settings), [`serve`] (the accept loop
 //! with graceful shutdown), [`systemd`] (passed sockets, sd-notify, watchdog,
-//! idle exit), [`logging`] (journald or stderr) and [`doctor`] (the
-//! `doctor` subcommand's checks).
+//! idle exit), [`logging`] (journald or stderr), [`doctor`] (the
+//! `doctor` subcommand's checks), [`limits`] (usage windows per login, the
+//! cooldown after a reached limit, their plain words; pure) and [`metrics`]
+//! (the Prometheus registry).
 
 pub mod auth;
 pub mod chat;
@@ -25,7 +27,9 @@ pub mod collect;
 pub mod config;
 pub mod doctor;
 pub mod error;
+pub mod limits;
 pub mod logging;
+pub mod metrics;
 pub mod patch;
 pub mod relay;
 pub mod serve;
