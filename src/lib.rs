@@ -18,8 +18,10 @@
 //! - [`error`]: the OpenAI-shaped error every client sees.
 //!
 //! Around it: [`config`] (layered settings), [`systemd`] (passed sockets,
-//! sd-notify, watchdog, idle exit), [`logging`] (journald or stderr) and
-//! [`doctor`] (the `doctor` subcommand's checks). Nothing below `http` knows
+//! sd-notify, watchdog, idle exit), [`logging`] (journald or stderr),
+//! [`doctor`] (the `doctor` subcommand's checks), [`limits`] (usage windows
+//! per login, the cooldown after a reached limit, their plain words; pure)
+//! and [`metrics`] (the Prometheus registry). Nothing below `http` knows
 //! about axum's routing; nothing above `proxy` knows about reqwest.
 
 pub mod auth;
@@ -28,7 +30,9 @@ pub mod dialect;
 pub mod doctor;
 pub mod error;
 pub mod http;
+pub mod limits;
 pub mod logging;
+pub mod metrics;
 pub mod net;
 pub mod patch;
 pub mod proxy;
