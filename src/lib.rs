@@ -13,6 +13,8 @@
 //! - [`sse`]: splitting the event stream into events (pure).
 //! - [`collect`]: one Responses object from the events, for `stream: false` (pure).
 //! - [`error`]: the OpenAI-shaped error every client sees.
+//! - [`store`]: stored responses, `previous_response_id` expansion, and the
+//!   reasoning kept between turns (the backend keeps no state).
 //!
 //! Around it: [`config`] (layered settings), [`serve`] (the accept loop
 //! with graceful shutdown), [`systemd`] (passed sockets, sd-notify, watchdog,
@@ -31,6 +33,7 @@ pub mod relay;
 pub mod serve;
 pub mod server;
 pub mod sse;
+pub mod store;
 pub mod systemd;
 pub mod upstream;
 
