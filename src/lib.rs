@@ -15,6 +15,7 @@
 //! - [`error`]: the OpenAI-shaped error every client sees.
 //! - [`store`]: stored responses, `previous_response_id` expansion, and the
 //!   reasoning kept between turns (the backend keeps no state).
+//! - [`models`]: model aliases and reasoning-effort suffixes (pure).
 //!
 //! Around it: [`config`] (layered settings), [`serve`] (the accept loop
 //! with graceful shutdown), [`systemd`] (passed sockets, sd-notify, watchdog,
@@ -28,6 +29,7 @@ pub mod config;
 pub mod doctor;
 pub mod error;
 pub mod logging;
+pub mod models;
 pub mod patch;
 pub mod relay;
 pub mod serve;
