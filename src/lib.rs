@@ -16,6 +16,9 @@
 //! - [`net`]: the one HTTP client: TLS trust, proxy, default headers, failure kinds.
 //! - [`sse`]: splitting the event stream into events (pure).
 //! - [`error`]: the OpenAI-shaped error every client sees.
+//! - [`store`]: stored responses, `previous_response_id` expansion, and the
+//!   reasoning kept between turns (the backend keeps no state).
+//! - [`models`]: model aliases and reasoning-effort suffixes (pure).
 //!
 //! Around it: [`config`] (layered settings), [`systemd`] (passed sockets,
 //! sd-notify, watchdog, idle exit), [`logging`] (journald or stderr),
@@ -33,10 +36,12 @@ pub mod http;
 pub mod limits;
 pub mod logging;
 pub mod metrics;
+pub mod models;
 pub mod net;
 pub mod patch;
 pub mod proxy;
 pub mod sse;
+pub mod store;
 pub mod systemd;
 
 use std::future::Future;

@@ -1,0 +1,138 @@
+//! The store as the daemon holds it: ready, unavailable with a reason, or
+//! off; every operation async, run on the blocking pool.
+
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use super::{
+    Db, ListQuery, OpenError, Page, StoreError, StoreMode, StoreOptions, StoredResponse, now_millis,
+};
+
+/// The daemon's response store. Cloning shares it.
+#[derive(Debug, Clone)]
+pub enum Store {
+    Ready(Db),
+    /// Opening failed; the daemon serves on without state and requests that
+    /// need it get [`StoreError::Unavailable`] naming why.
+    Unavailable {
+        reason: Arc<str>,
+    },
+    /// `store` mode `off`: nothing is written, reads answer [`StoreError::Off`].
+    Off,
+}
+
+impl Store {
+    /// Opens the store `options` describe; a failure is typed so the caller
+    /// can tell the user what to fix.
+    pub fn open(options: &StoreOptions) -> Result<Store, OpenError> {
+        match options.mode {
+            StoreMode::Off => Ok(Store::Off),
+            StoreMode::Disk | StoreMode::Memory => Db::open(options).map(Store::Ready),
+        }
+    }
+
+    /// [`Store::open`], turning a failure into a warning and a store that
+    /// answers every stateful request with the reason.
+    pub fn open_or_warn(options: &StoreOptions) -> Store {
+        Store::open(options).unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "serving without stored responses");
+            Store::Unavailable {
+                reason: e.to_string().into(),
+            }
+        })
+    }
+
+    /// Whether responses are being kept.
+    pub fn is_ready(&self) -> bool {
+        matches!(self, Store::Ready(_))
+    }
+
+    /// Commits `response`; once this returns `Ok` it survives a crash, so call
+    /// it before the answer's last byte goes out. With the store off there is
+    /// nothing to keep and this is `Ok`; unavailable, it is the error (warn,
+    /// and answer anyway). Eviction, when due, runs afterwards in the background.
+    pub async fn put(&self, response: StoredResponse) -> Result<(), StoreError> {
+        if matches!(self, Store::Off) {
+            return Ok(());
+        }
+        let db = self.db()?.clone();
+        let due = run(db.clone(), move |db| db.put(&response, now_millis())).await?;
+        if due {
+            tokio::task::spawn_blocking(move || db.evict_logged(now_millis()));
+        }
+        Ok(())
+    }
+
+    /// The stored response, `None` when unknown, deleted or expired.
+    pub async fn get(&self, id: &str) -> Result<Option<StoredResponse>, StoreError> {
+        let id = id.to_owned();
+        run(self.db()?.clone(), move |db| db.get(&id, now_millis())).await
+    }
+
+    /// Deletes a response; `false` when there was none to delete.
+    pub async fn delete(&self, id: &str) -> Result<bool, StoreError> {
+        let id = id.to_owned();
+        run(self.db()?.clone(), move |db| db.delete(&id, now_millis())).await
+    }
+
+    /// The items that made up a response's input, earlier turns included,
+    /// one page of them; `None` when the response is unknown.
+    pub async fn input_items(
+        &self,
+        id: &str,
+        query: ListQuery,
+    ) -> Result<Option<Page>, StoreError> {
+        let id = id.to_owned();
+        let db = self.db()?.clone();
+        run(db, move |db| match db.input_items(&id, now_millis())? {
+            Some(items) => super::list::paginate(items, &query).map(Some),
+            None => Ok(None),
+        })
+        .await
+    }
+
+    /// The stateless input for a request continuing `previous_response_id`:
+    /// every earlier turn's input and output items, oldest first, then
+    /// `new_input`. Instructions are not inherited (nor are they here).
+    pub async fn expand(
+        &self,
+        previous_response_id: &str,
+        new_input: Vec<Value>,
+    ) -> Result<Vec<Value>, StoreError> {
+        let id = previous_response_id.to_owned();
+        run(self.db()?.clone(), move |db| {
+            let mut items = db.expand(&id, now_millis())?;
+            items.extend(new_input);
+            Ok(items)
+        })
+        .await
+    }
+
+    /// Drops expired responses and, past the size bound, the least recently
+    /// used: for a periodic timer. Does nothing unless the store is ready.
+    pub async fn sweep(&self) -> Result<super::Evicted, StoreError> {
+        match self {
+            Store::Ready(db) => run(db.clone(), |db| db.evict(now_millis())).await,
+            Store::Unavailable { .. } | Store::Off => Ok(super::Evicted::default()),
+        }
+    }
+
+    fn db(&self) -> Result<&Db, StoreError> {
+        match self {
+            Store::Ready(db) => Ok(db),
+            Store::Unavailable { reason } => Err(StoreError::Unavailable {
+                reason: reason.clone(),
+            }),
+            Store::Off => Err(StoreError::Off),
+        }
+    }
+}
+
+async fn run<T, F>(db: Db, job: F) -> Result<T, StoreError>
+where
+    T: Send + 'static,
+    F: FnOnce(&Db) -> Result<T, StoreError> + Send + 'static,
+{
+    tokio::task::spawn_blocking(move || job(&db)).await?
+}

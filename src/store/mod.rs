@@ -1,0 +1,197 @@
+//! Stored responses: the state the Codex backend does not keep.
+//!
+//! The backend must be sent `store: false`, so `previous_response_id`,
+//! `GET /v1/responses/{id}` and `input_items` work only if the proxy keeps
+//! each answer itself. This module keeps them in an embedded database and
+//! expands a `previous_response_id` into the full, stateless input.
+//!
+//! # Why SQLite (rusqlite, bundled)
+//! Its crash behaviour is the most tested of any embedded store: with WAL and
+//! `synchronous = FULL` a committed transaction survives `kill -9` and power
+//! loss, a torn write is rolled back on the next open, and a damaged file is
+//! reported as such rather than misread. Recursive queries walk a chain of
+//! responses in one statement, and users can inspect the file with the
+//! `sqlite3` shell. Bundling pins the tested SQLite instead of the host's.
+//!
+//! # Layout of the data
+//! A response is stored with only its own new input and its output, plus a
+//! link to the response it continued: a conversation of n turns costs n
+//! deltas, not n² copies. Every write "touches" the whole chain above it, so
+//! age and size eviction (least recently used first, deepest first among
+//! equals) never drops a response while a response continuing it remains. A
+//! response deleted by the client while others continue it is hidden and
+//! trimmed to its items (they are part of its successors' input) until those
+//! go too.
+//!
+//! # Concurrency
+//! One connection behind a mutex, used through `spawn_blocking`: SQLite takes
+//! one writer at a time anyway, every operation here is a few small
+//! statements, and one connection keeps the running size total exact and
+//! needs no `SQLITE_BUSY` retries. `spawn_blocking` because a commit waits on
+//! `fsync`, which must not stall the threads serving connections.
+//!
+//! Contents (prompts, answers) are never logged; errors name ids and paths only.
+
+pub mod continuity;
+mod db;
+mod evict;
+mod handle;
+pub mod list;
+mod open;
+pub mod options;
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde_json::Value;
+
+pub use db::Db;
+pub use evict::Evicted;
+pub use handle::Store;
+pub use list::{Cursor, ListQuery, Order, Page};
+pub use open::OpenError;
+pub use options::{StoreMode, StoreOptions};
+
+/// A response as the client saw it, with what it takes to continue it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredResponse {
+    /// `resp_…`, the response object's `id`.
+    pub id: String,
+    /// The response this one continued, the object's `previous_response_id`.
+    pub previous_response_id: Option<String>,
+    /// This turn's own input items, as forwarded (a string input already a
+    /// message); earlier turns' items are reached through the chain.
+    pub input: Vec<Value>,
+    /// The Response object: `id`, `status`, `output`, `usage`, `created_at`,
+    /// `model`, `instructions`, `metadata`, …, with the reasoning items'
+    /// `encrypted_content` kept (strip it for a client that did not ask).
+    pub response: Value,
+}
+
+impl StoredResponse {
+    /// Takes the id and the chain link from the response object itself, and
+    /// gives every input and output item an id (for `input_items` cursors).
+    /// The object is the one the client gets, so its `previous_response_id`
+    /// is the client's (the backend never saw one) and its `output` is the
+    /// backend's, reasoning `encrypted_content` included.
+    pub fn new(mut response: Value, mut input: Vec<Value>) -> Result<Self, StoreError> {
+        let id = response
+            .get("id")
+            .and_then(Value::as_str)
+            .filter(|id| !id.is_empty())
+            .ok_or(StoreError::NotAResponse)?
+            .to_owned();
+        let previous_response_id = response
+            .get("previous_response_id")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        if previous_response_id.as_deref() == Some(id.as_str()) {
+            return Err(StoreError::NotAResponse);
+        }
+        let Some(Value::Array(output)) = response.get_mut("output") else {
+            return Err(StoreError::NotAResponse);
+        };
+        list::assign_ids(output, &id, "out");
+        list::assign_ids(&mut input, &id, "in");
+        Ok(StoredResponse {
+            id,
+            previous_response_id,
+            input,
+            response,
+        })
+    }
+
+    /// The output items, `encrypted_content` included.
+    pub fn output(&self) -> &[Value] {
+        self.response
+            .get("output")
+            .and_then(Value::as_array)
+            .map_or(&[], Vec::as_slice)
+    }
+
+    /// `completed`, `incomplete`, `failed`, … as the backend said.
+    pub fn status(&self) -> Option<&str> {
+        self.response.get("status").and_then(Value::as_str)
+    }
+}
+
+/// Why a store operation could not be done.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The public API's wording, for a 400 `previous_response_not_found`.
+    #[error("Previous response with id '{0}' not found.")]
+    PreviousResponseNotFound(String),
+    #[error(
+        "the response store is off (store mode `off`), so stored responses and \
+         previous_response_id are not available"
+    )]
+    Off,
+    #[error(
+        "the response store is unavailable ({reason}), so stored responses and previous_response_id are not available"
+    )]
+    Unavailable { reason: Arc<str> },
+    #[error("No item with id '{id}' is in this list (`{param}`).")]
+    CursorNotFound { param: Cursor, id: String },
+    #[error(
+        "a stored response needs a non-empty string `id`, an `output` list, and no link to itself"
+    )]
+    NotAResponse,
+    #[error("the response store failed: {0}")]
+    Database(#[from] rusqlite::Error),
+    #[error("the response store holds a record that is not JSON: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("the response store's worker stopped: {0}")]
+    Worker(#[from] tokio::task::JoinError),
+}
+
+impl StoreError {
+    /// The HTTP status a client should get for it.
+    pub fn status(&self) -> u16 {
+        match self {
+            StoreError::PreviousResponseNotFound(_)
+            | StoreError::CursorNotFound { .. }
+            | StoreError::Off
+            | StoreError::NotAResponse => 400,
+            StoreError::Unavailable { .. } => 503,
+            StoreError::Database(_) | StoreError::Json(_) | StoreError::Worker(_) => 500,
+        }
+    }
+
+    /// The error `code` and `param` of the OpenAI-shaped body, where the
+    /// public API has them.
+    pub fn code_and_param(&self) -> Option<(&'static str, &'static str)> {
+        match self {
+            StoreError::PreviousResponseNotFound(_) => {
+                Some(("previous_response_not_found", "previous_response_id"))
+            }
+            StoreError::CursorNotFound { param, .. } => Some((
+                "invalid_value",
+                match param {
+                    Cursor::After => "after",
+                    Cursor::Before => "before",
+                },
+            )),
+            StoreError::Off
+            | StoreError::Unavailable { .. }
+            | StoreError::NotAResponse
+            | StoreError::Database(_)
+            | StoreError::Json(_)
+            | StoreError::Worker(_) => None,
+        }
+    }
+}
+
+/// Milliseconds since the epoch: the store's clock for ages.
+pub fn now_millis() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+#[cfg(test)]
+#[path = "store_tests.rs"]
+mod tests;
+
+#[cfg(test)]
+#[path = "crash_tests.rs"]
+mod crash_tests;

@@ -1,0 +1,216 @@
+//! Opening the database: a private directory and file, the durability
+//! settings, the schema, and a typed error for every way it can fail.
+
+use std::fs::{self, DirBuilder, OpenOptions, Permissions};
+use std::io;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::{Connection, ErrorCode, MAIN_DB};
+
+use super::options::{DB_FILE, StoreMode, StoreOptions, default_dir};
+
+/// The schema this version writes; a file with a higher one is refused.
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// How long to wait for another process's write lock (a daemon still
+/// draining while its successor starts) before giving up.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The WAL is cut back to this after a checkpoint, so one large write does
+/// not leave a large file behind.
+const JOURNAL_SIZE_LIMIT: i64 = 16 * 1024 * 1024;
+
+/// Only the user may enter the directory or read the files: they hold prompts.
+const DIR_MODE: u32 = 0o700;
+const FILE_MODE: u32 = 0o600;
+
+/// SQLite's companions of the database file, given the same mode.
+const COMPANIONS: [&str; 2] = ["-wal", "-shm"];
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS responses (
+    id TEXT PRIMARY KEY NOT NULL,
+    previous_response_id TEXT,
+    depth INTEGER NOT NULL,
+    touched_at INTEGER NOT NULL,
+    hidden INTEGER NOT NULL DEFAULT 0,
+    bytes INTEGER NOT NULL,
+    input TEXT NOT NULL,
+    response TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS responses_by_parent ON responses (previous_response_id);
+CREATE INDEX IF NOT EXISTS responses_by_use ON responses (touched_at, depth DESC);
+";
+
+/// Why the store could not be opened. The daemon serves on without state.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("store mode `off` opens no database")]
+    Off,
+    #[error(
+        "no directory for the response store: none of STATE_DIRECTORY, \
+         XDG_STATE_HOME or HOME is set, and no store directory is configured"
+    )]
+    NoDirectory,
+    #[error("cannot prepare {}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{} is not a usable response store ({source}); move it aside to start a new one", path.display())]
+    Corrupt {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("{} is read-only, and the response store must write", path.display())]
+    ReadOnly { path: PathBuf },
+    #[error(
+        "{} has schema version {found}, newer than this version reads ({SCHEMA_VERSION})",
+        path.display()
+    )]
+    NewerSchema { path: PathBuf, found: i64 },
+    #[error("cannot open the response store {}: {source}", path.display())]
+    Database {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+}
+
+/// A configured connection for `options`, and the file it is on (`None` in memory).
+pub(super) fn connect(options: &StoreOptions) -> Result<(Connection, Option<PathBuf>), OpenError> {
+    match options.mode {
+        StoreMode::Off => Err(OpenError::Off),
+        StoreMode::Memory => {
+            let path = Path::new(":memory:");
+            let conn = Connection::open_in_memory().map_err(|e| classify(path, e))?;
+            prepare(&conn, path, false)?;
+            Ok((conn, None))
+        }
+        StoreMode::Disk => {
+            let dir = match &options.dir {
+                Some(dir) => dir.clone(),
+                None => default_dir().ok_or(OpenError::NoDirectory)?,
+            };
+            let path = dir.join(DB_FILE);
+            make_private_dir(&dir, options.dir.is_none())?;
+            make_private_files(&path)?;
+            let conn = Connection::open(&path).map_err(|e| classify(&path, e))?;
+            prepare(&conn, &path, true)?;
+            Ok((conn, Some(path)))
+        }
+    }
+}
+
+/// Creates the directory (and missing parents) as 0700. An existing default
+/// directory is ours and is tightened; a configured one is left as the user
+/// set it (it may be shared), the files in it being private anyway.
+fn make_private_dir(dir: &Path, ours: bool) -> Result<(), OpenError> {
+    let io_err = |source| OpenError::Io {
+        path: dir.to_path_buf(),
+        source,
+    };
+    DirBuilder::new()
+        .recursive(true)
+        .mode(DIR_MODE)
+        .create(dir)
+        .map_err(io_err)?;
+    if ours {
+        fs::set_permissions(dir, Permissions::from_mode(DIR_MODE)).map_err(io_err)?;
+    }
+    Ok(())
+}
+
+/// Creates the database file as 0600 before SQLite does (SQLite then gives
+/// its `-wal` and `-shm` files the database's mode), and tightens files left
+/// by an earlier run. Opening for writing here also turns an unwritable file
+/// into a plain I/O error instead of a silently read-only database.
+fn make_private_files(path: &Path) -> Result<(), OpenError> {
+    let io_err = |path: &Path, source| OpenError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(FILE_MODE)
+        .open(path)
+        .map_err(|e| io_err(path, e))?;
+    fs::set_permissions(path, Permissions::from_mode(FILE_MODE)).map_err(|e| io_err(path, e))?;
+    for suffix in COMPANIONS {
+        let mut companion = path.as_os_str().to_owned();
+        companion.push(suffix);
+        let companion = PathBuf::from(companion);
+        match fs::set_permissions(&companion, Permissions::from_mode(FILE_MODE)) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(io_err(&companion, e)),
+            Ok(()) | Err(_) => {}
+        }
+    }
+    Ok(())
+}
+
+/// Durability, privacy and the schema. `durable` is false in memory.
+fn prepare(conn: &Connection, path: &Path, durable: bool) -> Result<(), OpenError> {
+    let fail = |e| classify(path, e);
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(fail)?;
+    // The first read of the file: a damaged header shows here.
+    let found: i64 = conn
+        .pragma_query_value(None, "user_version", |row| row.get(0))
+        .map_err(fail)?;
+    if found > SCHEMA_VERSION {
+        return Err(OpenError::NewerSchema {
+            path: path.to_path_buf(),
+            found,
+        });
+    }
+    if found == 0 {
+        // Only takes effect before the first table: lets eviction hand
+        // pages back to the file system.
+        conn.pragma_update(None, "auto_vacuum", "INCREMENTAL")
+            .map_err(fail)?;
+    }
+    if durable {
+        // WAL: readers never block the writer and a torn write is ignored on
+        // the next open. FULL: every commit is fsynced, so an answer whose
+        // store call returned survives power loss too (NORMAL would only
+        // survive a crash of the process).
+        let _mode: String = conn
+            .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
+            .map_err(fail)?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(fail)?;
+        conn.pragma_update(None, "journal_size_limit", JOURNAL_SIZE_LIMIT)
+            .map_err(fail)?;
+    }
+    // Deleted and evicted prompts are overwritten, not left in free pages.
+    conn.pragma_update(None, "secure_delete", "ON")
+        .map_err(fail)?;
+    conn.execute_batch(&format!(
+        "BEGIN IMMEDIATE; {SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
+    ))
+    .map_err(fail)?;
+    if conn.is_readonly(MAIN_DB).map_err(fail)? {
+        return Err(OpenError::ReadOnly {
+            path: path.to_path_buf(),
+        });
+    }
+    Ok(())
+}
+
+/// A damaged file is named as such; anything else is a database error.
+pub(super) fn classify(path: &Path, source: rusqlite::Error) -> OpenError {
+    let path = path.to_path_buf();
+    match source.sqlite_error_code() {
+        Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt) => {
+            OpenError::Corrupt { path, source }
+        }
+        Some(ErrorCode::ReadOnly) => OpenError::ReadOnly { path },
+        _ => OpenError::Database { path, source },
+    }
+}
