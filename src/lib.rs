@@ -6,6 +6,7 @@
 //! - [`server`]: the HTTP routes, limits, the summary log line, and the
 //!   mapping of errors to responses.
 //! - [`chat`]: translates Chat Completions requests and answers to and from Responses.
+//! - [`dialect`]: the same for Anthropic's Messages API ([`dialect::messages`]).
 //! - [`patch`]: rewrites a client's Responses request into what the backend accepts.
 //! - [`auth`]: the login in `auth.json`: reading, refreshing, writing back.
 //! - [`upstream`]: the client for the Codex backend: headers, sending, status mapping.
@@ -23,6 +24,7 @@ pub mod auth;
 pub mod chat;
 pub mod collect;
 pub mod config;
+pub mod dialect;
 pub mod doctor;
 pub mod error;
 pub mod logging;
