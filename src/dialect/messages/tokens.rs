@@ -10,7 +10,9 @@
 //! only the backend can read it.
 //!
 //! The encoding (a 3.6 MB table built into the binary) is parsed on the
-//! first count and kept.
+//! first count and kept: about half a second in a release build on a busy
+//! 2-core machine, after which 400 KB of text counts in about 30 ms. Both are
+//! CPU work, so an async caller counts on a blocking thread.
 
 use std::sync::LazyLock;
 
@@ -78,7 +80,7 @@ struct Counter<'a> {
 
 impl Counter<'_> {
     fn text(&mut self, text: &str) {
-        self.total += self.bpe.encode_ordinary(text).len() as u64;
+        self.total += self.bpe.count_ordinary(text) as u64;
     }
 
     fn field(&mut self, value: &Value, key: &str) {
@@ -122,7 +124,7 @@ mod tests {
     use super::*;
 
     fn tokens(text: &str) -> u64 {
-        O200K.as_ref().unwrap().encode_ordinary(text).len() as u64
+        O200K.as_ref().unwrap().count_ordinary(text) as u64
     }
 
     #[test]
