@@ -8,7 +8,7 @@
 //!   handlers; the bookkeeping every request shares (request id, client key,
 //!   summary line).
 //! - [`dialect`]: translators between Responses and the other APIs clients
-//!   speak (Chat Completions), each with its stream grammar (pure).
+//!   speak (Chat Completions, Anthropic Messages), each with its stream grammar (pure).
 //! - [`patch`]: rewrites a client's Responses request into what the backend accepts (pure).
 //! - [`proxy`]: one call to the Codex backend end to end (credentials, the 401
 //!   retry, status mapping), the live event stream, and collection.
