@@ -15,6 +15,8 @@
 //! - [`auth`]: the login in `auth.json`: reading, refreshing, writing back.
 //! - [`net`]: the one HTTP client: TLS trust, proxy, default headers, failure kinds.
 //! - [`sse`]: splitting the event stream into events (pure).
+//! - [`compression`]: zstd and gzip request bodies, decoded under a cap, and
+//!   the zstd body forwarded for a client that compressed its own (pure).
 //! - [`error`]: the OpenAI-shaped error every client sees.
 //! - [`store`]: stored responses, `previous_response_id` expansion, and the
 //!   reasoning kept between turns (the backend keeps no state).
@@ -28,6 +30,7 @@
 //! about axum's routing; nothing above `proxy` knows about reqwest.
 
 pub mod auth;
+pub mod compression;
 pub mod config;
 pub mod dialect;
 pub mod doctor;
