@@ -123,6 +123,29 @@ pub fn patch(mut body: Map<String, Value>, rules: &Rules) -> Result<Patched, Api
     })
 }
 
+/// Applies the backend's rules to a request for the legacy
+/// `/responses/compact` (PROTOCOL.md §9): those of [`patch`], except that
+/// the endpoint answers one JSON object and refuses `stream` and `store`.
+pub fn patch_compact(body: Map<String, Value>, rules: &Rules) -> Result<Patched, ApiError> {
+    let sent: Vec<&str> = ["stream", "store"]
+        .into_iter()
+        .filter(|k| body.contains_key(*k))
+        .collect();
+    let mut patched = patch(body, rules)?;
+    patched.body.shift_remove("stream");
+    patched.body.shift_remove("store");
+    patched
+        .changes
+        .retain(|c| !c.starts_with("stream") && !c.starts_with("store"));
+    for field in sent {
+        patched
+            .changes
+            .push(format!("removed {field} (the compact endpoint refuses it)"));
+    }
+    patched.client_stream = false;
+    Ok(patched)
+}
+
 fn wrong_type(key: &str, want: &str, got: &Value) -> ApiError {
     ApiError::invalid_request(format!("`{key}` must be {want}, not {}", type_name(got)))
 }
@@ -230,6 +253,51 @@ mod tests {
             assert_eq!(e.status, axum::http::StatusCode::BAD_REQUEST);
             assert!(e.message.contains(field), "{field}: {}", e.message);
         }
+    }
+
+    #[test]
+    fn a_compaction_gets_the_same_rules_without_stream_or_store() {
+        let p = patch_compact(
+            obj(
+                json!({"model":"gpt-5","input":[{"type":"compaction_trigger"}],"stream":false,
+                "store":true,"temperature":0.2,"prompt_cache_key":"pck"}),
+            ),
+            &rules(),
+        )
+        .unwrap();
+        assert_eq!(
+            Value::Object(p.body),
+            json!({"model":"gpt-5","input":[{"type":"compaction_trigger"}],"prompt_cache_key":"pck",
+                "instructions":"be brief"})
+        );
+        assert!(!p.client_stream);
+        assert_eq!(
+            p.changes,
+            [
+                "instructions: the configured default",
+                "removed temperature (the backend refuses it)",
+                "removed stream (the compact endpoint refuses it)",
+                "removed store (the compact endpoint refuses it)",
+            ]
+        );
+        let e = patch_compact(
+            obj(json!({"model":"m","input":"x","stream":"yes"})),
+            &rules(),
+        );
+        assert!(e.unwrap_err().message.contains("`stream`"));
+    }
+
+    #[test]
+    fn compaction_items_pass_as_sent() {
+        let input = json!([
+            {"type":"message","role":"user","content":[{"type":"input_text","text":"one"}]},
+            {"type":"compaction","id":"cmp_1","encrypted_content":"enc_abc"},
+            {"type":"compaction_summary","id":"cmp_0","encrypted_content":"enc_old"},
+            {"type":"compaction_trigger"},
+        ]);
+        let body = obj(json!({"model":"gpt-5","instructions":"mine","input":input}));
+        assert_eq!(patch(body.clone(), &rules()).unwrap().body["input"], input);
+        assert_eq!(patch_compact(body, &rules()).unwrap().body["input"], input);
     }
 
     #[test]

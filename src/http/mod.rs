@@ -8,6 +8,7 @@ mod body;
 pub mod bookkeeping;
 pub mod boundary;
 mod chat;
+mod compact;
 mod models;
 mod responses;
 pub mod serve;
@@ -75,6 +76,8 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/v1/responses", post(responses::create))
         .route("/responses", post(responses::create))
+        .route("/v1/responses/compact", post(compact::create))
+        .route("/responses/compact", post(compact::create))
         .route("/v1/chat/completions", post(chat::create))
         .route("/chat/completions", post(chat::create))
         .route("/v1/models", get(models::list))

@@ -11,4 +11,4 @@ pub mod relay;
 mod status;
 pub mod upstream;
 
-pub use self::upstream::{Opened, Upstream};
+pub use self::upstream::{Compacted, Opened, Upstream};
