@@ -66,7 +66,7 @@ async fn a_streamed_compaction_passes_through_and_the_next_streamed_turn_carries
         events == sent || events == mock::backfilled(sent.clone()),
         "{events:#?}"
     );
-    assert_eq!(mock::output_items(&events), [item.clone()]);
+    assert_eq!(mock::output_items(&events), std::slice::from_ref(&item));
 
     let next = turn(json!([user("one"), item, user("two")]), true);
     let response = proxy.post("/v1/responses", &next).await;
