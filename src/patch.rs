@@ -51,6 +51,28 @@ pub fn patch(mut body: Map<String, Value>, rules: &Rules) -> Result<Patched, Api
         }
         Some(other) => return Err(wrong_type("model", "a string", other)),
     }
+    let client_stream = force_stream(&mut body, &mut changes)?;
+    force_no_store(&mut body, &mut changes)?;
+    default_instructions(&mut body, &rules.instructions, &mut changes)?;
+    input_as_list(&mut body, &mut changes)?;
+    check_containers(&body)?;
+    for field in &rules.strip_fields {
+        if body.shift_remove(field).is_some() {
+            changes.push(format!("removed {field} (the backend refuses it)"));
+        }
+    }
+    Ok(Patched {
+        body,
+        client_stream,
+        changes,
+    })
+}
+
+/// The backend only streams; returns whether the client asked for a stream.
+fn force_stream(
+    body: &mut Map<String, Value>,
+    changes: &mut Vec<String>,
+) -> Result<bool, ApiError> {
     let client_stream = match body.get("stream") {
         None | Some(Value::Null) => false,
         Some(Value::Bool(b)) => *b,
@@ -60,6 +82,14 @@ pub fn patch(mut body: Map<String, Value>, rules: &Rules) -> Result<Patched, Api
         changes.push("stream: true (the answer is collected for the client)".into());
     }
     body.insert("stream".into(), Value::Bool(true));
+    Ok(client_stream)
+}
+
+/// The backend refuses to store responses.
+fn force_no_store(
+    body: &mut Map<String, Value>,
+    changes: &mut Vec<String>,
+) -> Result<(), ApiError> {
     match body.get("store") {
         Some(Value::Bool(false)) => {}
         None | Some(Value::Null) | Some(Value::Bool(true)) => {
@@ -68,17 +98,31 @@ pub fn patch(mut body: Map<String, Value>, rules: &Rules) -> Result<Patched, Api
         }
         Some(other) => return Err(wrong_type("store", "a boolean", other)),
     }
+    Ok(())
+}
+
+/// The backend requires instructions; blank ones count as none.
+fn default_instructions(
+    body: &mut Map<String, Value>,
+    instructions: &str,
+    changes: &mut Vec<String>,
+) -> Result<(), ApiError> {
     match body.get("instructions") {
         Some(Value::String(s)) if !s.trim().is_empty() => {}
         None | Some(Value::Null) | Some(Value::String(_)) => {
             changes.push("instructions: the configured default".into());
             body.insert(
                 "instructions".into(),
-                Value::String(rules.instructions.clone()),
+                Value::String(instructions.to_owned()),
             );
         }
         Some(other) => return Err(wrong_type("instructions", "a string", other)),
     }
+    Ok(())
+}
+
+/// The backend takes `input` only as a list of items; a string is one user message.
+fn input_as_list(body: &mut Map<String, Value>, changes: &mut Vec<String>) -> Result<(), ApiError> {
     match body.get_mut("input") {
         Some(Value::Array(_)) => {}
         Some(input @ Value::String(_)) => {
@@ -97,30 +141,24 @@ pub fn patch(mut body: Map<String, Value>, rules: &Rules) -> Result<Patched, Api
         }
         Some(other) => return Err(wrong_type("input", "a string or a list", other)),
     }
-    for (key, want) in [("tools", "a list"), ("include", "a list")] {
+    Ok(())
+}
+
+/// Lists and objects the backend would refuse with a less helpful message.
+fn check_containers(body: &Map<String, Value>) -> Result<(), ApiError> {
+    for (key, want) in [
+        ("tools", "a list"),
+        ("include", "a list"),
+        ("reasoning", "an object"),
+        ("text", "an object"),
+    ] {
         if let Some(v) = body.get(key)
-            && !(v.is_array() || v.is_null())
+            && !(v.is_null() || type_name(v) == want)
         {
             return Err(wrong_type(key, want, v));
         }
     }
-    for (key, want) in [("reasoning", "an object"), ("text", "an object")] {
-        if let Some(v) = body.get(key)
-            && !(v.is_object() || v.is_null())
-        {
-            return Err(wrong_type(key, want, v));
-        }
-    }
-    for field in &rules.strip_fields {
-        if body.shift_remove(field).is_some() {
-            changes.push(format!("removed {field} (the backend refuses it)"));
-        }
-    }
-    Ok(Patched {
-        body,
-        client_stream,
-        changes,
-    })
+    Ok(())
 }
 
 /// Applies the backend's rules to a request for the legacy
