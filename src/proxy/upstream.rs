@@ -22,7 +22,7 @@ use crate::net;
 /// A model list call is small; one that takes longer than this is stuck.
 const MODELS_TIMEOUT: Duration = Duration::from_secs(30);
 
-const ACCOUNT_HEADER: HeaderName = HeaderName::from_static("chatgpt-account-id");
+pub(super) const ACCOUNT_HEADER: HeaderName = HeaderName::from_static("chatgpt-account-id");
 
 /// The Codex backend and the login it is called with.
 #[derive(Debug, Clone)]
@@ -96,18 +96,7 @@ impl Upstream {
         if self.debug {
             tracing::debug!(body = %redacted(body), "forwarding request");
         }
-        let permit = self.limiter.clone().try_acquire_owned().map_err(|_| {
-            ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                ErrorKind::Server,
-                Some("too_many_requests_in_flight"),
-                format!(
-                    "the proxy is already forwarding {} requests (max_concurrent_requests); retry shortly",
-                    self.max_concurrent
-                ),
-            )
-            .with_retry_after(Some(1))
-        })?;
+        let permit = self.permit()?;
         let forwarded = headers::to_backend(client_headers, body);
         let encoded = bytes::Bytes::from(serde_json::to_vec(body).map_err(|e| {
             ApiError::invalid_request(format!("the request could not be encoded: {e}"))
@@ -131,6 +120,23 @@ impl Upstream {
             headers,
             upstream_id,
             permit,
+        })
+    }
+
+    /// A place among the requests in flight (`max_concurrent_requests`),
+    /// held until the answer is finished; a WebSocket turn takes one too.
+    pub fn permit(&self) -> Result<OwnedSemaphorePermit, ApiError> {
+        self.limiter.clone().try_acquire_owned().map_err(|_| {
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                ErrorKind::Server,
+                Some("too_many_requests_in_flight"),
+                format!(
+                    "the proxy is already forwarding {} requests (max_concurrent_requests); retry shortly",
+                    self.max_concurrent
+                ),
+            )
+            .with_retry_after(Some(1))
         })
     }
 
@@ -198,7 +204,7 @@ impl Upstream {
 }
 
 /// A 502 for an upstream that could not be reached.
-fn unreachable(url: &reqwest::Url, e: &reqwest::Error) -> ApiError {
+pub(super) fn unreachable(url: &reqwest::Url, e: &reqwest::Error) -> ApiError {
     ApiError::bad_gateway(format!(
         "the Codex backend could not be reached at {url}: {}",
         net::describe(e)
