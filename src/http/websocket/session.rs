@@ -71,7 +71,18 @@ struct Turn {
     model: Option<String>,
     upstream_id: Option<String>,
     /// A place among the requests in flight, as an HTTP request holds one.
-    _permit: Option<OwnedSemaphorePermit>,
+    permit: Option<OwnedSemaphorePermit>,
+    /// The request, kept until the backend's socket answers it: a socket
+    /// that ends before it does gets the request again on a new one.
+    unanswered: Option<Map<String, Value>>,
+}
+
+/// Why a request did not go out.
+#[derive(Debug)]
+enum NotSent {
+    /// The backend's socket had closed; a new one may take the request.
+    Gone(StreamError),
+    Refused(ApiError),
 }
 
 /// Holds an open socket as one request in flight, for idle exit.
@@ -190,102 +201,132 @@ impl Session {
             start: Instant::now(),
             model,
             upstream_id: None,
-            _permit: None,
+            permit: None,
+            unanswered: None,
         };
         if self.state.inner.config.debug {
             tracing::debug!(body = %redacted(&body), "forwarding a WebSocket request");
         }
-        match self.begin(body, &mut turn).await {
-            Ok(()) => {
-                self.turn = Some(turn);
-                ControlFlow::Continue(())
-            }
-            Err(e) => {
-                self.log_turn(turn, e.status.as_u16(), "refused");
-                send(socket, frames::wrapped(&e)).await
-            }
+        let mut sent = self.send_request(&body, &mut turn).await;
+        if let Err(NotSent::Gone(e)) = &sent {
+            // The backend's socket closed since the last turn: a new one.
+            tracing::debug!(error = %e, "the backend's socket had closed; opening another");
+            sent = self.send_request(&body, &mut turn).await;
+        } else if matches!(self.link, Link::Socket(_)) {
+            turn.unanswered = Some(body);
         }
+        self.sent(turn, sent, socket).await
     }
 
-    /// Sends the request on its way: on the backend's socket (opened if
-    /// need be, and once more if it turns out to have closed), or over HTTP.
-    async fn begin(&mut self, body: Map<String, Value>, turn: &mut Turn) -> Result<(), ApiError> {
+    /// The turn goes on if its request went out; else the client hears why.
+    async fn sent(
+        &mut self,
+        turn: Turn,
+        sent: Result<(), NotSent>,
+        socket: &mut WebSocket,
+    ) -> ControlFlow<()> {
+        let e = match sent {
+            Ok(()) => {
+                self.turn = Some(turn);
+                return ControlFlow::Continue(());
+            }
+            Err(NotSent::Gone(e)) => e.to_api_error(),
+            Err(NotSent::Refused(e)) => e,
+        };
+        self.log_turn(turn, e.status.as_u16(), "refused");
+        send(socket, frames::wrapped(&e)).await
+    }
+
+    /// Sends the request on the backend's socket (opened first if none is),
+    /// or over HTTP when the backend refused the upgrade.
+    async fn send_request(
+        &mut self,
+        body: &Map<String, Value>,
+        turn: &mut Turn,
+    ) -> Result<(), NotSent> {
         let inner = &self.state.inner;
-        for attempt in 0..2 {
-            if matches!(self.link, Link::Closed) {
-                self.link = match inner.sockets.open(&self.headers, &body).await? {
-                    Opening::Open(backend) => Link::Socket(backend),
-                    Opening::Refused(status) => {
-                        tracing::info!(
-                            request_id = %turn.id,
-                            status = status.as_u16(),
-                            "serving this WebSocket over HTTP: the backend refused the upgrade"
-                        );
-                        Link::Http(HttpLink::default())
-                    }
-                };
-            }
-            match &mut self.link {
-                Link::Socket(backend) => {
-                    turn._permit = Some(inner.upstream.permit()?);
-                    turn.upstream_id = backend.upstream_id.clone();
-                    let text = serde_json::to_string(&body).map_err(|e| {
-                        ApiError::invalid_request(format!("the request could not be encoded: {e}"))
-                    })?;
-                    match backend.send(text).await {
-                        Ok(()) => return Ok(()),
-                        // Closed since the last turn: a new socket, once.
-                        Err(_) if attempt == 0 => self.link = Link::Closed,
-                        Err(e) => return Err(e.to_api_error()),
-                    }
+        if matches!(self.link, Link::Closed) {
+            let opening = inner.sockets.open(&self.headers, body).await;
+            self.link = match opening.map_err(NotSent::Refused)? {
+                Opening::Open(backend) => Link::Socket(backend),
+                Opening::Refused(status) => {
+                    tracing::info!(
+                        request_id = %turn.id,
+                        status = status.as_u16(),
+                        "serving this WebSocket over HTTP: the backend refused the upgrade"
+                    );
+                    Link::Http(HttpLink::default())
                 }
-                Link::Http(http) => {
-                    turn.upstream_id = http.start(&inner.upstream, &self.headers, body).await?;
-                    return Ok(());
-                }
-                Link::Closed => {}
-            }
+            };
         }
-        Err(StreamError::ClosedEarly.to_api_error())
+        match &mut self.link {
+            Link::Socket(backend) => {
+                if turn.permit.is_none() {
+                    turn.permit = Some(inner.upstream.permit().map_err(NotSent::Refused)?);
+                }
+                turn.upstream_id = backend.upstream_id.clone();
+                let text = serde_json::to_string(body).map_err(|e| {
+                    let e = format!("the request could not be encoded: {e}");
+                    NotSent::Refused(ApiError::invalid_request(e))
+                })?;
+                let sent = backend.send(text).await;
+                if sent.is_err() {
+                    self.link = Link::Closed;
+                }
+                sent.map_err(NotSent::Gone)
+            }
+            Link::Http(http) => {
+                let started = http
+                    .start(&inner.upstream, &self.headers, body.clone())
+                    .await;
+                turn.upstream_id = started.map_err(NotSent::Refused)?;
+                Ok(())
+            }
+            Link::Closed => Err(NotSent::Gone(StreamError::ClosedEarly)),
+        }
     }
 
     async fn from_backend(&mut self, from: FromBackend, socket: &mut WebSocket) -> ControlFlow<()> {
-        match from {
+        let e = match from {
             FromBackend::Frame(text) => {
+                if let Some(turn) = &mut self.turn {
+                    turn.unanswered = None;
+                }
                 if let Some(status) = frames::turn_end(text.as_str())
                     && let Some(turn) = self.turn.take()
                 {
                     self.log_turn(turn, status, "answered");
                 }
-                socket_send(socket, Message::Text(text)).await
+                return socket_send(socket, Message::Text(text)).await;
             }
-            FromBackend::Closed => {
-                // Between turns, the next request opens a new socket.
-                self.link = Link::Closed;
-                if self.turn.is_none() {
-                    return ControlFlow::Continue(());
-                }
-                let e = StreamError::ClosedEarly;
-                tracing::warn!(error = %e, "the backend's socket closed mid-turn");
-                self.fail_turn(&e.to_api_error(), socket).await
+            FromBackend::Closed => StreamError::ClosedEarly,
+            FromBackend::Failed(e) => e,
+        };
+        match std::mem::replace(&mut self.link, Link::Closed) {
+            Link::Socket(backend) => {
+                tokio::spawn(backend.close());
             }
-            FromBackend::Failed(e) => {
-                match std::mem::replace(&mut self.link, Link::Closed) {
-                    Link::Socket(backend) => {
-                        tokio::spawn(backend.close());
-                    }
-                    // Only this answer failed: the socket stays on HTTP.
-                    http @ Link::Http(_) => self.link = http,
-                    Link::Closed => {}
-                }
-                if self.turn.is_none() {
-                    tracing::debug!(error = %e, "the backend's socket broke between turns");
-                    return ControlFlow::Continue(());
-                }
-                tracing::warn!(error = %e, "the answer from the backend ended abnormally");
-                self.fail_turn(&e.to_api_error(), socket).await
-            }
+            // Only this answer failed: the socket stays on HTTP.
+            http @ Link::Http(_) => self.link = http,
+            Link::Closed => {}
         }
+        let Some(mut turn) = self.turn.take() else {
+            // Between turns: the next request opens a new socket.
+            tracing::debug!(error = %e, "the backend's socket ended between turns");
+            return ControlFlow::Continue(());
+        };
+        // Gone before a word of the answer, as a socket closed since the
+        // last turn can be: the request goes once more, on a new socket.
+        if let Some(body) = turn.unanswered.take()
+            && !matches!(e, StreamError::Idle(_))
+        {
+            tracing::debug!(error = %e, "the backend's socket ended before answering; opening another");
+            let sent = self.send_request(&body, &mut turn).await;
+            return self.sent(turn, sent, socket).await;
+        }
+        tracing::warn!(error = %e, "the answer from the backend ended abnormally");
+        self.turn = Some(turn);
+        self.fail_turn(&e.to_api_error(), socket).await
     }
 
     /// Ends the turn in flight with our own wrapped error.
