@@ -64,7 +64,7 @@ pub struct Sockets {
 /// What became of a handshake the backend answered.
 #[derive(Debug)]
 pub enum Opening {
-    Open(BackendSocket),
+    Open(Box<BackendSocket>),
     /// Answered with this status instead of 101 (404, 405, 426…): the
     /// backend does not serve the WebSocket here.
     Refused(StatusCode),
@@ -162,11 +162,11 @@ impl Sockets {
         })?;
         let config = socket_config(self.max_event_bytes);
         let ws = WebSocketStream::from_raw_socket(upgraded, Role::Client, Some(config)).await;
-        Ok(Opening::Open(BackendSocket {
+        Ok(Opening::Open(Box::new(BackendSocket {
             ws,
             idle_timeout: self.idle_timeout,
             upstream_id,
-        }))
+        })))
     }
 }
 

@@ -27,9 +27,9 @@ use crate::proxy::upstream::redacted;
 enum Link {
     /// Nothing open: opened at the next request.
     Closed,
-    Socket(BackendSocket),
+    Socket(Box<BackendSocket>),
     /// The backend refused the upgrade: HTTP for the rest of this socket.
-    Http(HttpLink),
+    Http(Box<HttpLink>),
 }
 
 /// What the backend side produced.
@@ -132,11 +132,11 @@ impl Session {
             let in_turn = self.turn.is_some();
             let flow = tokio::select! {
                 message = socket.recv() => match message {
-                    Some(Ok(message)) => self.from_client(message, &mut socket).await,
+                    Some(Ok(message)) => self.on_client(message, &mut socket).await,
                     // The client vanished.
                     Some(Err(_)) | None => ControlFlow::Break(()),
                 },
-                from = self.link.next(in_turn) => self.from_backend(from, &mut socket).await,
+                from = self.link.next(in_turn) => self.on_backend(from, &mut socket).await,
             };
             if flow.is_break() {
                 break;
@@ -151,7 +151,7 @@ impl Session {
         let _ = socket.close().await;
     }
 
-    async fn from_client(&mut self, message: Message, socket: &mut WebSocket) -> ControlFlow<()> {
+    async fn on_client(&mut self, message: Message, socket: &mut WebSocket) -> ControlFlow<()> {
         let text = match message {
             Message::Text(text) => text,
             Message::Binary(_) => {
@@ -255,7 +255,7 @@ impl Session {
                         status = status.as_u16(),
                         "serving this WebSocket over HTTP: the backend refused the upgrade"
                     );
-                    Link::Http(HttpLink::default())
+                    Link::Http(Box::default())
                 }
             };
         }
@@ -286,7 +286,7 @@ impl Session {
         }
     }
 
-    async fn from_backend(&mut self, from: FromBackend, socket: &mut WebSocket) -> ControlFlow<()> {
+    async fn on_backend(&mut self, from: FromBackend, socket: &mut WebSocket) -> ControlFlow<()> {
         let e = match from {
             FromBackend::Frame(text) => {
                 if let Some(turn) = &mut self.turn {
