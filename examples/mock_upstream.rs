@@ -54,6 +54,7 @@ async fn main() -> anyhow::Result<()> {
         .with_context(|| format!("binding {addr}"))?;
     let backend = MockBackend::start_on(listener).await;
     backend.set_default_answer(answer(Duration::ZERO));
+    backend.set_ws_answer_text(ANSWER, PIECES);
 
     // A login valid for a year, issued by this mock so it accepts it.
     let home = PathBuf::from(home);

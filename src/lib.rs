@@ -11,9 +11,11 @@
 //!   speak (Chat Completions, Anthropic Messages), each with its stream grammar (pure).
 //! - [`patch`]: rewrites a client's Responses request into what the backend accepts (pure).
 //! - [`proxy`]: one call to the Codex backend end to end (credentials, the 401
-//!   retry, status mapping), the live event stream, and collection.
+//!   retry, status mapping), the live event stream, and collection; the
+//!   backend's own Responses WebSocket.
 //! - [`auth`]: the login in `auth.json`: reading, refreshing, writing back.
-//! - [`net`]: the one HTTP client: TLS trust, proxy, default headers, failure kinds.
+//! - [`net`]: the one HTTP client (and its HTTP/1.1-only twin for WebSocket
+//!   handshakes): TLS trust, proxy, default headers, failure kinds.
 //! - [`sse`]: splitting the event stream into events (pure).
 //! - [`compression`]: zstd and gzip request bodies, decoded under a cap, and
 //!   the zstd body forwarded for a client that compressed its own (pure).
@@ -56,7 +58,7 @@ use crate::auth::refresh::Refresher;
 use crate::config::Config;
 use crate::http::serve::ServeOptions;
 use crate::http::{AppState, Listener};
-use crate::proxy::Upstream;
+use crate::proxy::{Sockets, Upstream};
 
 /// The daemon, built from its configuration and ready to serve.
 #[derive(Debug, Clone)]
@@ -68,16 +70,19 @@ impl Daemon {
     /// Builds the HTTP client, the token source and the routes. Nothing is
     /// read from the network; the login is read on the first request.
     pub fn new(config: Config) -> anyhow::Result<Self> {
-        let client = net::client(net::Identity {
+        let identity = net::Identity {
             client_version: &config.client_version,
             connect_timeout: config.connect_timeout,
             ca_file: config.ca_file.as_deref(),
-        })?;
+        };
+        let client = net::client(identity)?;
+        let upgrade_client = net::upgrade_client(identity)?;
         let auth = Auth::new(
             &config.codex_home,
             Refresher::new(client.clone(), config.token_url.to_string())
                 .with_timeout(config.idle_timeout),
         );
+        let sockets = Sockets::new(&config, upgrade_client, auth.clone());
         let upstream = Upstream::new(&config, client, auth);
         let client_key = match &config.api_key_file {
             Some(path) => {
@@ -90,7 +95,7 @@ impl Daemon {
             None => None,
         };
         Ok(Daemon {
-            state: AppState::new(config, upstream, client_key),
+            state: AppState::new(config, upstream, sockets, client_key),
         })
     }
 

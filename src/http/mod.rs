@@ -1,6 +1,7 @@
 //! The HTTP side: the listeners and the serve loop ([`serve`]), the routes
-//! and their handlers, and the per-request bookkeeping every route shares
-//! ([`bookkeeping`]: request id, client key, summary log line, activity).
+//! and their handlers (the Responses WebSocket among them), and the
+//! per-request bookkeeping every route shares ([`bookkeeping`]: request id,
+//! client key, summary log line, activity).
 //! Handlers read a request, hand it to a dialect and to [`crate::proxy`],
 //! and turn the answer back into HTTP.
 
@@ -12,6 +13,7 @@ mod compact;
 mod models;
 mod responses;
 pub mod serve;
+mod websocket;
 
 use std::sync::Arc;
 
@@ -26,7 +28,7 @@ use axum::routing::{get, post};
 use crate::config::Config;
 use crate::error::{ApiError, ErrorKind};
 use crate::patch::Rules;
-use crate::proxy::Upstream;
+use crate::proxy::{Sockets, Upstream};
 
 pub use self::bookkeeping::{Activity, Summary};
 pub use self::serve::{Listener, serve};
@@ -42,13 +44,19 @@ pub(crate) struct Inner {
     pub config: Config,
     pub rules: Rules,
     pub upstream: Upstream,
+    pub sockets: Sockets,
     pub models: models::Cache,
     pub activity: Arc<Activity>,
     pub client_key: Option<Vec<u8>>,
 }
 
 impl AppState {
-    pub fn new(config: Config, upstream: Upstream, client_key: Option<Vec<u8>>) -> Self {
+    pub fn new(
+        config: Config,
+        upstream: Upstream,
+        sockets: Sockets,
+        client_key: Option<Vec<u8>>,
+    ) -> Self {
         let rules = Rules {
             instructions: config.instructions.clone(),
             strip_fields: config.strip_fields.clone(),
@@ -60,6 +68,7 @@ impl AppState {
                 config,
                 rules,
                 upstream,
+                sockets,
                 client_key,
             }),
         }
@@ -74,8 +83,14 @@ impl AppState {
 /// The router with every route.
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .route("/v1/responses", post(responses::create))
-        .route("/responses", post(responses::create))
+        .route(
+            "/v1/responses",
+            post(responses::create).get(websocket::upgrade),
+        )
+        .route(
+            "/responses",
+            post(responses::create).get(websocket::upgrade),
+        )
         .route("/v1/responses/compact", post(compact::create))
         .route("/responses/compact", post(compact::create))
         .route("/v1/chat/completions", post(chat::create))

@@ -3,12 +3,15 @@
 //! mapping), [`relay`] carries the live event stream (idle timeout,
 //! passthrough, in-stream failures), [`collect`] builds one Responses object
 //! from the events, [`headers`] says which headers cross in each direction,
-//! and `status` maps the backend's HTTP refusals.
+//! `status` maps the backend's HTTP refusals, and [`socket`] opens and reads
+//! the backend's own Responses WebSocket.
 
 pub mod collect;
 pub mod headers;
 pub mod relay;
+pub mod socket;
 mod status;
 pub mod upstream;
 
+pub use self::socket::Sockets;
 pub use self::upstream::{Compacted, Opened, Upstream};

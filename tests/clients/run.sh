@@ -69,8 +69,6 @@ PENDING=(
   py-openai-responses-input-items-list
   py-openai-responses-delete
   py-openai-responses-previous-response-id
-  # The Responses WebSocket (GET /v1/responses upgrade).
-  codex-exec-websocket
   # The Anthropic Messages API (/v1/messages, /v1/messages/count_tokens).
   py-anthropic-messages-create
   py-anthropic-messages-create-stream

@@ -98,6 +98,8 @@ pub enum Received {
 pub struct WsState {
     pub(super) answers: Mutex<VecDeque<WsAnswer>>,
     pub(super) default_answer: Mutex<Option<WsAnswer>>,
+    /// The text (and the number of its deltas) of an unscripted answer.
+    pub(super) default_text: Mutex<Option<(String, usize)>>,
     pub(super) refuse: Mutex<Option<u16>>,
     pub(super) skip_metadata: AtomicBool,
     pub handshakes: Mutex<Vec<Handshake>>,
