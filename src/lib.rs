@@ -109,7 +109,8 @@ impl Daemon {
         self.state.inner.upstream.auth()
     }
 
-    /// Serves on `listeners` until `shutdown` resolves, then drains.
+    /// Serves on `listeners` until `shutdown` resolves, then drains. The
+    /// response store is swept on a timer while it serves.
     pub async fn serve(self, listeners: Vec<Listener>, shutdown: impl Future<Output = ()>) {
         let config = &self.state.inner.config;
         let options = ServeOptions {
@@ -117,6 +118,7 @@ impl Daemon {
             shutdown_grace: config.shutdown_grace,
             activity: self.state.activity().clone(),
         };
+        let sweeper = tokio::spawn(self.state.store().clone().sweep_every(store::SWEEP_PERIOD));
         http::serve(
             listeners,
             http::router(self.state.clone()),
@@ -124,5 +126,6 @@ impl Daemon {
             shutdown,
         )
         .await;
+        sweeper.abort();
     }
 }

@@ -16,7 +16,9 @@ use serde::{Deserialize, Serialize};
 
 pub use self::cli::{Cli, Command, Flags, LogTarget};
 pub use self::values::{HttpUrl, ListenAddr, ValueError};
-use self::values::{duration, list, text};
+use self::values::{aliases, duration, list, text};
+use crate::models::aliases::ModelAliases;
+use crate::store::{StoreMode, StoreOptions, options as store_options};
 
 /// Prefix of the environment variables that set configuration keys.
 pub const ENV_PREFIX: &str = "CODEX_RESPONSES_PROXY_";
@@ -107,6 +109,22 @@ pub struct Config {
     /// daemon, with CORS; empty: none may.
     #[serde(deserialize_with = "list::deserialize")]
     pub allowed_origins: Vec<String>,
+    /// Where responses are kept for `previous_response_id` and retrieval:
+    /// `disk`, `memory` or `off`.
+    pub store: StoreMode,
+    /// The store's directory; unset: `$STATE_DIRECTORY`, else
+    /// `$XDG_STATE_HOME/codex-responses-proxy`, else under `~/.local/state`.
+    pub store_dir: Option<PathBuf>,
+    /// Stored JSON kept at most; the least recently used responses go first.
+    pub store_max_bytes: u64,
+    /// A stored response neither written nor continued for this long is dropped.
+    #[serde(with = "duration")]
+    pub store_ttl: Duration,
+    /// Model names rewritten before forwarding (`gpt-5` → `gpt-5.5`).
+    #[serde(deserialize_with = "aliases::deserialize")]
+    pub model_aliases: ModelAliases,
+    /// `/v1/models` also lists `<model>-<effort>` for every reasoning effort.
+    pub list_effort_variants: bool,
 }
 
 impl Default for Config {
@@ -139,6 +157,12 @@ impl Default for Config {
             allow_remote_without_key: false,
             allowed_hosts: Vec::new(),
             allowed_origins: Vec::new(),
+            store: StoreMode::Disk,
+            store_dir: None,
+            store_max_bytes: store_options::DEFAULT_MAX_BYTES,
+            store_ttl: store_options::DEFAULT_TTL,
+            model_aliases: ModelAliases::new(),
+            list_effort_variants: false,
         }
     }
 }
@@ -235,6 +259,9 @@ impl Config {
         if let Some(p) = &config.api_key_file {
             config.api_key_file = Some(expand_tilde(p));
         }
+        if let Some(p) = &config.store_dir {
+            config.store_dir = Some(expand_tilde(p));
+        }
         config.validate(&figment)?;
         Ok(Loaded {
             config,
@@ -282,10 +309,17 @@ impl Config {
                 ),
             ));
         }
+        if self.store_max_bytes == 0 {
+            return Err(invalid(
+                "store_max_bytes",
+                "must be greater than zero".into(),
+            ));
+        }
         for (key, value) in [
             ("connect_timeout", self.connect_timeout),
             ("idle_timeout", self.idle_timeout),
             ("header_read_timeout", self.header_read_timeout),
+            ("store_ttl", self.store_ttl),
         ] {
             if value.is_zero() {
                 return Err(invalid(key, "must be greater than zero".into()));
@@ -306,6 +340,16 @@ impl Config {
                 .map_or(1, |n| n.get())
                 .min(MAX_AUTO_WORKERS),
             n => n,
+        }
+    }
+
+    /// The response store's settings.
+    pub fn store_options(&self) -> StoreOptions {
+        StoreOptions {
+            mode: self.store,
+            dir: self.store_dir.clone(),
+            max_bytes: self.store_max_bytes,
+            ttl: self.store_ttl,
         }
     }
 

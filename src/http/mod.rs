@@ -10,9 +10,11 @@ pub mod bookkeeping;
 pub mod boundary;
 mod chat;
 mod compact;
+pub mod conversation;
 mod models;
 mod responses;
 pub mod serve;
+mod stored;
 mod websocket;
 
 use std::sync::Arc;
@@ -29,6 +31,7 @@ use crate::config::Config;
 use crate::error::{ApiError, ErrorKind};
 use crate::patch::Rules;
 use crate::proxy::{Sockets, Upstream};
+use crate::store::Store;
 
 pub use self::bookkeeping::{Activity, Summary};
 pub use self::serve::{Listener, serve};
@@ -48,9 +51,13 @@ pub(crate) struct Inner {
     pub models: models::Cache,
     pub activity: Arc<Activity>,
     pub client_key: Option<Vec<u8>>,
+    /// Responses kept for `previous_response_id` and retrieval.
+    pub store: Store,
 }
 
 impl AppState {
+    /// Opens the response store too: a store that cannot be opened is a
+    /// warning, and the daemon serves on without state.
     pub fn new(
         config: Config,
         upstream: Upstream,
@@ -65,6 +72,7 @@ impl AppState {
             inner: Arc::new(Inner {
                 models: models::Cache::default(),
                 activity: Arc::new(Activity::default()),
+                store: Store::open_or_warn(&config.store_options()),
                 config,
                 rules,
                 upstream,
@@ -72,6 +80,11 @@ impl AppState {
                 client_key,
             }),
         }
+    }
+
+    /// The response store.
+    pub fn store(&self) -> &Store {
+        &self.inner.store
     }
 
     /// Requests in flight and the time of the last one, for idle exit.
@@ -93,6 +106,18 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/responses/compact", post(compact::create))
         .route("/responses/compact", post(compact::create))
+        .route(
+            "/v1/responses/{id}",
+            get(stored::retrieve).delete(stored::delete),
+        )
+        .route(
+            "/responses/{id}",
+            get(stored::retrieve).delete(stored::delete),
+        )
+        .route("/v1/responses/{id}/input_items", get(stored::input_items))
+        .route("/responses/{id}/input_items", get(stored::input_items))
+        .route("/v1/responses/{id}/cancel", post(stored::cancel))
+        .route("/responses/{id}/cancel", post(stored::cancel))
         .route("/v1/chat/completions", post(chat::create))
         .route("/chat/completions", post(chat::create))
         .route("/v1/models", get(models::list))

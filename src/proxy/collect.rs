@@ -65,14 +65,14 @@ impl Collected {
         Value::Object(map)
     }
 
-    fn get(&self, key: &str) -> Option<&RawValue> {
+    pub(crate) fn get(&self, key: &str) -> Option<&RawValue> {
         self.fields
             .iter()
             .find(|(k, _)| k == key)
             .map(|(_, v)| &**v)
     }
 
-    fn set(&mut self, key: &str, value: Box<RawValue>) {
+    pub(crate) fn set(&mut self, key: &str, value: Box<RawValue>) {
         match self.fields.iter_mut().find(|(k, _)| k == key) {
             Some((_, v)) => *v = value,
             None => self.fields.push((key.to_owned(), value)),

@@ -2,6 +2,7 @@
 //! off; every operation async, run on the blocking pool.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde_json::Value;
 
@@ -115,6 +116,31 @@ impl Store {
         match self {
             Store::Ready(db) => run(db.clone(), |db| db.evict(now_millis())).await,
             Store::Unavailable { .. } | Store::Off => Ok(super::Evicted::default()),
+        }
+    }
+
+    /// Sweeps every `period` until dropped: the daemon's timer, so a store
+    /// nobody writes to still loses its expired responses. Returns at once
+    /// unless the store is ready. The first sweep waits a full period:
+    /// expired responses are invisible anyway, and the first write after a
+    /// start sweeps too.
+    pub async fn sweep_every(self, period: Duration) {
+        if !self.is_ready() {
+            return;
+        }
+        let mut timer = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+        timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            timer.tick().await;
+            match self.sweep().await {
+                Ok(done) if done.responses > 0 => tracing::debug!(
+                    responses = done.responses,
+                    bytes = done.bytes,
+                    "swept stored responses"
+                ),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "sweeping stored responses failed"),
+            }
         }
     }
 

@@ -118,10 +118,12 @@ impl Drop for TestProxy {
     }
 }
 
-/// A configuration pointing at `mock`, with short timeouts for tests.
+/// A configuration pointing at `mock`, with short timeouts for tests and
+/// the response store in `home/store` (never the user's state directory).
 pub fn config_for(mock: &MockBackend, home: &Path) -> Config {
     Config {
         codex_home: home.to_path_buf(),
+        store_dir: Some(home.join("store")),
         upstream_url: mock.upstream_url().parse().unwrap(),
         token_url: mock.token_url().parse().unwrap(),
         connect_timeout: Duration::from_secs(2),
