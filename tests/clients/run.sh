@@ -30,6 +30,11 @@ CASES=(
   py-openai-chat-completions-create
   py-openai-chat-completions-create-stream
   py-openai-models-list
+  py-openai-responses-stream-final-response
+  py-openai-responses-retrieve
+  py-openai-responses-input-items-list
+  py-openai-responses-delete
+  py-openai-responses-previous-response-id
   py-anthropic-messages-create
   py-anthropic-messages-create-stream
   py-anthropic-messages-tool-round-trip
@@ -39,6 +44,7 @@ CASES=(
   node-openai-chat-completions-create
   node-openai-chat-completions-create-stream
   node-openai-models-list
+  node-openai-responses-stream-final-response
   node-ai-sdk-generate-text
   node-ai-sdk-stream-text
   node-anthropic-messages-create
