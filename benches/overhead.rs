@@ -7,7 +7,8 @@
 //! Environment: `BENCH_SECS` (seconds per measured case, default 2),
 //! `BENCH_STREAMS` (open streams for the memory figure, default 1000),
 //! `BENCH_ONLY` (a comma-separated subset of `json1,json16,json256,stream1,
-//! stream16,stream256,ttfe,memory,chain,start`, for quick comparisons),
+//! stream16,stream256,ttfe,memory,chain,ws,wsmem,start`, for quick comparisons;
+//! `ws` and `wsmem` are the Responses WebSocket's, see `overhead/ws.rs`),
 //! `BENCH_PROXY` (another proxy binary to measure in place of the release build).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -32,6 +33,8 @@ use serde_json::{Value, json};
 mod chain;
 #[path = "../tests/common/mock/mod.rs"]
 mod mock;
+#[path = "overhead/ws.rs"]
+mod ws;
 
 const ACCOUNT_ID: &str = "acc-bench-1";
 /// Loaded before each measured case so that pools and caches are warm.
@@ -962,6 +965,7 @@ fn main() {
     if wanted("chain") {
         chain::run(&rt, proxy_addr, duration);
     }
+    ws::run(&mock_rt, &rt);
 
     drop(proxy);
     std::thread::sleep(Duration::from_millis(200));

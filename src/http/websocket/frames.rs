@@ -29,7 +29,8 @@ pub enum ClientFrame {
     /// otherwise ignored.
     Legacy,
     /// A JSON frame of a kind not known here, forwarded to the backend's
-    /// socket untouched (the backend answers what it makes of it).
+    /// socket untouched (the backend answers what it makes of it); with no
+    /// backend socket open, answered here as unsupported.
     Unknown(String),
     /// Answered here with this error and not forwarded.
     Refused(ApiError),
