@@ -196,6 +196,8 @@ mod tests {
     #[tokio::test]
     async fn a_store_that_is_not_ready_has_no_timer_to_run() {
         let off = Store::Off.sweep_every(Duration::from_millis(1));
-        tokio::time::timeout(Duration::from_secs(1), off).await.unwrap();
+        tokio::time::timeout(Duration::from_secs(1), off)
+            .await
+            .unwrap();
     }
 }
