@@ -291,12 +291,13 @@ impl Config {
             .map_err(|e| invalid(e.key(), e.to_string()))?;
         tracing_subscriber::EnvFilter::try_new(&self.log_level)
             .map_err(|e| invalid("log_level", e.to_string()))?;
-        for (key, value) in [
-            ("max_body_bytes", self.max_body_bytes),
-            ("max_event_bytes", self.max_event_bytes),
-            ("max_concurrent_requests", self.max_concurrent_requests),
+        for (key, zero) in [
+            ("max_body_bytes", self.max_body_bytes == 0),
+            ("max_event_bytes", self.max_event_bytes == 0),
+            ("max_concurrent_requests", self.max_concurrent_requests == 0),
+            ("store_max_bytes", self.store_max_bytes == 0),
         ] {
-            if value == 0 {
+            if zero {
                 return Err(invalid(key, "must be greater than zero".into()));
             }
         }
@@ -307,12 +308,6 @@ impl Config {
                     "{} threads is more than any machine needs (0 means one per CPU)",
                     self.worker_threads
                 ),
-            ));
-        }
-        if self.store_max_bytes == 0 {
-            return Err(invalid(
-                "store_max_bytes",
-                "must be greater than zero".into(),
             ));
         }
         for (key, value) in [

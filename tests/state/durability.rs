@@ -200,7 +200,10 @@ async fn the_memory_store_keeps_a_conversation_while_the_daemon_runs() {
     .await;
     assert_eq!(status, 200);
     assert!(
-        !proxy.home.path().join("store").exists(),
+        std::fs::read_dir(proxy.state.path())
+            .unwrap()
+            .next()
+            .is_none(),
         "the memory store wrote a file"
     );
 }
