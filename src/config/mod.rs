@@ -5,6 +5,7 @@
 
 mod cli;
 mod values;
+pub(crate) use self::values::duration;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -16,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 pub use self::cli::{Cli, Command, Flags, LogTarget};
 pub use self::values::{HttpUrl, ListenAddr, ValueError};
-use self::values::{aliases, duration, list, text};
+use self::values::{aliases, list, text};
 use crate::models::aliases::ModelAliases;
 use crate::store::{StoreMode, StoreOptions, options as store_options};
 

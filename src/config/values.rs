@@ -131,7 +131,7 @@ pub(super) mod text {
 }
 
 /// Durations as humantime strings ("30s", "15m"); a bare number is seconds.
-pub(super) mod duration {
+pub(crate) mod duration {
     use std::time::Duration;
 
     use serde::{Deserialize, Deserializer, Serializer};
