@@ -3,12 +3,16 @@
 //! mapping), [`relay`] carries the live event stream (idle timeout,
 //! passthrough, in-stream failures), [`collect`] builds one Responses object
 //! from the events, [`headers`] says which headers cross in each direction,
-//! and `status` maps the backend's HTTP refusals.
+//! `status` maps the backend's HTTP refusals, [`limits`] keeps what every
+//! answer says about the login's usage windows (and answers from a reached
+//! limit's cooldown), and [`usage`] reads the backend's usage endpoint.
 
 pub mod collect;
 pub mod headers;
+pub mod limits;
 pub mod relay;
 mod status;
 pub mod upstream;
+pub mod usage;
 
 pub use self::upstream::{Compacted, Opened, Upstream};

@@ -1,0 +1,97 @@
+//! The limits watch inside one event stream: the `codex.rate_limits` events
+//! it carries, a `usage_limit_reached` failure, the time to its first event
+//! and how it broke, if it did. It reads every block the relay reads, so it
+//! must cost next to nothing on a block of text deltas: each concern is one
+//! substring search, and an event is parsed only when its block holds the
+//! word it is about.
+
+use std::sync::{Arc, LazyLock};
+use std::time::Instant;
+
+use bytes::Bytes;
+use jiff::Timestamp;
+use memchr::memmem::Finder;
+use serde_json::Value;
+
+use super::{LimitsWatch, frames_of, stream_error_kind};
+use crate::limits::Limits;
+use crate::metrics::{Dialect, UpstreamErrorKind};
+use crate::proxy::relay::StreamError;
+use crate::sse;
+
+static RATE_LIMITS: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new("codex.rate_limits"));
+static FAILED: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new("response.failed"));
+static USAGE_LIMIT: LazyLock<Finder<'static>> =
+    LazyLock::new(|| Finder::new("usage_limit_reached"));
+
+/// What one stream tells the limits watch; see the module documentation.
+#[derive(Debug)]
+pub struct StreamTap {
+    watch: LimitsWatch,
+    account: Arc<str>,
+    /// Set until the first event arrives, when metrics are on.
+    first_event: Option<(Dialect, Instant)>,
+    /// The last block, to tell at a clean close whether it ended the answer.
+    last: Option<Bytes>,
+}
+
+impl StreamTap {
+    pub(super) fn new(watch: LimitsWatch, account: Arc<str>) -> Self {
+        StreamTap {
+            watch,
+            account,
+            first_event: None,
+            last: None,
+        }
+    }
+
+    /// Times the first event of this stream from `since` (the request's
+    /// arrival) under `dialect`.
+    pub fn time_first_event(&mut self, dialect: Dialect, since: Instant) {
+        if self.watch.metrics().is_some() {
+            self.first_event = Some((dialect, since));
+        }
+    }
+
+    /// What the stream's reader got: a block, a failure, or the end.
+    pub fn saw(&mut self, next: Option<&Result<Bytes, StreamError>>) {
+        match next {
+            Some(Ok(block)) => self.block(block),
+            Some(Err(e)) => self.watch.stream_failed(stream_error_kind(e)),
+            None => {
+                let finished = self.last.as_deref().is_some_and(sse::has_terminal);
+                if !finished {
+                    self.watch.stream_failed(UpstreamErrorKind::StreamIncomplete);
+                }
+            }
+        }
+    }
+
+    fn block(&mut self, block: &Bytes) {
+        if let Some((dialect, since)) = self.first_event.take() {
+            self.watch.first_event(dialect, since);
+        }
+        for data in frames_of(block, &RATE_LIMITS, "codex.rate_limits") {
+            if let Some(limits) = Limits::from_event(&data, Timestamp::now()) {
+                self.watch.observe(&self.account, limits);
+            }
+        }
+        for data in frames_of(block, &FAILED, "response.failed") {
+            self.watch.stream_failed(UpstreamErrorKind::ResponseFailed);
+            if USAGE_LIMIT.find(data.as_bytes()).is_some()
+                && let Ok(event) = serde_json::from_str::<Value>(&data)
+                && let Some(response) = event.get("response")
+            {
+                self.watch.usage_limit(&self.account, response, false);
+            }
+        }
+        for data in frames_of(block, &USAGE_LIMIT, "error") {
+            if let Ok(event) = serde_json::from_str::<Value>(&data) {
+                self.watch.usage_limit(&self.account, &event, false);
+            }
+        }
+        if self.watch.metrics().is_some() {
+            self.last = Some(block.clone());
+        }
+    }
+}
