@@ -228,7 +228,8 @@ impl Drop for Finish {
     fn drop(&mut self) {
         let elapsed = self.start.elapsed();
         let ms = elapsed.as_secs_f64() * 1000.0;
-        // The login's own windows as they stand now; left out when unknown.
+        // The login's own windows as they stand now, `34` or `12.5` (the
+        // journal writes a float field as `34.0`); left out when unknown.
         let [primary, secondary] = self
             .activity
             .as_ref()
@@ -241,8 +242,8 @@ impl Drop for Finish {
             status = self.status.as_u16(),
             duration_ms = (ms * 1000.0).round() / 1000.0,
             upstream_request_id = self.summary.upstream_id.as_deref().unwrap_or("-"),
-            limit_primary_pct = primary,
-            limit_secondary_pct = secondary,
+            limit_primary_pct = primary.map(tracing::field::display),
+            limit_secondary_pct = secondary.map(tracing::field::display),
             "request finished"
         );
         if let Some(state) = self.activity.take() {

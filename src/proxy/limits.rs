@@ -134,8 +134,15 @@ impl LimitsWatch {
     }
 
     /// An answer head for `account`, any status: keeps its limit headers,
-    /// and a success ends a cooldown. Whether it carried limits.
-    pub fn answered(&self, account: &Arc<str>, status: StatusCode, headers: &HeaderMap) -> bool {
+    /// and a success of a call that `spent` the allowance (a model request,
+    /// not a model list) ends a cooldown. Whether it carried limits.
+    pub fn answered(
+        &self,
+        account: &Arc<str>,
+        status: StatusCode,
+        headers: &HeaderMap,
+        spent: bool,
+    ) -> bool {
         let now = Timestamp::now();
         {
             let mut last = lock(&self.inner.last_account);
@@ -148,7 +155,7 @@ impl LimitsWatch {
         if carried {
             self.observe(account, limits);
         }
-        if status.is_success() {
+        if spent && status.is_success() {
             self.inner.book.lifted(account);
         }
         carried
@@ -243,7 +250,7 @@ impl LimitsWatch {
             limit_level = event.level.as_str(),
             limit_family = %event.family,
             limit_window = %event.window.name(event.slot),
-            limit_used_pct = event.window.used_percent,
+            limit_used_pct = %event.window.used_percent,
             limit_resets_at = event.window.resets_at.map(|at| at.to_string()),
             account = %event.account,
             "{}",

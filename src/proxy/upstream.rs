@@ -195,7 +195,8 @@ impl Upstream {
     ) -> Result<reqwest::Response, ApiError> {
         let request = || build(self.client.request(method.clone(), url.clone()));
         let mut credentials = self.auth.credentials().await.map_err(auth_error)?;
-        if method == reqwest::Method::POST {
+        let spends = method == reqwest::Method::POST;
+        if spends {
             self.limits.check(&credentials.account_key)?;
         }
         let mut response = self.send_as(&credentials, request(), url).await?;
@@ -211,7 +212,7 @@ impl Upstream {
         let account = &credentials.account_key;
         let limited = self
             .limits
-            .answered(account, response.status(), response.headers());
+            .answered(account, response.status(), response.headers(), spends);
         if response.status().is_success() || response.status() == StatusCode::NOT_MODIFIED {
             response
                 .extensions_mut()
