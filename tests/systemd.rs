@@ -544,6 +544,11 @@ async fn doctor_passes_with_a_valid_login_and_reachable_endpoints() {
         "✓ refresh token present",
         "✓ token endpoint reachable",
         "✓ Codex backend reachable",
+        "✓ the usage endpoint answered: ",
+        "limits as of ",
+        ", plan plus\n",
+        "5-hour window: 12% used, resets ",
+        "credits: 12.00",
         "✓ socket activation: not in use",
         "[command-line flag]",
         "All checks passed.",
@@ -564,6 +569,10 @@ async fn doctor_fails_without_a_login_or_a_reachable_backend() {
     assert!(report.contains("✗ no Codex login found at"), "{report}");
     assert!(report.contains("✗ Codex backend unreachable"), "{report}");
     assert!(report.contains("✓ token endpoint reachable"), "{report}");
+    assert!(
+        report.contains("! not asked: there is no usable login"),
+        "{report}"
+    );
     assert!(
         report.contains("2 problem(s) above will stop requests from working."),
         "{report}"
