@@ -7,7 +7,7 @@
 //! Environment: `BENCH_SECS` (seconds per measured case, default 2),
 //! `BENCH_STREAMS` (open streams for the memory figure, default 1000),
 //! `BENCH_ONLY` (a comma-separated subset of `json1,json16,json256,stream1,
-//! stream16,stream256,ttfe,memory,start`, for quick comparisons),
+//! stream16,stream256,ttfe,memory,metrics,start`, for quick comparisons),
 //! `BENCH_PROXY` (another proxy binary to measure in place of the release build).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -120,7 +120,13 @@ async fn mock_answer(answer: Arc<Answer>, request: Request<Incoming>) -> Respons
     Response::builder()
         .header("content-type", "text/event-stream")
         .header("x-request-id", "upstream-bench-1")
+        // The usage windows every real answer reports (PROTOCOL.md §11).
         .header("x-codex-primary-used-percent", "12")
+        .header("x-codex-primary-window-minutes", "300")
+        .header("x-codex-primary-reset-at", "4000000000")
+        .header("x-codex-secondary-used-percent", "3")
+        .header("x-codex-secondary-window-minutes", "10080")
+        .header("x-codex-secondary-reset-at", "4000086400")
         .body(BodyExt::boxed(StreamBody::new(stream)))
         .unwrap()
 }
@@ -250,12 +256,17 @@ fn proxy_command(program: &str, home: &Path) -> Command {
 }
 
 fn start_proxy(home: &Path, mock: SocketAddr) -> (Proc, SocketAddr) {
+    start_proxy_with(home, mock, &[])
+}
+
+fn start_proxy_with(home: &Path, mock: SocketAddr, extra: &[&str]) -> (Proc, SocketAddr) {
     let port = free_port();
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let child = proxy_command(&proxy_bin(), home)
         .arg("--listen")
         .arg(addr.to_string())
         .args(proxy_args(home, mock))
+        .args(extra)
         .spawn()
         .expect("starting the proxy");
     wait_listening(addr, "the proxy");
@@ -529,6 +540,79 @@ async fn ttfe(client: &reqwest::Client, target: &Target, samples: usize) -> Stat
     stats.elapsed = start.elapsed();
     stats.latencies_us.sort_unstable();
     stats
+}
+
+// ---------------------------------------------------------------- metrics
+
+/// Throughput of the proxy with `metrics = true` against the same proxy
+/// without, at 16 concurrent requests, in alternating rounds so that drift
+/// in the machine's load falls on both sides.
+fn metrics_cost(
+    rt: &tokio::runtime::Runtime,
+    off: &Target,
+    home: &Path,
+    mock: SocketAddr,
+    duration: Duration,
+) {
+    const ROUNDS: usize = 3;
+    let (on_proc, on_addr) = start_proxy_with(home, mock, &["--metrics"]);
+    let on = Target {
+        name: "proxy, metrics on",
+        url: format!("http://{on_addr}/v1/responses"),
+        ..off.clone()
+    };
+    let (off_client, on_client) = (client(512), client(512));
+    println!();
+    println!(
+        "| metrics (c=16, {ROUNDS} alternating rounds, median) | answer | req/s | p50 | p99 | cost |\n|---|---|---:|---:|---:|---:|"
+    );
+    for kind in [Kind::Json, Kind::Stream] {
+        let mut runs: [Vec<Stats>; 2] = [Vec::new(), Vec::new()];
+        for _ in 0..ROUNDS {
+            for (i, (target, client)) in [(off, &off_client), (&on, &on_client)]
+                .into_iter()
+                .enumerate()
+            {
+                rt.block_on(load(client, target, kind, 16, WARMUP));
+                runs[i].push(rt.block_on(load(client, target, kind, 16, duration)));
+            }
+        }
+        let median = |runs: &mut Vec<Stats>| {
+            runs.sort_by(|a, b| a.rps().total_cmp(&b.rps()));
+            runs.swap_remove(runs.len() / 2)
+        };
+        let (off_s, on_s) = (median(&mut runs[0]), median(&mut runs[1]));
+        for (name, s) in [("off", &off_s), ("on", &on_s)] {
+            let cost = if name == "on" {
+                format!("{:.1} %", (1.0 - on_s.rps() / off_s.rps()) * 100.0)
+            } else {
+                "-".into()
+            };
+            println!(
+                "| {name} | {} | {:.0} | {} | {} | {cost} |",
+                match kind {
+                    Kind::Json => "JSON (collected)",
+                    Kind::Stream => "streamed",
+                },
+                s.rps(),
+                us(s.pct(0.5)),
+                us(s.pct(0.99)),
+            );
+        }
+    }
+    // The counters moved: the scrape holds the load just measured.
+    let scrape = rt.block_on(async {
+        on_client
+            .get(format!("http://{on_addr}/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    });
+    assert!(scrape.contains("codex_proxy_requests_total{route=\"responses\""));
+    drop(on_proc);
 }
 
 // ---------------------------------------------------------------- memory
@@ -930,6 +1014,10 @@ fn main() {
             "| per open stream, counted from idle | {:.1} KiB | |",
             rss.saturating_sub(idle_rss) as f64 / open.max(1) as f64
         );
+    }
+
+    if wanted("metrics") {
+        metrics_cost(&rt, &targets[1], dir.path(), mock, duration);
     }
 
     drop(proxy);

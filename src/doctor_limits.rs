@@ -19,7 +19,10 @@ use crate::proxy::usage;
 pub(super) fn check(report: &mut Report, config: &Config) {
     report.section("Usage limits");
     let Ok((auth, _)) = file::load(&config.codex_home.join(file::AUTH_FILE)) else {
-        report.check(Mark::Warn, "not asked: there is no usable login (see above)");
+        report.check(
+            Mark::Warn,
+            "not asked: there is no usable login (see above)",
+        );
         return;
     };
     let now = SystemTime::now()

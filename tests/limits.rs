@@ -96,7 +96,10 @@ async fn a_reached_limit_answers_429_locally_with_a_falling_retry_after() {
     // The same refusal in the OpenAI shape on the Chat Completions route.
     let chat = json!({"model": "gpt-5", "messages": [{"role": "user", "content": "hi"}]});
     let (status, retry, body) = ask(&proxy, "/v1/chat/completions", &chat).await;
-    assert_eq!((status, body["error"]["code"].clone()), (429, json!("usage_limit_reached")));
+    assert_eq!(
+        (status, body["error"]["code"].clone()),
+        (429, json!("usage_limit_reached"))
+    );
     assert!(retry.is_some());
 
     let (_, later_retry, _) = ask_until(&proxy, "a lower Retry-After", |(status, retry, _)| {
@@ -119,7 +122,11 @@ async fn requests_go_through_again_once_the_reset_passes() {
 
     let (_, _, body) = ask_until(&proxy, "an answer after the reset", |a| a.0 == 200).await;
     assert_eq!(body["status"], "completed");
-    assert_eq!(mock.responses_calls(), 2, "only the request after the reset");
+    assert_eq!(
+        mock.responses_calls(),
+        2,
+        "only the request after the reset"
+    );
 }
 
 #[tokio::test]
@@ -138,10 +145,7 @@ async fn another_login_in_auth_json_is_not_held_back_by_the_first_ones_limit() {
     let (status, _, body) = ask(&proxy, "/v1/responses", &hello(false)).await;
     assert_eq!((status, body["status"].clone()), (200, json!("completed")));
     assert_eq!(mock.responses_calls(), 2);
-    assert_eq!(
-        mock.last_seen().headers["chatgpt-account-id"],
-        "acc-test-2"
-    );
+    assert_eq!(mock.last_seen().headers["chatgpt-account-id"], "acc-test-2");
 }
 
 #[tokio::test]

@@ -56,7 +56,10 @@ async fn status_tells_the_login_its_limits_and_the_activity_as_json() {
     let mock = MockBackend::start().await;
     let proxy = TestProxy::start(&mock).await;
     let reset_at = mock_reset_at(&mock);
-    assert_eq!(proxy.post("/v1/responses", &hello(false)).await.status(), 200);
+    assert_eq!(
+        proxy.post("/v1/responses", &hello(false)).await.status(),
+        200
+    );
 
     let status = status_json(&proxy).await;
     assert_eq!(status["version"], env!("CARGO_PKG_VERSION"));
@@ -130,8 +133,14 @@ async fn a_cooldown_and_a_missing_login_show_in_status() {
     let resets_at = now_secs() + 600;
     mock.push_answer(usage_limit_answer(resets_at));
     let proxy = TestProxy::start(&mock).await;
-    assert_eq!(proxy.post("/v1/responses", &hello(false)).await.status(), 429);
-    assert_eq!(proxy.post("/v1/responses", &hello(false)).await.status(), 429);
+    assert_eq!(
+        proxy.post("/v1/responses", &hello(false)).await.status(),
+        429
+    );
+    assert_eq!(
+        proxy.post("/v1/responses", &hello(false)).await.status(),
+        429
+    );
     let cooldown = status_json(&proxy).await["cooldown"].clone();
     assert_eq!(cooldown["resets_at"], rfc3339(resets_at));
     assert_eq!(cooldown["refusals"], 1);
@@ -169,7 +178,11 @@ fn config_file(dir: &Path, mock: &MockBackend, listen: &str, key: Option<&Path>)
     if let Some(key) = key {
         toml.push_str(&format!("api_key_file = {:?}\n", key.display().to_string()));
     }
-    let path = dir.join(if key.is_some() { "config.toml" } else { "nokey.toml" });
+    let path = dir.join(if key.is_some() {
+        "config.toml"
+    } else {
+        "nokey.toml"
+    });
     std::fs::write(&path, toml).unwrap();
     path
 }
@@ -191,7 +204,11 @@ async fn the_status_subcommand_asks_the_daemon_over_its_unix_socket_and_tcp() {
     });
     assert_eq!(over_unix.address().await, listen);
 
-    let out = status_command(home.path(), vec!["--config".into(), config.display().to_string()]).await;
+    let out = status_command(
+        home.path(),
+        vec!["--config".into(), config.display().to_string()],
+    )
+    .await;
     let stdout = text(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
     let lines: Vec<&str> = stdout.lines().collect();
@@ -216,7 +233,11 @@ async fn the_status_subcommand_asks_the_daemon_over_its_unix_socket_and_tcp() {
 
     // The same configuration without the key is refused by the daemon.
     let nokey = config_file(home.path(), &mock, &listen, None);
-    let out = status_command(home.path(), vec!["--config".into(), nokey.display().to_string()]).await;
+    let out = status_command(
+        home.path(),
+        vec!["--config".into(), nokey.display().to_string()],
+    )
+    .await;
     assert_eq!(out.status.code(), Some(2));
     assert!(
         text(&out.stderr).contains(&format!("the daemon at {listen} refused the client key")),
@@ -227,11 +248,18 @@ async fn the_status_subcommand_asks_the_daemon_over_its_unix_socket_and_tcp() {
     // Over TCP: a daemon of the same configuration on another address.
     let over_tcp = Child::spawn({
         let mut c = binary(home.path());
-        c.arg("--config").arg(&config).args(["--listen", "127.0.0.1:0"]);
+        c.arg("--config")
+            .arg(&config)
+            .args(["--listen", "127.0.0.1:0"]);
         c
     });
     let addr = over_tcp.address().await;
-    let flags = vec!["--config".into(), config.display().to_string(), "--listen".into(), addr.clone()];
+    let flags = vec![
+        "--config".into(),
+        config.display().to_string(),
+        "--listen".into(),
+        addr.clone(),
+    ];
     let out = status_command(home.path(), flags).await;
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert!(text(&out.stdout).contains(&format!("listening on {addr} (own listener)")));
@@ -244,25 +272,42 @@ async fn the_status_subcommand_fails_on_a_reached_limit_a_broken_login_or_no_dae
     let mock = MockBackend::start().await;
     mock.push_answer(usage_limit_answer(now_secs() + 600));
     let proxy = TestProxy::start(&mock).await;
-    let ask = || status_command(proxy.home.path(), vec!["--listen".into(), proxy.addr.to_string()]);
+    let ask = || {
+        status_command(
+            proxy.home.path(),
+            vec!["--listen".into(), proxy.addr.to_string()],
+        )
+    };
     assert_eq!(ask().await.status.code(), Some(0));
 
-    assert_eq!(proxy.post("/v1/responses", &hello(false)).await.status(), 429);
+    assert_eq!(
+        proxy.post("/v1/responses", &hello(false)).await.status(),
+        429
+    );
     let out = ask().await;
     assert_eq!(out.status.code(), Some(1));
     let stdout = text(&out.stdout);
     assert!(
-        stdout.contains("limit reached: this login's requests are answered locally with 429 until "),
+        stdout
+            .contains("limit reached: this login's requests are answered locally with 429 until "),
         "{stdout}"
     );
 
     std::fs::remove_file(proxy.auth_path()).unwrap();
     let out = ask().await;
     assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out.stdout).contains("login: not usable: "), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains("login: not usable: "),
+        "{}",
+        text(&out.stdout)
+    );
 
     let closed = closed_url();
-    let closed = closed.trim_start_matches("http://").split('/').next().unwrap();
+    let closed = closed
+        .trim_start_matches("http://")
+        .split('/')
+        .next()
+        .unwrap();
     let out = status_command(proxy.home.path(), vec!["--listen".into(), closed.into()]).await;
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains(&format!("no daemon answers at {closed}")));
@@ -288,21 +333,41 @@ async fn metrics_are_openmetrics_with_the_counters_moving_as_requests_are_made()
         return;
     };
     let responses = |stream: &'static str| {
-        [("route", "responses"), ("dialect", "responses"), ("status", "200"), ("stream", stream)]
+        [
+            ("route", "responses"),
+            ("dialect", "responses"),
+            ("status", "200"),
+            ("stream", stream),
+        ]
     };
     let requests = "codex_proxy_requests";
-    assert_eq!(before.value(requests, "codex_proxy_requests_total", &responses("false")), None);
+    assert_eq!(
+        before.value(requests, "codex_proxy_requests_total", &responses("false")),
+        None
+    );
 
-    assert_eq!(proxy.post("/v1/responses", &hello(false)).await.status(), 200);
+    assert_eq!(
+        proxy.post("/v1/responses", &hello(false)).await.status(),
+        200
+    );
     let streamed = proxy.post("/v1/responses", &hello(true)).await;
-    assert!(streamed.text().await.unwrap().contains("response.completed"));
+    assert!(
+        streamed
+            .text()
+            .await
+            .unwrap()
+            .contains("response.completed")
+    );
     mock.push_answer(Answer::Status {
         status: 503,
         body: json!({"error": {"code": "server_is_overloaded", "message": "busy"}}).to_string(),
         content_type: "application/json",
         headers: Vec::new(),
     });
-    assert_eq!(proxy.post("/v1/responses", &hello(false)).await.status(), 503);
+    assert_eq!(
+        proxy.post("/v1/responses", &hello(false)).await.status(),
+        503
+    );
 
     let total = |m: &openmetrics::Families, stream| {
         m.value(requests, "codex_proxy_requests_total", &responses(stream))
@@ -310,44 +375,82 @@ async fn metrics_are_openmetrics_with_the_counters_moving_as_requests_are_made()
     // A request counts once its answer has ended, a moment after the client
     // has read it: scrape until the last one is in.
     let mut after = scrape().await.unwrap();
-    let failed = [("route", "responses"), ("dialect", "responses"), ("status", "503"), ("stream", "false")];
-    while after.value(requests, "codex_proxy_requests_total", &failed).is_none() {
+    let failed = [
+        ("route", "responses"),
+        ("dialect", "responses"),
+        ("status", "503"),
+        ("stream", "false"),
+    ];
+    while after
+        .value(requests, "codex_proxy_requests_total", &failed)
+        .is_none()
+    {
         tokio::time::sleep(Duration::from_millis(5)).await;
         after = scrape().await.unwrap();
     }
     assert_eq!(after.kind(requests).as_deref(), Some("counter"));
     assert_eq!(total(&after, "false"), Some(1.0));
     assert_eq!(total(&after, "true"), Some(1.0));
-    assert_eq!(after.value(requests, "codex_proxy_requests_total", &failed), Some(1.0));
     assert_eq!(
-        after.value("codex_proxy_first_event_seconds", "codex_proxy_first_event_seconds_count",
-            &[("dialect", "responses")]),
-        Some(2.0)
-    );
-    assert_eq!(
-        after.value("codex_proxy_upstream_errors", "codex_proxy_upstream_errors_total",
-            &[("kind", "overloaded")]),
+        after.value(requests, "codex_proxy_requests_total", &failed),
         Some(1.0)
     );
     assert_eq!(
-        after.value("codex_proxy_token_refreshes", "codex_proxy_token_refreshes_total",
-            &[("outcome", "refreshed")]),
+        after.value(
+            "codex_proxy_first_event_seconds",
+            "codex_proxy_first_event_seconds_count",
+            &[("dialect", "responses")]
+        ),
+        Some(2.0)
+    );
+    assert_eq!(
+        after.value(
+            "codex_proxy_upstream_errors",
+            "codex_proxy_upstream_errors_total",
+            &[("kind", "overloaded")]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        after.value(
+            "codex_proxy_token_refreshes",
+            "codex_proxy_token_refreshes_total",
+            &[("outcome", "refreshed")]
+        ),
         Some(1.0)
     );
     // This scrape is the one request in flight.
     assert_eq!(
-        after.value("codex_proxy_in_flight_requests", "codex_proxy_in_flight_requests", &[]),
+        after.value(
+            "codex_proxy_in_flight_requests",
+            "codex_proxy_in_flight_requests",
+            &[]
+        ),
         Some(1.0)
     );
     let scrapes = |m: &openmetrics::Families| {
-        let labels = [("route", "metrics"), ("dialect", "none"), ("status", "200"), ("stream", "false")];
-        m.value(requests, "codex_proxy_requests_total", &labels).unwrap_or(0.0)
+        let labels = [
+            ("route", "metrics"),
+            ("dialect", "none"),
+            ("status", "200"),
+            ("stream", "false"),
+        ];
+        m.value(requests, "codex_proxy_requests_total", &labels)
+            .unwrap_or(0.0)
     };
     let scraped = scrapes(&after);
     assert!(scraped >= 1.0);
-    let primary = [("account", "acc-test-1"), ("limit", "codex"), ("window", "primary")];
+    let primary = [
+        ("account", "acc-test-1"),
+        ("limit", "codex"),
+        ("window", "primary"),
+    ];
     assert_eq!(
-        after.value("codex_proxy_limit_used_percent", "codex_proxy_limit_used_percent", &primary),
+        after.value(
+            "codex_proxy_limit_used_percent",
+            "codex_proxy_limit_used_percent",
+            &primary
+        ),
         Some(12.0)
     );
 

@@ -363,7 +363,10 @@ async fn status_follows_requests_and_limits_at_most_once_a_second() {
     // The fixture clears the environment: set NOTIFY_SOCKET after that.
     let mut cmd = Command::new("sh");
     cmd.arg("-c")
-        .arg(format!(r#"export NOTIFY_SOCKET={}; exec "$@""#, notify_path.display()))
+        .arg(format!(
+            r#"export NOTIFY_SOCKET={}; exec "$@""#,
+            notify_path.display()
+        ))
         .arg("sh")
         .arg(BIN)
         .args(fx.flags())
@@ -388,7 +391,12 @@ async fn status_follows_requests_and_limits_at_most_once_a_second() {
     until("READY=1\nSTATUS=ready · idle").await;
     let addr = daemon.own_address().await;
     let url = format!("http://{addr}/v1/responses");
-    let answered = client().post(&url).json(&stream_request()).send().await.unwrap();
+    let answered = client()
+        .post(&url)
+        .json(&stream_request())
+        .send()
+        .await
+        .unwrap();
     assert!(answered.text().await.unwrap().contains(ANSWER));
     // The mock's answers carry the login's windows: 12 % and 3 %.
     until("STATUS=ready · idle · 5h 12% · week 3%").await;
@@ -402,7 +410,10 @@ async fn status_follows_requests_and_limits_at_most_once_a_second() {
     for pair in sent.windows(2) {
         let gap = pair[1].0 - pair[0].0;
         // Datagrams may queue a little on our side: allow for that, not more.
-        assert!(gap >= Duration::from_millis(900), "{gap:?} between {pair:?}");
+        assert!(
+            gap >= Duration::from_millis(900),
+            "{gap:?} between {pair:?}"
+        );
     }
     daemon.signal("TERM");
     assert!(daemon.exit().await.success());

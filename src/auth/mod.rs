@@ -25,8 +25,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Map, Value};
 
-pub use self::credentials::{Credentials, NO_ACCOUNT};
 use self::credentials::Login;
+pub use self::credentials::{Credentials, NO_ACCOUNT};
 use self::file::{LoadError, NewTokens, Stamp};
 use self::refresh::{RefreshError, Refresher};
 use self::refused::Refusal;

@@ -55,7 +55,10 @@ async fn report(state: &AppState) -> StatusReport {
     };
     let now = Timestamp::now();
     let account = match &summary {
-        Ok(s) => s.account_id.clone().unwrap_or_else(|| NO_ACCOUNT.to_owned()),
+        Ok(s) => s
+            .account_id
+            .clone()
+            .unwrap_or_else(|| NO_ACCOUNT.to_owned()),
         Err(_) => NO_ACCOUNT.to_owned(),
     };
     let view = watch.book().login(&account, now);

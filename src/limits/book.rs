@@ -279,8 +279,11 @@ impl LimitsBook {
             .get(account)
             .and_then(|login| login.limits.as_ref())
             .and_then(Limits::codex);
-        [Slot::Primary, Slot::Secondary]
-            .map(|slot| family.and_then(|f| f.window(slot)).map(|w| w.used_percent_at(now)))
+        [Slot::Primary, Slot::Secondary].map(|slot| {
+            family
+                .and_then(|f| f.window(slot))
+                .map(|w| w.used_percent_at(now))
+        })
     }
 
     /// Every login seen, by account id, without side effects.

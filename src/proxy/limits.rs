@@ -268,11 +268,19 @@ impl LimitsWatch {
         if !self.inner.book.reached(account, &refusal, now) {
             return;
         }
-        let until = refusal.resets_at.map_or_else(String::new, |at| self.clock(at));
+        let until = refusal
+            .resets_at
+            .map_or_else(String::new, |at| self.clock(at));
         if already_warned {
-            tracing::info!(account, "the backend refused the login's usage limit until {until}");
+            tracing::info!(
+                account,
+                "the backend refused the login's usage limit until {until}"
+            );
         } else {
-            tracing::warn!(account, "the backend refused the login's usage limit until {until}");
+            tracing::warn!(
+                account,
+                "the backend refused the login's usage limit until {until}"
+            );
         }
         self.inner.changed.notify_one();
     }
@@ -315,7 +323,9 @@ fn error_code(body: &Value) -> Option<&str> {
 
 /// The data is plain fields: a panic elsewhere leaves it usable.
 fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// The data of `block`'s events of type `kind`, looked for only when the

@@ -61,7 +61,8 @@ impl StreamTap {
             None => {
                 let finished = self.last.as_deref().is_some_and(sse::has_terminal);
                 if !finished {
-                    self.watch.stream_failed(UpstreamErrorKind::StreamIncomplete);
+                    self.watch
+                        .stream_failed(UpstreamErrorKind::StreamIncomplete);
                 }
             }
         }

@@ -221,7 +221,11 @@ impl Upstream {
         }
         let (code, body) = status::read_error(response).await;
         self.limits.refused(account, code, &body, limited);
-        Err(status::map_status(code, &body, std::time::SystemTime::now()))
+        Err(status::map_status(
+            code,
+            &body,
+            std::time::SystemTime::now(),
+        ))
     }
 
     async fn send_as(

@@ -92,7 +92,10 @@ mod tests {
         let limits = read(200, body, now).unwrap();
         assert_eq!(limits.plan.as_deref(), Some("plus"));
         assert_eq!(
-            limits.codex().and_then(|f| f.primary).map(|w| w.used_percent),
+            limits
+                .codex()
+                .and_then(|f| f.primary)
+                .map(|w| w.used_percent),
             Some(12.0)
         );
         assert_eq!(

@@ -119,7 +119,10 @@ fn target(listen: &ListenAddr) -> (reqwest::ClientBuilder, String) {
                 ip => ip,
             };
             let addr = SocketAddr::new(ip, addr.port());
-            (reqwest::Client::builder(), format!("http://{addr}/v1/status"))
+            (
+                reqwest::Client::builder(),
+                format!("http://{addr}/v1/status"),
+            )
         }
         ListenAddr::Unix(path) => (
             reqwest::Client::builder().unix_socket(path.clone()),

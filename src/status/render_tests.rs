@@ -86,11 +86,13 @@ fn a_cooldown_is_shown_with_its_reset_and_is_a_reached_limit() {
         message: "You've hit your usage limit.".into(),
     });
     let (lines, verdict) = render(&r, at(NOW), &utc());
-    assert!(lines.contains(
-        &"limit reached: this login's requests are answered locally with 429 until 14:05 \
+    assert!(
+        lines.contains(
+            &"limit reached: this login's requests are answered locally with 429 until 14:05 \
           (in 11 min), 3 so far: You've hit your usage limit."
-            .to_owned()
-    ));
+                .to_owned()
+        )
+    );
     assert_eq!(verdict, Verdict::LimitReached);
 }
 
@@ -123,11 +125,13 @@ fn a_missing_or_dead_login_is_broken() {
         permanent: true,
     });
     let (lines, verdict) = render(&r, at(NOW), &utc());
-    assert!(lines.contains(
-        &"last refresh failed at 13:53: the Codex login can no longer be refreshed \
+    assert!(
+        lines.contains(
+            &"last refresh failed at 13:53: the Codex login can no longer be refreshed \
           (refresh_token_reused)"
-            .to_owned()
-    ));
+                .to_owned()
+        )
+    );
     assert_eq!(verdict, Verdict::LoginBroken);
 }
 
