@@ -185,6 +185,7 @@ fn route_of(method: &Method, path: &str) -> Route {
     match path {
         "/v1/responses" | "/responses" if method == Method::GET => Route::ResponsesWebSocket,
         "/v1/responses" | "/responses" => Route::Responses,
+        "/v1/responses/compact" | "/responses/compact" => Route::Compact,
         "/v1/chat/completions" | "/chat/completions" => Route::ChatCompletions,
         "/v1/messages" | "/messages" => Route::Messages,
         "/v1/messages/count_tokens" | "/messages/count_tokens" => Route::CountTokens,
@@ -199,7 +200,7 @@ fn route_of(method: &Method, path: &str) -> Route {
 /// The API shape spoken on `route`.
 fn dialect_of(route: Route) -> Dialect {
     match route {
-        Route::Responses | Route::ResponsesWebSocket => Dialect::Responses,
+        Route::Responses | Route::ResponsesWebSocket | Route::Compact => Dialect::Responses,
         Route::ChatCompletions => Dialect::Chat,
         Route::Messages | Route::CountTokens => Dialect::Messages,
         Route::Models | Route::Status | Route::Metrics | Route::Health | Route::Other => {
