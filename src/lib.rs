@@ -11,9 +11,11 @@
 //!   speak (Chat Completions, Anthropic Messages), each with its stream grammar (pure).
 //! - [`patch`]: rewrites a client's Responses request into what the backend accepts (pure).
 //! - [`proxy`]: one call to the Codex backend end to end (credentials, the 401
-//!   retry, status mapping), the live event stream, and collection.
+//!   retry, status mapping), the live event stream, and collection; the
+//!   backend's own Responses WebSocket.
 //! - [`auth`]: the login in `auth.json`: reading, refreshing, writing back.
-//! - [`net`]: the one HTTP client: TLS trust, proxy, default headers, failure kinds.
+//! - [`net`]: the one HTTP client (and its HTTP/1.1-only twin for WebSocket
+//!   handshakes): TLS trust, proxy, default headers, failure kinds.
 //! - [`sse`]: splitting the event stream into events (pure).
 //! - [`compression`]: zstd and gzip request bodies, decoded under a cap, and
 //!   the zstd body forwarded for a client that compressed its own (pure).
@@ -60,8 +62,8 @@ use crate::config::Config;
 use crate::http::serve::ServeOptions;
 use crate::http::{AppState, Listener};
 use crate::metrics::Metrics;
-use crate::proxy::Upstream;
 use crate::proxy::limits::LimitsWatch;
+use crate::proxy::{Sockets, Upstream};
 
 /// The daemon, built from its configuration and ready to serve.
 #[derive(Debug, Clone)]
@@ -73,11 +75,13 @@ impl Daemon {
     /// Builds the HTTP client, the token source and the routes. Nothing is
     /// read from the network; the login is read on the first request.
     pub fn new(config: Config) -> anyhow::Result<Self> {
-        let client = net::client(net::Identity {
+        let identity = net::Identity {
             client_version: &config.client_version,
             connect_timeout: config.connect_timeout,
             ca_file: config.ca_file.as_deref(),
-        })?;
+        };
+        let client = net::client(identity)?;
+        let upgrade_client = net::upgrade_client(identity)?;
         let metrics = config.metrics.then(|| Arc::new(Metrics::new()));
         let auth = Auth::new(
             &config.codex_home,
@@ -86,6 +90,7 @@ impl Daemon {
                 .with_metrics(metrics.clone()),
         );
         let limits = LimitsWatch::new(config.cooldown_policy(), metrics);
+        let sockets = Sockets::new(&config, upgrade_client, auth.clone());
         let upstream = Upstream::new(&config, client, auth).with_limits(limits);
         let client_key = match &config.api_key_file {
             Some(path) => {
@@ -98,7 +103,7 @@ impl Daemon {
             None => None,
         };
         Ok(Daemon {
-            state: AppState::new(config, upstream, client_key),
+            state: AppState::new(config, upstream, sockets, client_key),
         })
     }
 
@@ -117,7 +122,8 @@ impl Daemon {
         self.state.inner.upstream.limits()
     }
 
-    /// Serves on `listeners` until `shutdown` resolves, then drains.
+    /// Serves on `listeners` until `shutdown` resolves, then drains. The
+    /// response store is swept on a timer while it serves.
     pub async fn serve(self, listeners: Vec<Listener>, shutdown: impl Future<Output = ()>) {
         let config = &self.state.inner.config;
         let socket_activated = self.state.serving().socket_activated;
@@ -130,6 +136,7 @@ impl Daemon {
             shutdown_grace: config.shutdown_grace,
             activity: self.state.activity().clone(),
         };
+        let sweeper = tokio::spawn(self.state.store().clone().sweep_every(store::SWEEP_PERIOD));
         http::serve(
             listeners,
             http::router(self.state.clone()),
@@ -137,5 +144,6 @@ impl Daemon {
             shutdown,
         )
         .await;
+        sweeper.abort();
     }
 }

@@ -1,6 +1,7 @@
 //! The HTTP side: the listeners and the serve loop ([`serve`]), the routes
-//! and their handlers, and the per-request bookkeeping every route shares
-//! ([`bookkeeping`]: request id, client key, summary log line, activity).
+//! and their handlers (the Responses WebSocket among them), and the
+//! per-request bookkeeping every route shares ([`bookkeeping`]: request id,
+//! client key, summary log line, activity).
 //! Handlers read a request, hand it to a dialect and to [`crate::proxy`],
 //! and turn the answer back into HTTP.
 
@@ -9,10 +10,13 @@ pub mod bookkeeping;
 pub mod boundary;
 mod chat;
 mod compact;
+pub mod conversation;
 mod models;
 mod responses;
 pub mod serve;
 mod status;
+mod stored;
+mod websocket;
 
 use std::sync::{Arc, Mutex};
 
@@ -28,7 +32,8 @@ use crate::config::Config;
 use crate::error::{ApiError, ErrorKind};
 use crate::metrics::Metrics;
 use crate::patch::Rules;
-use crate::proxy::Upstream;
+use crate::proxy::{Sockets, Upstream};
+use crate::store::Store;
 
 pub use self::bookkeeping::{Activity, Summary};
 pub use self::serve::{Listener, serve};
@@ -44,9 +49,12 @@ pub(crate) struct Inner {
     pub config: Config,
     pub rules: Rules,
     pub upstream: Upstream,
+    pub sockets: Sockets,
     pub models: models::Cache,
     pub activity: Arc<Activity>,
     pub client_key: Option<Vec<u8>>,
+    /// Responses kept for `previous_response_id` and retrieval.
+    pub store: Store,
     /// Where the daemon listens, for `/v1/status`.
     pub serving: Mutex<Serving>,
 }
@@ -59,7 +67,14 @@ pub struct Serving {
 }
 
 impl AppState {
-    pub fn new(config: Config, upstream: Upstream, client_key: Option<Vec<u8>>) -> Self {
+    /// Opens the response store too: a store that cannot be opened is a
+    /// warning, and the daemon serves on without state.
+    pub fn new(
+        config: Config,
+        upstream: Upstream,
+        sockets: Sockets,
+        client_key: Option<Vec<u8>>,
+    ) -> Self {
         let rules = Rules {
             instructions: config.instructions.clone(),
             strip_fields: config.strip_fields.clone(),
@@ -69,12 +84,19 @@ impl AppState {
                 models: models::Cache::default(),
                 activity: Arc::new(Activity::new(upstream.limits().changed().clone())),
                 serving: Mutex::default(),
+                store: Store::open_or_warn(&config.store_options()),
                 config,
                 rules,
                 upstream,
+                sockets,
                 client_key,
             }),
         }
+    }
+
+    /// The response store.
+    pub fn store(&self) -> &Store {
+        &self.inner.store
     }
 
     /// Requests in flight and the time of the last one, for idle exit.
@@ -123,10 +145,28 @@ pub fn router(state: AppState) -> Router {
         Router::new()
     };
     router
-        .route("/v1/responses", post(responses::create))
-        .route("/responses", post(responses::create))
+        .route(
+            "/v1/responses",
+            post(responses::create).get(websocket::upgrade),
+        )
+        .route(
+            "/responses",
+            post(responses::create).get(websocket::upgrade),
+        )
         .route("/v1/responses/compact", post(compact::create))
         .route("/responses/compact", post(compact::create))
+        .route(
+            "/v1/responses/{id}",
+            get(stored::retrieve).delete(stored::delete),
+        )
+        .route(
+            "/responses/{id}",
+            get(stored::retrieve).delete(stored::delete),
+        )
+        .route("/v1/responses/{id}/input_items", get(stored::input_items))
+        .route("/responses/{id}/input_items", get(stored::input_items))
+        .route("/v1/responses/{id}/cancel", post(stored::cancel))
+        .route("/responses/{id}/cancel", post(stored::cancel))
         .route("/v1/chat/completions", post(chat::create))
         .route("/chat/completions", post(chat::create))
         .route("/v1/models", get(models::list))

@@ -1,7 +1,9 @@
 //! `GET /v1/models`: the backend's model list in OpenAI's list shape, kept
-//! for `models_cache_ttl` and revalidated with its ETag.
+//! for `models_cache_ttl` and revalidated with its ETag; with
+//! `list_effort_variants`, each model's `<model>-<effort>` names too. The
+//! catalogue also tells which effort suffixes the model names may carry.
 
-use std::sync::Mutex;
+use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Instant;
 
 use axum::extract::State;
@@ -12,6 +14,7 @@ use serde_json::{Value, json};
 
 use super::AppState;
 use crate::error::ApiError;
+use crate::models::aliases::{self, Efforts};
 use crate::net;
 
 /// The last list the backend gave.
@@ -25,6 +28,23 @@ struct Entry {
     fetched: Instant,
     etag: Option<HeaderValue>,
     body: Bytes,
+    /// The effort suffixes and model names of the catalogue behind `body`.
+    efforts: Arc<Efforts>,
+}
+
+static BUILTIN_EFFORTS: LazyLock<Arc<Efforts>> = LazyLock::new(Arc::default);
+
+impl Cache {
+    /// The effort suffixes model names may carry: the built-in ones until
+    /// the catalogue has been fetched (it is not fetched for this: a request
+    /// does not wait for a model list), then also the catalogue's.
+    pub fn efforts(&self) -> Arc<Efforts> {
+        let entry = self.entry.lock().unwrap_or_else(|e| e.into_inner());
+        match entry.as_ref() {
+            Some(entry) => entry.efforts.clone(),
+            None => BUILTIN_EFFORTS.clone(),
+        }
+    }
 }
 
 impl Cache {
@@ -78,13 +98,17 @@ async fn fetch(state: &AppState) -> Result<Bytes, ApiError> {
             let value: Value = serde_json::from_slice(&raw).map_err(|_| {
                 ApiError::bad_gateway("the Codex backend sent a model list that is not JSON")
             })?;
-            let list = to_openai_list(&value).ok_or_else(|| {
+            let mut list = to_openai_list(&value).ok_or_else(|| {
                 ApiError::bad_gateway("the Codex backend sent a model list without `models`")
             })?;
+            if inner.config.list_effort_variants {
+                list = aliases::with_effort_variants(&list, &value);
+            }
             Entry {
                 fetched: Instant::now(),
                 etag,
                 body: Bytes::from(list.to_string()),
+                efforts: Arc::new(Efforts::from_catalogue(&value)),
             }
         }
     };

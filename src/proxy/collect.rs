@@ -65,14 +65,14 @@ impl Collected {
         Value::Object(map)
     }
 
-    fn get(&self, key: &str) -> Option<&RawValue> {
+    pub(crate) fn get(&self, key: &str) -> Option<&RawValue> {
         self.fields
             .iter()
             .find(|(k, _)| k == key)
             .map(|(_, v)| &**v)
     }
 
-    fn set(&mut self, key: &str, value: Box<RawValue>) {
+    pub(crate) fn set(&mut self, key: &str, value: Box<RawValue>) {
         match self.fields.iter_mut().find(|(k, _)| k == key) {
             Some((_, v)) => *v = value,
             None => self.fields.push((key.to_owned(), value)),
@@ -132,8 +132,10 @@ pub struct Collector {
     done_items: Vec<(u64, Box<RawValue>)>,
     /// Items announced by `response.output_item.added` and not yet done.
     open_items: Vec<(u64, Box<RawValue>)>,
-    /// The blocks of events seen so far (shared, not copied): their text
-    /// deltas are read only for an item that never finishes.
+    /// The blocks of events since no item was open (shared, not copied):
+    /// their text deltas are read only for an item that never finishes.
+    /// Released whenever every item announced so far is done, so a stream
+    /// passed through holds at most its current items, not all of itself.
     blocks: Vec<Bytes>,
 }
 
@@ -157,6 +159,11 @@ impl Collector {
             if let Some(outcome) = self.push(&kind, &event.data) {
                 return Some(outcome);
             }
+        }
+        // An item's deltas come after its `added`: with none open, no delta
+        // seen so far can be needed.
+        if self.open_items.is_empty() {
+            self.blocks.clear();
         }
         None
     }

@@ -25,6 +25,12 @@ pub async fn read_error(mut response: reqwest::Response) -> (StatusCode, Vec<u8>
     (status, text)
 }
 
+/// Reads an upstream error answer and maps it for the client.
+pub async fn error_from_response(response: reqwest::Response) -> ApiError {
+    let (status, text) = read_error(response).await;
+    map_status(status, &text, SystemTime::now())
+}
+
 /// Maps an upstream HTTP error (`{"detail": …}` or `{"error": {…}}`) to the client's error.
 pub fn map_status(status: StatusCode, body: &[u8], now: SystemTime) -> ApiError {
     let value: Option<Value> = serde_json::from_slice(body).ok();

@@ -27,7 +27,7 @@ pub use self::compact::Compacted;
 /// A model list call is small; one that takes longer than this is stuck.
 const MODELS_TIMEOUT: Duration = Duration::from_secs(30);
 
-const ACCOUNT_HEADER: HeaderName = HeaderName::from_static("chatgpt-account-id");
+pub(super) const ACCOUNT_HEADER: HeaderName = HeaderName::from_static("chatgpt-account-id");
 
 /// The Codex backend and the login it is called with.
 #[derive(Debug, Clone)]
@@ -143,8 +143,9 @@ impl Upstream {
         })
     }
 
-    /// A place among the requests in flight, or the 503 to answer.
-    fn permit(&self) -> Result<OwnedSemaphorePermit, ApiError> {
+    /// A place among the requests in flight (`max_concurrent_requests`),
+    /// held until the answer is finished; a WebSocket turn takes one too.
+    pub fn permit(&self) -> Result<OwnedSemaphorePermit, ApiError> {
         self.limiter.clone().try_acquire_owned().map_err(|_| {
             ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -296,7 +297,7 @@ impl Encoded {
 }
 
 /// A 502 for an upstream that could not be reached.
-fn unreachable(url: &reqwest::Url, e: &reqwest::Error) -> ApiError {
+pub(super) fn unreachable(url: &reqwest::Url, e: &reqwest::Error) -> ApiError {
     ApiError::bad_gateway(format!(
         "the Codex backend could not be reached at {url}: {}",
         net::describe(e)
