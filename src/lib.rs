@@ -90,7 +90,8 @@ impl Daemon {
                 .with_metrics(metrics.clone()),
         );
         let limits = LimitsWatch::new(config.cooldown_policy(), metrics);
-        let sockets = Sockets::new(&config, upgrade_client, auth.clone());
+        let sockets =
+            Sockets::new(&config, upgrade_client, auth.clone()).with_limits(limits.clone());
         let upstream = Upstream::new(&config, client, auth).with_limits(limits);
         let client_key = match &config.api_key_file {
             Some(path) => {

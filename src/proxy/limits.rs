@@ -161,6 +161,12 @@ impl LimitsWatch {
         carried
     }
 
+    /// A model request for `account` was answered in full (a WebSocket
+    /// turn): whatever limit there was has lifted.
+    pub fn spent(&self, account: &str) {
+        self.inner.book.lifted(account);
+    }
+
     /// An error answer for `account`: counted, and a usage-limit refusal
     /// with a reset time starts a cooldown. `limit_headers`: the same
     /// answer's headers carried limits (whose warning then said it already).

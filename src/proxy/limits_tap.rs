@@ -8,6 +8,7 @@
 use std::sync::{Arc, LazyLock};
 use std::time::Instant;
 
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use bytes::Bytes;
 use jiff::Timestamp;
 use memchr::memmem::Finder;
@@ -95,4 +96,60 @@ impl StreamTap {
             self.last = Some(block.clone());
         }
     }
+}
+
+impl LimitsWatch {
+    /// One frame of the backend's WebSocket, an event's JSON as a stream's
+    /// `data:` line would carry it: its `codex.rate_limits` windows, and a
+    /// usage-limit refusal (a wrapped `error`, with the headers it carries,
+    /// or a failed response) that starts a cooldown. As with [`StreamTap`],
+    /// only a frame that names one of them is parsed.
+    pub fn socket_frame(&self, account: &str, text: &str) {
+        if RATE_LIMITS.find(text.as_bytes()).is_some()
+            && let Some(limits) = Limits::from_event(text, Timestamp::now())
+        {
+            self.observe(account, limits);
+        }
+        if USAGE_LIMIT.find(text.as_bytes()).is_none() {
+            return;
+        }
+        let Ok(event) = serde_json::from_str::<Value>(text) else {
+            return;
+        };
+        match event.get("type").and_then(Value::as_str) {
+            Some("error") => {
+                let headers = wrapped_headers(&event);
+                let limits = Limits::from_headers(&headers, Timestamp::now());
+                let carried = !limits.is_empty();
+                if carried {
+                    self.observe(account, limits);
+                }
+                self.usage_limit(account, &event, carried);
+            }
+            Some("response.failed") => {
+                self.stream_failed(UpstreamErrorKind::ResponseFailed);
+                if let Some(response) = event.get("response") {
+                    self.usage_limit(account, response, false);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The `headers` object of a wrapped `error` frame, as a header map.
+fn wrapped_headers(event: &Value) -> HeaderMap {
+    let fields = event.get("headers").and_then(Value::as_object);
+    fields
+        .into_iter()
+        .flatten()
+        .filter_map(|(name, value)| {
+            let value = match value {
+                Value::String(text) => HeaderValue::from_str(text).ok(),
+                Value::Number(n) => HeaderValue::from_str(&n.to_string()).ok(),
+                _ => None,
+            };
+            Some((HeaderName::from_bytes(name.as_bytes()).ok()?, value?))
+        })
+        .collect()
 }

@@ -261,6 +261,7 @@ impl Session {
         }
         match &mut self.link {
             Link::Socket(backend) => {
+                backend.check_limits().map_err(NotSent::Refused)?;
                 if turn.permit.is_none() {
                     turn.permit = Some(inner.upstream.permit().map_err(NotSent::Refused)?);
                 }
@@ -295,6 +296,9 @@ impl Session {
                 if let Some(status) = frames::turn_end(text.as_str())
                     && let Some(turn) = self.turn.take()
                 {
+                    if let (200, Link::Socket(backend)) = (status, &self.link) {
+                        backend.answered();
+                    }
                     self.log_turn(turn, status, "answered");
                 }
                 return socket_send(socket, Message::Text(text)).await;
