@@ -983,7 +983,7 @@ fn main() {
     }
 
     if wanted("metrics") {
-        metrics::cost(&rt, &targets[1], dir.path(), mock, duration);
+        metrics::cost(&rt, (&targets[1], pid), dir.path(), mock, duration);
     }
     if wanted("chain") {
         chain::run(&rt, proxy_addr, duration);
