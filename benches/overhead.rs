@@ -7,8 +7,9 @@
 //! Environment: `BENCH_SECS` (seconds per measured case, default 2),
 //! `BENCH_STREAMS` (open streams for the memory figure, default 1000),
 //! `BENCH_ONLY` (a comma-separated subset of `json1,json16,json256,stream1,
-//! stream16,stream256,ttfe,memory,chain,ws,wsmem,start`, for quick comparisons;
-//! `ws` and `wsmem` are the Responses WebSocket's, see `overhead/ws.rs`),
+//! stream16,stream256,ttfe,memory,metrics,chain,ws,wsmem,start`, for quick
+//! comparisons; `ws` and `wsmem` are the Responses WebSocket's, see
+//! `overhead/ws.rs`),
 //! `BENCH_PROXY` (another proxy binary to measure in place of the release build).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -31,6 +32,8 @@ use serde_json::{Value, json};
 
 #[path = "overhead/chain.rs"]
 mod chain;
+#[path = "overhead/metrics.rs"]
+mod metrics;
 #[path = "../tests/common/mock/mod.rs"]
 mod mock;
 #[path = "overhead/ws.rs"]
@@ -147,7 +150,13 @@ async fn mock_answer(answer: Arc<Answer>, request: Request<Incoming>) -> Respons
     Response::builder()
         .header("content-type", "text/event-stream")
         .header("x-request-id", "upstream-bench-1")
+        // The usage windows every real answer reports (PROTOCOL.md §11).
         .header("x-codex-primary-used-percent", "12")
+        .header("x-codex-primary-window-minutes", "300")
+        .header("x-codex-primary-reset-at", "4000000000")
+        .header("x-codex-secondary-used-percent", "3")
+        .header("x-codex-secondary-window-minutes", "10080")
+        .header("x-codex-secondary-reset-at", "4000086400")
         .body(BodyExt::boxed(StreamBody::new(stream)))
         .unwrap()
 }
@@ -280,12 +289,17 @@ fn proxy_command(program: &str, home: &Path) -> Command {
 }
 
 fn start_proxy(home: &Path, mock: SocketAddr) -> (Proc, SocketAddr) {
+    start_proxy_with(home, mock, &[])
+}
+
+fn start_proxy_with(home: &Path, mock: SocketAddr, extra: &[&str]) -> (Proc, SocketAddr) {
     let port = free_port();
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let child = proxy_command(&proxy_bin(), home)
         .arg("--listen")
         .arg(addr.to_string())
         .args(proxy_args(home, mock))
+        .args(extra)
         .spawn()
         .expect("starting the proxy");
     wait_listening(addr, "the proxy");
@@ -968,6 +982,9 @@ fn main() {
         );
     }
 
+    if wanted("metrics") {
+        metrics::cost(&rt, (&targets[1], pid), dir.path(), mock, duration);
+    }
     if wanted("chain") {
         chain::run(&rt, proxy_addr, duration);
     }

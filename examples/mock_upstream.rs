@@ -12,7 +12,8 @@
 //! Responses WebSocket, each with a response id of its own (so answers can be
 //! chained by `previous_response_id`, through a proxy or on the socket). A line `pace MS` on stdin makes the next HTTP answer
 //! send its events MS milliseconds apart, so a test can keep a stream in
-//! flight; `ws-pace MS` does the same for the next WebSocket answer.
+//! flight; `ws-pace MS` does the same for the next WebSocket answer, and
+//! `primary PCT` makes every later answer report the 5-hour window PCT % used.
 //!
 //! The Codex CLI talks to it directly with that CODEX_HOME and a provider
 //! such as (`name = "OpenAI"` also turns on remote compaction):
@@ -91,16 +92,31 @@ async fn main() -> anyhow::Result<()> {
                 backend.push_ws_answer(ws_answer(Duration::from_millis(ms)));
                 println!("next WebSocket answer paced {ms} ms");
             }
+            Pace::Primary(pct) => {
+                let mut headers = backend
+                    .state
+                    .rate_limit_headers
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                for (name, value) in headers.iter_mut() {
+                    if name == "x-codex-primary-used-percent" {
+                        *value = pct.to_string();
+                    }
+                }
+                println!("primary window now {pct}% used");
+            }
         }
     }
     std::future::pending::<()>().await;
     Ok(())
 }
 
-/// A line of stdin: the pause between the events of the next answer.
+/// A line of stdin: the pause between the events of the next answer, or
+/// the share of the 5-hour window later answers report.
 enum Pace {
     Http(u64),
     WebSocket(u64),
+    Primary(u64),
 }
 
 impl Pace {
@@ -108,6 +124,9 @@ impl Pace {
         let ms = |rest: &str| rest.trim().parse().ok();
         if let Some(rest) = line.strip_prefix("ws-pace ") {
             return ms(rest).map(Pace::WebSocket);
+        }
+        if let Some(rest) = line.strip_prefix("primary ") {
+            return ms(rest).map(Pace::Primary);
         }
         line.strip_prefix("pace ").and_then(ms).map(Pace::Http)
     }

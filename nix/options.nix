@@ -150,6 +150,41 @@ let
           '';
         };
 
+        metrics = mkOption {
+          type = types.nullOr types.bool;
+          default = null;
+          example = true;
+          description = ''
+            Sets `metrics` in {option}`settings` unless that sets it itself:
+            serve `GET /metrics` in the OpenMetrics text format on the
+            daemon's listener, behind the client key when `api_key_file` is
+            set (give Prometheus the key as a bearer token).
+          '';
+        };
+
+        limitCooldown = mkOption {
+          type = types.nullOr types.bool;
+          default = null;
+          example = false;
+          description = ''
+            Sets `limit_cooldown` in {option}`settings` unless that sets it
+            itself: after the backend refuses the login with a reached usage
+            limit, answer its requests with the same 429 locally until the
+            reset (on by default).
+          '';
+        };
+
+        limitProbeEvery = mkOption {
+          type = types.nullOr types.str;
+          default = null;
+          example = "10m";
+          description = ''
+            Sets `limit_probe_every` in {option}`settings` unless that sets it
+            itself: during a cooldown, let one request through this often to
+            ask the backend again (default 5m; `"0"` never asks before the reset).
+          '';
+        };
+
         store = mkOption {
           type = types.nullOr (
             types.enum [
@@ -257,6 +292,9 @@ let
         idle_exit = mkIf (config.idleExit != null) (mkDefault config.idleExit);
         allowed_hosts = mkIf (config.allowedHosts != [ ]) (mkDefault config.allowedHosts);
         allowed_origins = mkIf (config.allowedOrigins != [ ]) (mkDefault config.allowedOrigins);
+        metrics = mkIf (config.metrics != null) (mkDefault config.metrics);
+        limit_cooldown = mkIf (config.limitCooldown != null) (mkDefault config.limitCooldown);
+        limit_probe_every = mkIf (config.limitProbeEvery != null) (mkDefault config.limitProbeEvery);
         store = mkIf (config.store != null) (mkDefault config.store);
         store_dir = mkIf (config.storeDir != null) (mkDefault config.storeDir);
         store_max_bytes = mkIf (config.storeMaxBytes != null) (mkDefault config.storeMaxBytes);

@@ -1,8 +1,10 @@
 //! `codex-responses-proxy doctor`: checks the configuration, the login, the
-//! network and systemd, and says in plain words what is wrong and how to fix it.
+//! network, the usage limits and systemd, and says in plain words what is
+//! wrong and how to fix it.
 //!
-//! Nothing here spends the login: the refresh token is never sent, and the
-//! network checks are bare GET requests where any HTTP answer counts as reachable.
+//! Nothing here spends the login: the refresh token is never sent, the
+//! network checks are bare GET requests where any HTTP answer counts as
+//! reachable, and the usage endpoint only reads the login's windows.
 
 use std::fmt::Write as _;
 use std::os::unix::fs::PermissionsExt;
@@ -15,6 +17,9 @@ use crate::auth::recover::{self, Hold, Stale, Verdict};
 use crate::auth::refused;
 use crate::config::{self, Config, Flags, Loaded};
 use crate::net;
+
+#[path = "doctor_limits.rs"]
+mod limits;
 
 /// Longest wait for one reachability check, connection included.
 const REACH_TIMEOUT: Duration = Duration::from_secs(15);
@@ -74,6 +79,7 @@ pub fn run(flags: &Flags) -> ExitCode {
             configuration(&mut report, &loaded);
             login(&mut report, &loaded.config);
             network(&mut report, &loaded.config);
+            limits::check(&mut report, &loaded.config);
             activation(&mut report, &loaded.config);
         }
         Err(e) => {

@@ -27,8 +27,9 @@
 //! Around it: [`config`] (layered settings), [`systemd`] (passed sockets,
 //! sd-notify, watchdog, idle exit), [`logging`] (journald or stderr),
 //! [`doctor`] (the `doctor` subcommand's checks), [`limits`] (usage windows
-//! per login, the cooldown after a reached limit, their plain words; pure)
-//! and [`metrics`] (the Prometheus registry). Nothing below `http` knows
+//! per login, the cooldown after a reached limit, their plain words; pure),
+//! [`metrics`] (the Prometheus registry) and [`status`] (the `/v1/status`
+//! report and the `status` subcommand that reads it). Nothing below `http` knows
 //! about axum's routing; nothing above `proxy` knows about reqwest.
 
 pub mod auth;
@@ -46,10 +47,12 @@ pub mod net;
 pub mod patch;
 pub mod proxy;
 pub mod sse;
+pub mod status;
 pub mod store;
 pub mod systemd;
 
 use std::future::Future;
+use std::sync::Arc;
 
 use anyhow::Context;
 
@@ -58,6 +61,8 @@ use crate::auth::refresh::Refresher;
 use crate::config::Config;
 use crate::http::serve::ServeOptions;
 use crate::http::{AppState, Listener};
+use crate::metrics::Metrics;
+use crate::proxy::limits::LimitsWatch;
 use crate::proxy::{Sockets, Upstream};
 
 /// The daemon, built from its configuration and ready to serve.
@@ -77,13 +82,17 @@ impl Daemon {
         };
         let client = net::client(identity)?;
         let upgrade_client = net::upgrade_client(identity)?;
+        let metrics = config.metrics.then(|| Arc::new(Metrics::new()));
         let auth = Auth::new(
             &config.codex_home,
             Refresher::new(client.clone(), config.token_url.to_string())
-                .with_timeout(config.idle_timeout),
+                .with_timeout(config.idle_timeout)
+                .with_metrics(metrics.clone()),
         );
-        let sockets = Sockets::new(&config, upgrade_client, auth.clone());
-        let upstream = Upstream::new(&config, client, auth);
+        let limits = LimitsWatch::new(config.cooldown_policy(), metrics);
+        let sockets =
+            Sockets::new(&config, upgrade_client, auth.clone()).with_limits(limits.clone());
+        let upstream = Upstream::new(&config, client, auth).with_limits(limits);
         let client_key = match &config.api_key_file {
             Some(path) => {
                 let key = std::fs::read_to_string(path)
@@ -109,10 +118,20 @@ impl Daemon {
         self.state.inner.upstream.auth()
     }
 
+    /// The usage limits of the logins the daemon calls with.
+    pub fn limits(&self) -> &LimitsWatch {
+        self.state.inner.upstream.limits()
+    }
+
     /// Serves on `listeners` until `shutdown` resolves, then drains. The
     /// response store is swept on a timer while it serves.
     pub async fn serve(self, listeners: Vec<Listener>, shutdown: impl Future<Output = ()>) {
         let config = &self.state.inner.config;
+        let socket_activated = self.state.serving().socket_activated;
+        self.state.set_serving(
+            listeners.iter().map(Listener::describe).collect(),
+            socket_activated,
+        );
         let options = ServeOptions {
             header_read_timeout: config.header_read_timeout,
             shutdown_grace: config.shutdown_grace,

@@ -19,6 +19,10 @@ use crate::auth::LoginSummary;
 use crate::config::ListenAddr;
 use crate::http::Listener;
 
+#[path = "systemd_status.rs"]
+mod status;
+use self::status::StatusLine;
+
 /// What systemd handed this process through its environment.
 pub struct Inherited {
     fds: listenfd::ListenFd,
@@ -231,6 +235,7 @@ pub async fn run(
     };
 
     let own_socket_file = listeners.own_socket_file.clone();
+    daemon.state().set_serving(Vec::new(), activated);
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
     let mut server = tokio::spawn(daemon.clone().serve(listeners.listeners, async move {
         let _ = stop_rx.await;
@@ -238,7 +243,10 @@ pub async fn run(
 
     let status = status_line(&place, activated, daemon.auth().summary());
     tracing::info!(status = %status, "ready");
-    notify(&[NotifyState::Ready, NotifyState::Status(&status)]);
+    // `STATUS=` follows activity and limits only when systemd listens.
+    let notifying = std::env::var_os("NOTIFY_SOCKET").is_some();
+    let mut summary = StatusLine::new(daemon.clone());
+    summary.send(&[NotifyState::Ready]);
 
     let mut watchdog_tick =
         tokio::time::interval(watchdog.map(|w| w / 2).unwrap_or(Duration::from_secs(3600)));
@@ -252,6 +260,7 @@ pub async fn run(
     let stop = loop {
         tokio::select! {
             () = &mut signals => break Stop::Signal,
+            () = summary.due(), if notifying => summary.send(&[]),
             _ = watchdog_tick.tick(), if watchdog.is_some() => {
                 let probe = watchdog.unwrap_or_default() / 4;
                 if !server.is_finished() && responds(&tokio::runtime::Handle::current(), probe).await {

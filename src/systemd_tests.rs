@@ -8,6 +8,8 @@ fn status_line_names_place_account_and_expiry() {
         email: Some("a@example.com".into()),
         plan: Some("plus".into()),
         access_expires: Some(SystemTime::UNIX_EPOCH + Duration::from_secs(4_000_000_000)),
+        last_refresh: None,
+        refresh_failure: None,
     };
     assert_eq!(
         status_line("127.0.0.1:8787", true, Ok(summary)),

@@ -76,6 +76,36 @@ async fn with_an_api_key_file_only_clients_presenting_the_key_are_served() {
     assert!(!format!("{:?}", seen.headers).contains(KEY));
 }
 
+#[tokio::test]
+async fn status_and_metrics_are_refused_without_the_client_key() {
+    let mock = MockBackend::start().await;
+    let keys = tempfile::tempdir().unwrap();
+    let key_file = write_key(keys.path());
+    let proxy = TestProxy::start_with(&mock, |c| {
+        c.api_key_file = Some(key_file);
+        c.metrics = true;
+    })
+    .await;
+    for path in ["/v1/status", "/metrics"] {
+        let without = proxy.get(path).await;
+        assert_eq!(without.status(), 401, "{path}");
+        assert_eq!(
+            without.json::<Value>().await.unwrap()["error"]["code"],
+            "invalid_api_key"
+        );
+        let with = proxy
+            .client
+            .get(proxy.url(path))
+            .bearer_auth(KEY)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(with.status(), 200, "{path}");
+    }
+    // Nothing about the login was asked of the backend for the refused ones.
+    assert_eq!(mock.usage_calls(), 1);
+}
+
 #[test]
 fn print_config_shows_the_key_file_but_never_the_key() {
     let home = tempfile::tempdir().unwrap();

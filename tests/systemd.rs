@@ -315,24 +315,30 @@ async fn systemd_is_told_ready_status_watchdog_and_stopping() {
     let mut daemon = fx.spawn(cmd, "daemon.log");
 
     let mut buf = vec![0u8; 4096];
+    // `STATUS=` updates while requests come and go are another test's.
     let mut next = async || -> String {
-        let n = tokio::time::timeout(PATIENCE, notify.recv(&mut buf))
-            .await
-            .expect("a notification in time")
-            .unwrap();
-        String::from_utf8_lossy(&buf[..n]).trim_end().to_owned()
+        loop {
+            let n = tokio::time::timeout(PATIENCE, notify.recv(&mut buf))
+                .await
+                .expect("a notification in time")
+                .unwrap();
+            let message = String::from_utf8_lossy(&buf[..n]).trim_end().to_owned();
+            if !message.starts_with("STATUS=ready") {
+                return message;
+            }
+        }
     };
     let first = next().await;
-    let lines: Vec<&str> = first.lines().collect();
-    assert_eq!(lines[0], "READY=1", "{first}");
-    let status = lines[1].strip_prefix("STATUS=").expect("a status line");
+    assert_eq!(first, "READY=1\nSTATUS=ready · idle");
     let addr = daemon.own_address().await;
-    assert_eq!(
-        status,
-        format!(
+    // The startup line stays in the journal's `ready` record.
+    assert!(
+        daemon.log().contains(&format!(
             "listening on {addr} (own listener); login dev@example.com (plus), \
              token valid until 2096-10-02T07:06:40Z"
-        )
+        )),
+        "{}",
+        daemon.log()
     );
     healthy_tcp(&addr).await;
     assert_eq!(next().await, "WATCHDOG=1");
@@ -346,6 +352,70 @@ async fn systemd_is_told_ready_status_watchdog_and_stopping() {
         stopping,
         "STOPPING=1\nSTATUS=stopping (stop requested): 0 request(s) in flight"
     );
+    assert!(daemon.exit().await.success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_follows_requests_and_limits_at_most_once_a_second() {
+    let fx = Fixture::new().await;
+    let notify_path = fx.path("notify");
+    let notify = tokio::net::UnixDatagram::bind(&notify_path).unwrap();
+    // The fixture clears the environment: set NOTIFY_SOCKET after that.
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c")
+        .arg(format!(
+            r#"export NOTIFY_SOCKET={}; exec "$@""#,
+            notify_path.display()
+        ))
+        .arg("sh")
+        .arg(BIN)
+        .args(fx.flags())
+        .args(["--listen", "127.0.0.1:0"]);
+    let mut daemon = fx.spawn(cmd, "daemon.log");
+    let mut buf = vec![0u8; 4096];
+    let mut sent = Vec::new();
+    // Reads notifications until `wanted`, noting when each arrived.
+    let mut until = async |wanted: &str| {
+        loop {
+            let n = tokio::time::timeout(PATIENCE, notify.recv(&mut buf))
+                .await
+                .unwrap_or_else(|_| panic!("no {wanted:?} in time; got {sent:?}"))
+                .unwrap();
+            let message = String::from_utf8_lossy(&buf[..n]).trim_end().to_owned();
+            sent.push((tokio::time::Instant::now(), message.clone()));
+            if message == wanted {
+                return sent.clone();
+            }
+        }
+    };
+    until("READY=1\nSTATUS=ready · idle").await;
+    let addr = daemon.own_address().await;
+    let url = format!("http://{addr}/v1/responses");
+    let answered = client()
+        .post(&url)
+        .json(&stream_request())
+        .send()
+        .await
+        .unwrap();
+    assert!(answered.text().await.unwrap().contains(ANSWER));
+    // The mock's answers carry the login's windows: 12 % and 3 %.
+    until("STATUS=ready · idle · 5h 12% · week 3%").await;
+
+    fx.mock.push_answer(answer(Duration::from_millis(400)));
+    let slow = tokio::spawn(client().post(&url).json(&stream_request()).send());
+    until("STATUS=ready · 1 in flight · 5h 12% · week 3%").await;
+    let slow = slow.await.unwrap().unwrap();
+    assert!(slow.text().await.unwrap().contains(ANSWER));
+    let sent = until("STATUS=ready · idle · 5h 12% · week 3%").await;
+    for pair in sent.windows(2) {
+        let gap = pair[1].0 - pair[0].0;
+        // Datagrams may queue a little on our side: allow for that, not more.
+        assert!(
+            gap >= Duration::from_millis(900),
+            "{gap:?} between {pair:?}"
+        );
+    }
+    daemon.signal("TERM");
     assert!(daemon.exit().await.success());
 }
 
@@ -485,6 +555,11 @@ async fn doctor_passes_with_a_valid_login_and_reachable_endpoints() {
         "✓ refresh token present",
         "✓ token endpoint reachable",
         "✓ Codex backend reachable",
+        "✓ the usage endpoint answered: ",
+        "limits as of ",
+        ", plan plus\n",
+        "5-hour window: 12% used, resets ",
+        "credits: 12.00",
         "✓ socket activation: not in use",
         "[command-line flag]",
         "All checks passed.",
@@ -505,6 +580,10 @@ async fn doctor_fails_without_a_login_or_a_reachable_backend() {
     assert!(report.contains("✗ no Codex login found at"), "{report}");
     assert!(report.contains("✗ Codex backend unreachable"), "{report}");
     assert!(report.contains("✓ token endpoint reachable"), "{report}");
+    assert!(
+        report.contains("! not asked: there is no usable login"),
+        "{report}"
+    );
     assert!(
         report.contains("2 problem(s) above will stop requests from working."),
         "{report}"

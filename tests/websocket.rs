@@ -6,6 +6,8 @@
 mod common;
 #[path = "websocket/failures.rs"]
 mod failures;
+#[path = "websocket/limits.rs"]
+mod limits;
 
 use std::time::Duration;
 
@@ -206,31 +208,6 @@ async fn an_unknown_previous_id_gets_the_wrapped_error_and_the_full_resend_works
     )
     .await;
     assert_eq!(answer(&mut socket).await, full_answer(&mock, 1, 1));
-    assert_eq!(mock.ws_connections(), 1);
-}
-
-#[tokio::test]
-async fn a_wrapped_usage_limit_passes_through_untouched_and_the_socket_stays() {
-    let mock = MockBackend::start().await;
-    let resets_at = mock::now_secs() + 600;
-    mock.push_ws_answer(WsAnswer::usage_limit(resets_at));
-    mock.set_rate_limits_event(Some(mock::rate_limits_event(100.0, resets_at)));
-    let proxy = TestProxy::start(&mock).await;
-    let mut socket = connect(&proxy).await;
-    send(&mut socket, &create(json!([user("one")]), json!({}))).await;
-    assert_eq!(
-        answer(&mut socket).await,
-        vec![
-            metadata(&mock, 1),
-            mock::rate_limits_event(100.0, resets_at),
-            mock::usage_limit_error(resets_at)
-        ]
-    );
-    send(&mut socket, &create(json!([user("one")]), json!({}))).await;
-    assert_eq!(
-        answer(&mut socket).await.last().unwrap()["type"],
-        "response.completed"
-    );
     assert_eq!(mock.ws_connections(), 1);
 }
 

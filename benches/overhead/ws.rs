@@ -246,7 +246,7 @@ impl Timings {
 
 /// The proxy's user and system CPU time so far, in clock ticks
 /// (`/proc/PID/stat`, every thread counted).
-fn cpu_ticks(pid: u32) -> u64 {
+pub(super) fn cpu_ticks(pid: u32) -> u64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     // The fields after the command name, which may hold spaces: state is
     // the first, utime the 12th, stime the 13th.
@@ -264,7 +264,7 @@ fn cpu_ticks(pid: u32) -> u64 {
 }
 
 /// Microseconds of CPU per turn, from the ticks `turns` turns took.
-fn cpu_per_turn(ticks: u64, turns: usize) -> f64 {
+pub(super) fn cpu_per_turn(ticks: u64, turns: usize) -> f64 {
     let tick_us = 1_000_000.0 / clock_ticks_per_second();
     ticks as f64 * tick_us / turns as f64
 }

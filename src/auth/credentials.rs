@@ -18,11 +18,17 @@ const EXPIRY_MARGIN: Duration = Duration::from_secs(60);
 /// Without an `exp` claim, the Codex CLI refreshes a login older than this.
 const MAX_LOGIN_AGE: Duration = Duration::from_secs(8 * 24 * 3600);
 
+/// The key of a login without an account id (an old `auth.json`).
+pub const NO_ACCOUNT: &str = "unknown";
+
 /// What a request needs to call the backend, with its headers prepared once.
 #[derive(Debug)]
 pub struct Credentials {
     pub access_token: String,
     pub account_id: Option<String>,
+    /// What the login's usage limits are kept under: the account id, or
+    /// [`NO_ACCOUNT`]. Shared, so a request takes it without a copy.
+    pub account_key: Arc<str>,
     /// `Bearer <access token>`, marked sensitive.
     pub authorization: HeaderValue,
     pub account_header: Option<HeaderValue>,
@@ -48,6 +54,7 @@ impl Credentials {
         Ok(Credentials {
             access_token: tokens.access_token.clone(),
             account_id: tokens.account_id.clone(),
+            account_key: Arc::from(tokens.account_id.as_deref().unwrap_or(NO_ACCOUNT)),
             authorization,
             account_header,
         })

@@ -25,8 +25,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Map, Value};
 
-pub use self::credentials::Credentials;
 use self::credentials::Login;
+pub use self::credentials::{Credentials, NO_ACCOUNT};
 use self::file::{LoadError, NewTokens, Stamp};
 use self::refresh::{RefreshError, Refresher};
 use self::refused::Refusal;
@@ -50,6 +50,18 @@ struct State {
     dead_refresh_token: Option<String>,
     /// Refreshed tokens the disk refused; written again at the next chance.
     unsaved: Option<Map<String, Value>>,
+    /// Why this process's last refresh failed; cleared by one that works.
+    refresh_failure: Option<RefreshFailure>,
+}
+
+/// A refresh that failed, for `/v1/status`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefreshFailure {
+    pub at: SystemTime,
+    /// In plain words, with what to do about it.
+    pub message: String,
+    /// The login is dead until `codex login`.
+    pub permanent: bool,
 }
 
 /// The token source. Cheap to clone.
@@ -86,6 +98,10 @@ pub struct LoginSummary {
     pub email: Option<String>,
     pub plan: Option<String>,
     pub access_expires: Option<SystemTime>,
+    /// When the login was last refreshed, by this process or another.
+    pub last_refresh: Option<SystemTime>,
+    /// This process's last refresh, if it failed.
+    pub refresh_failure: Option<RefreshFailure>,
 }
 
 impl Auth {
@@ -129,6 +145,7 @@ impl Auth {
     /// The login as it stands, without refreshing or calling anything.
     pub fn summary(&self) -> Result<LoginSummary, AuthError> {
         let login = self.current()?;
+        let refresh_failure = self.state().refresh_failure.clone();
         Ok(LoginSummary {
             account_id: login.file.tokens.account_id.clone(),
             email: login.file.id_claims.email.clone(),
@@ -138,6 +155,8 @@ impl Auth {
                 .access_exp
                 .and_then(|e| u64::try_from(e).ok())
                 .map(|e| UNIX_EPOCH + Duration::from_secs(e)),
+            last_refresh: login.file.last_refresh,
+            refresh_failure,
         })
     }
 
@@ -258,7 +277,13 @@ impl Auth {
         }
         tracing::info!("refreshing the Codex login");
         let prepared = writeback::prepare(&self.inner.path);
-        match self.inner.refresher.refresh(refresh_token).await {
+        let exchanged = self.inner.refresher.refresh(refresh_token).await;
+        self.state().refresh_failure = exchanged.as_ref().err().map(|e| RefreshFailure {
+            at: SystemTime::now(),
+            message: e.to_string(),
+            permanent: matches!(e, RefreshError::Permanent { .. }),
+        });
+        match exchanged {
             Ok(new) => self.save(&login, &new, prepared).await,
             Err(e) => {
                 // Removed before recovery looks beside the file again.

@@ -3,12 +3,14 @@
 //! Refresh tokens are single use, so a refresh is never retried here: a retry
 //! after the server already rotated the token would burn the login.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::file::NewTokens;
+use crate::metrics::{Metrics, RefreshOutcome};
 
 /// The Codex CLI's OAuth client id: refresh tokens are bound to it.
 pub const CLIENT_ID: &str = "app_EMoamEEZ73f0CkXaXp7hrann";
@@ -45,6 +47,8 @@ pub struct Refresher {
     client: reqwest::Client,
     url: String,
     timeout: Duration,
+    /// Counts each exchange by outcome, when metrics are on.
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl Refresher {
@@ -53,7 +57,14 @@ impl Refresher {
             client,
             url,
             timeout: REFRESH_TIMEOUT,
+            metrics: None,
         }
+    }
+
+    /// Counts every exchange in `metrics` by its outcome.
+    pub fn with_metrics(mut self, metrics: Option<Arc<Metrics>>) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// Gives up on the token endpoint after `timeout`, but never later than
@@ -66,6 +77,18 @@ impl Refresher {
 
     /// Exchanges `refresh_token` for new tokens, once.
     pub async fn refresh(&self, refresh_token: &str) -> Result<NewTokens, RefreshError> {
+        let result = self.exchange(refresh_token).await;
+        if let Some(metrics) = &self.metrics {
+            metrics.refresh(match &result {
+                Ok(_) => RefreshOutcome::Refreshed,
+                Err(RefreshError::Transient { .. }) => RefreshOutcome::Transient,
+                Err(RefreshError::Permanent { .. }) => RefreshOutcome::Permanent,
+            });
+        }
+        result
+    }
+
+    async fn exchange(&self, refresh_token: &str) -> Result<NewTokens, RefreshError> {
         let body = json!({
             "client_id": CLIENT_ID,
             "grant_type": "refresh_token",

@@ -23,6 +23,10 @@ pub struct Cli {
 pub enum Command {
     /// Check the configuration, the login and the upstream, in plain words.
     Doctor,
+    /// Ask the running daemon (same configuration) for its login, usage
+    /// limits and activity; exits non-zero when the login is broken or a
+    /// limit is reached.
+    Status,
 }
 
 /// Flags that override configuration keys, plus the file to read.
@@ -42,7 +46,7 @@ pub struct Flags {
     #[serde(skip)]
     pub print_config: bool,
     /// Address to listen on: HOST:PORT or unix:/PATH (ignored under socket activation).
-    #[arg(long, visible_alias = "addr", value_name = "ADDR")]
+    #[arg(long, global = true, visible_alias = "addr", value_name = "ADDR")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub listen: Option<String>,
     /// Folder holding the Codex CLI's auth.json.
@@ -81,6 +85,18 @@ pub struct Flags {
     #[arg(long = "allowed-origin", global = true, value_name = "ORIGIN")]
     #[serde(rename = "allowed_origins", skip_serializing_if = "Vec::is_empty")]
     pub allowed_origins: Vec<String>,
+    /// Answer a login's requests locally with a 429 after its usage limit was reached (true/false).
+    #[arg(long, value_name = "BOOL")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit_cooldown: Option<bool>,
+    /// During a cooldown, let one request through this often (e.g. 5m; 0 never).
+    #[arg(long, value_name = "DURATION")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit_probe_every: Option<String>,
+    /// Serve GET /metrics (OpenMetrics) on the main listener.
+    #[arg(long)]
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub metrics: bool,
     /// Where responses are kept for previous_response_id and retrieval: disk, memory or off.
     #[arg(long, global = true, value_name = "MODE")]
     #[serde(skip_serializing_if = "Option::is_none")]

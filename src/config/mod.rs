@@ -110,6 +110,15 @@ pub struct Config {
     /// daemon, with CORS; empty: none may.
     #[serde(deserialize_with = "list::deserialize")]
     pub allowed_origins: Vec<String>,
+    /// After the backend refuses a login with a reached usage limit, answer
+    /// that login's requests with the same 429 locally until the reset.
+    pub limit_cooldown: bool,
+    /// During a cooldown, let one request through this often to ask the
+    /// backend again (a limit lifted early); zero never asks before the reset.
+    #[serde(with = "duration")]
+    pub limit_probe_every: Duration,
+    /// Serve `GET /metrics` (OpenMetrics) on the main listener.
+    pub metrics: bool,
     /// Where responses are kept for `previous_response_id` and retrieval:
     /// `disk`, `memory` or `off`.
     pub store: StoreMode,
@@ -158,6 +167,9 @@ impl Default for Config {
             allow_remote_without_key: false,
             allowed_hosts: Vec::new(),
             allowed_origins: Vec::new(),
+            limit_cooldown: true,
+            limit_probe_every: crate::limits::DEFAULT_PROBE_EVERY,
+            metrics: false,
             store: StoreMode::Disk,
             store_dir: None,
             store_max_bytes: store_options::DEFAULT_MAX_BYTES,
@@ -336,6 +348,14 @@ impl Config {
                 .map_or(1, |n| n.get())
                 .min(MAX_AUTO_WORKERS),
             n => n,
+        }
+    }
+
+    /// How the limits book answers for a login whose limit was reached.
+    pub fn cooldown_policy(&self) -> crate::limits::CooldownPolicy {
+        crate::limits::CooldownPolicy {
+            enabled: self.limit_cooldown,
+            probe_every: Some(self.limit_probe_every).filter(|d| !d.is_zero()),
         }
     }
 

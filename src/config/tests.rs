@@ -149,6 +149,28 @@ fn a_wildcard_origin_or_a_url_as_host_is_refused_with_its_key() {
 }
 
 #[test]
+fn cooldown_and_metrics_keys_read_from_the_file() {
+    let c: Config = Figment::from(Serialized::defaults(Config::default()))
+        .merge(Toml::string(
+            "limit_cooldown = false\nlimit_probe_every = \"0\"\nmetrics = true",
+        ))
+        .extract()
+        .unwrap();
+    assert!(c.metrics);
+    assert_eq!(
+        c.cooldown_policy(),
+        crate::limits::CooldownPolicy {
+            enabled: false,
+            probe_every: None,
+        }
+    );
+    assert_eq!(
+        Config::default().cooldown_policy(),
+        crate::limits::CooldownPolicy::default()
+    );
+}
+
+#[test]
 fn the_store_and_model_aliases_read_from_a_file_a_string_and_flags() {
     let from_file: Config = Figment::from(Serialized::defaults(Config::default()))
         .merge(Toml::string(

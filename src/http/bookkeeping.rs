@@ -1,15 +1,17 @@
 //! What every request goes through: a request id, the client key, the
-//! activity counters idle exit reads, and one summary log line when the
-//! answer (a stream included) is finished or dropped.
+//! activity counters idle exit and `STATUS=` read, and when the answer (a
+//! stream included) is finished or dropped, one summary log line (with the
+//! login's usage windows) and the request metrics.
 
 use std::pin::Pin;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::Instant;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use http_body::{Frame, SizeHint};
@@ -18,6 +20,7 @@ use subtle::ConstantTimeEq;
 use super::AppState;
 use super::body::Lingering;
 use crate::error::{ApiError, ErrorKind};
+use crate::metrics::{Dialect, InFlight, Route};
 
 /// What a handler tells the summary log line, through the response's extensions.
 #[derive(Debug, Clone, Default)]
@@ -31,29 +34,49 @@ pub struct Summary {
 #[derive(Debug, Clone)]
 pub struct RequestId(pub String);
 
-/// Counts requests in flight (an open WebSocket counts as one), and when
-/// the last one ended.
+/// Counts requests and streams in flight (an open WebSocket counts as one
+/// request), and when the last one ended.
 #[derive(Debug)]
 pub struct Activity {
     in_flight: AtomicUsize,
+    streams: AtomicUsize,
     origin: Instant,
     /// Milliseconds after `origin` when a request last started or ended.
     last_ms: AtomicU64,
+    /// Woken when a request starts or ends, for `STATUS=`.
+    changed: Arc<tokio::sync::Notify>,
 }
 
 impl Default for Activity {
     fn default() -> Self {
-        Activity {
-            in_flight: AtomicUsize::new(0),
-            origin: Instant::now(),
-            last_ms: AtomicU64::new(0),
-        }
+        Self::new(Arc::default())
     }
 }
 
 impl Activity {
+    /// Counters that wake `changed` whenever they move.
+    pub fn new(changed: Arc<tokio::sync::Notify>) -> Self {
+        Activity {
+            in_flight: AtomicUsize::new(0),
+            streams: AtomicUsize::new(0),
+            origin: Instant::now(),
+            last_ms: AtomicU64::new(0),
+            changed,
+        }
+    }
+
     pub fn in_flight(&self) -> usize {
         self.in_flight.load(Ordering::SeqCst)
+    }
+
+    /// Streamed answers in flight (counted in [`Activity::in_flight`] too).
+    pub fn streams(&self) -> usize {
+        self.streams.load(Ordering::SeqCst)
+    }
+
+    /// How long since the daemon started.
+    pub fn uptime(&self) -> std::time::Duration {
+        self.origin.elapsed()
     }
 
     /// How long nothing has been in flight and no connection was accepted;
@@ -84,11 +107,13 @@ impl Activity {
     pub(super) fn begin(&self) {
         self.in_flight.fetch_add(1, Ordering::SeqCst);
         self.touch();
+        self.changed.notify_one();
     }
 
     pub(super) fn end(&self) {
         self.touch();
         self.in_flight.fetch_sub(1, Ordering::SeqCst);
+        self.changed.notify_one();
     }
 }
 
@@ -108,6 +133,7 @@ pub async fn bookkeeping(State(state): State<AppState>, request: Request, next: 
     // A WebSocket names its turns after its handshake's id.
     request.extensions_mut().insert(RequestId(id.clone()));
     let path = request.uri().path().to_owned();
+    let route = route_of(request.method(), &path);
     let start = Instant::now();
     let mut response = if path != "/healthz"
         && let Some(key) = &state.inner.client_key
@@ -122,18 +148,27 @@ pub async fn bookkeeping(State(state): State<AppState>, request: Request, next: 
         .into_response()
     } else {
         state.inner.activity.begin();
+        let in_flight = state.metrics().map(|m| m.request_started());
         let response = next.run(request).await;
+        let summary = response
+            .extensions()
+            .get::<Summary>()
+            .cloned()
+            .unwrap_or_default();
+        let streaming = summary.stream && response.status().is_success();
+        if streaming {
+            state.inner.activity.streams.fetch_add(1, Ordering::SeqCst);
+        }
         let guard = Finish {
             activity: Some(state.clone()),
             id: id.clone(),
             path,
+            route,
             status: response.status(),
             start,
-            summary: response
-                .extensions()
-                .get::<Summary>()
-                .cloned()
-                .unwrap_or_default(),
+            summary,
+            streaming,
+            _in_flight: in_flight,
         };
         response.map(|b| Body::new(LoggedBody::new(b, guard)))
     };
@@ -152,20 +187,61 @@ fn presents_key(request: &Request, key: &[u8]) -> bool {
         .is_some_and(|given| bool::from(given.trim_ascii().ct_eq(key)))
 }
 
+/// The route a request took, for its metrics.
+fn route_of(method: &Method, path: &str) -> Route {
+    match path {
+        "/v1/responses" | "/responses" if method == Method::GET => Route::ResponsesWebSocket,
+        "/v1/responses" | "/responses" => Route::Responses,
+        "/v1/responses/compact" | "/responses/compact" => Route::Compact,
+        "/v1/chat/completions" | "/chat/completions" => Route::ChatCompletions,
+        "/v1/messages" | "/messages" => Route::Messages,
+        "/v1/messages/count_tokens" | "/messages/count_tokens" => Route::CountTokens,
+        "/v1/models" | "/models" => Route::Models,
+        "/v1/status" => Route::Status,
+        "/metrics" => Route::Metrics,
+        "/healthz" => Route::Health,
+        _ => Route::Other,
+    }
+}
+
+/// The API shape spoken on `route`.
+fn dialect_of(route: Route) -> Dialect {
+    match route {
+        Route::Responses | Route::ResponsesWebSocket | Route::Compact => Dialect::Responses,
+        Route::ChatCompletions => Dialect::Chat,
+        Route::Messages | Route::CountTokens => Dialect::Messages,
+        Route::Models | Route::Status | Route::Metrics | Route::Health | Route::Other => {
+            Dialect::None
+        }
+    }
+}
+
 /// Written once, when the response body ends or is dropped.
 #[derive(Debug)]
 struct Finish {
     activity: Option<AppState>,
     id: String,
     path: String,
+    route: Route,
     status: StatusCode,
     start: Instant,
     summary: Summary,
+    /// Counted in `Activity::streams`.
+    streaming: bool,
+    /// Counts the request in the in-flight gauge until dropped.
+    _in_flight: Option<InFlight>,
 }
 
 impl Drop for Finish {
     fn drop(&mut self) {
-        let ms = self.start.elapsed().as_secs_f64() * 1000.0;
+        let elapsed = self.start.elapsed();
+        let ms = elapsed.as_secs_f64() * 1000.0;
+        // The login's own windows as they stand now, `34` or `12.5` (the
+        // journal writes a float field as `34.0`); left out when unknown.
+        let [primary, secondary] = self
+            .activity
+            .as_ref()
+            .map_or([None, None], AppState::used_percent);
         tracing::info!(
             request_id = %self.id,
             path = %self.path,
@@ -174,9 +250,23 @@ impl Drop for Finish {
             status = self.status.as_u16(),
             duration_ms = (ms * 1000.0).round() / 1000.0,
             upstream_request_id = self.summary.upstream_id.as_deref().unwrap_or("-"),
+            limit_primary_pct = primary.map(tracing::field::display),
+            limit_secondary_pct = secondary.map(tracing::field::display),
             "request finished"
         );
         if let Some(state) = self.activity.take() {
+            if let Some(metrics) = state.metrics() {
+                metrics.request_finished(
+                    self.route,
+                    dialect_of(self.route),
+                    self.status.as_u16(),
+                    self.summary.stream,
+                    elapsed,
+                );
+            }
+            if self.streaming {
+                state.inner.activity.streams.fetch_sub(1, Ordering::SeqCst);
+            }
             state.inner.activity.end();
         }
     }

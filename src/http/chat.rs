@@ -1,6 +1,8 @@
 //! `POST /v1/chat/completions`: translated to a Responses request, sent the
 //! same way as `/v1/responses`, and translated back, streamed or whole.
 
+use std::time::Instant;
+
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -11,13 +13,15 @@ use serde_json::Value;
 use super::{AppState, Summary, body, event_stream, with_summary};
 use crate::dialect::chat::{self, ChunkStream};
 use crate::error::ApiError;
+use crate::metrics::Dialect;
 use crate::proxy::Opened;
 use crate::proxy::relay::{self, EventStream, StreamError};
 use crate::{patch, sse};
 
 pub async fn create(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+    let arrived = Instant::now();
     let mut summary = Summary::default();
-    let result = handle(&state, &headers, body, &mut summary).await;
+    let result = handle(&state, &headers, body, &mut summary, arrived).await;
     with_summary(result, summary)
 }
 
@@ -26,6 +30,7 @@ async fn handle(
     headers: &HeaderMap,
     body: Body,
     summary: &mut Summary,
+    arrived: Instant,
 ) -> Result<Response, ApiError> {
     let request = body::read_json_object(headers, body, state.inner.config.max_body_bytes).await?;
     let mut translated = chat::to_responses(Value::Object(request))?;
@@ -37,12 +42,15 @@ async fn handle(
     summary.model = Some(translated.model.clone());
     summary.stream = translated.stream;
     let Opened {
-        events,
+        mut events,
         headers: passed,
         permit,
         upstream_id,
     } = state.inner.upstream.stream(headers, &patched.body).await?;
     summary.upstream_id = upstream_id;
+    if let Some(tap) = events.tap_mut() {
+        tap.time_first_event(Dialect::Chat, arrived);
+    }
     if translated.stream {
         let chunks = ChunkStream::new(translated.model, translated.include_usage);
         let body = Body::from_stream(stream_chunks(events, chunks, permit));

@@ -14,10 +14,11 @@ pub mod conversation;
 mod models;
 mod responses;
 pub mod serve;
+mod status;
 mod stored;
 mod websocket;
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use axum::Router;
 use axum::body::Body;
@@ -29,6 +30,7 @@ use axum::routing::{get, post};
 
 use crate::config::Config;
 use crate::error::{ApiError, ErrorKind};
+use crate::metrics::Metrics;
 use crate::patch::Rules;
 use crate::proxy::{Sockets, Upstream};
 use crate::store::Store;
@@ -53,6 +55,15 @@ pub(crate) struct Inner {
     pub client_key: Option<Vec<u8>>,
     /// Responses kept for `previous_response_id` and retrieval.
     pub store: Store,
+    /// Where the daemon listens, for `/v1/status`.
+    pub serving: Mutex<Serving>,
+}
+
+/// The listeners, as the daemon was started on them.
+#[derive(Debug, Clone, Default)]
+pub struct Serving {
+    pub listeners: Vec<String>,
+    pub socket_activated: bool,
 }
 
 impl AppState {
@@ -71,7 +82,8 @@ impl AppState {
         AppState {
             inner: Arc::new(Inner {
                 models: models::Cache::default(),
-                activity: Arc::new(Activity::default()),
+                activity: Arc::new(Activity::new(upstream.limits().changed().clone())),
+                serving: Mutex::default(),
                 store: Store::open_or_warn(&config.store_options()),
                 config,
                 rules,
@@ -91,11 +103,48 @@ impl AppState {
     pub fn activity(&self) -> &Arc<Activity> {
         &self.inner.activity
     }
+
+    /// The daemon's metrics, when `metrics = true`.
+    pub fn metrics(&self) -> Option<&Arc<Metrics>> {
+        self.inner.upstream.limits().metrics()
+    }
+
+    /// Records where the daemon listens (`socket_activated`: systemd passed the sockets).
+    pub fn set_serving(&self, listeners: Vec<String>, socket_activated: bool) {
+        *self.inner.serving.lock().unwrap_or_else(|e| e.into_inner()) = Serving {
+            listeners,
+            socket_activated,
+        };
+    }
+
+    pub(crate) fn serving(&self) -> Serving {
+        self.inner
+            .serving
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// The used share of the last answered login's own windows, now.
+    fn used_percent(&self) -> [Option<f64>; 2] {
+        let watch = self.inner.upstream.limits();
+        match watch.last_account() {
+            Some(account) => watch
+                .book()
+                .codex_used_percent(&account, jiff::Timestamp::now()),
+            None => [None, None],
+        }
+    }
 }
 
 /// The router with every route.
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    let router = if state.inner.config.metrics {
+        Router::new().route("/metrics", get(status::metrics))
+    } else {
+        Router::new()
+    };
+    router
         .route(
             "/v1/responses",
             post(responses::create).get(websocket::upgrade),
@@ -122,6 +171,7 @@ pub fn router(state: AppState) -> Router {
         .route("/chat/completions", post(chat::create))
         .route("/v1/models", get(models::list))
         .route("/models", get(models::list))
+        .route("/v1/status", get(status::show))
         .route("/healthz", get(healthz))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

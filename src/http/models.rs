@@ -47,6 +47,17 @@ impl Cache {
     }
 }
 
+impl Cache {
+    /// How long ago the list was fetched or revalidated; `None` before the first.
+    pub fn age(&self) -> Option<std::time::Duration> {
+        self.entry
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .map(|e| e.fetched.elapsed())
+    }
+}
+
 pub async fn list(State(state): State<AppState>) -> Response {
     match fetch(&state).await {
         Ok(body) => ([(header::CONTENT_TYPE, "application/json")], body).into_response(),

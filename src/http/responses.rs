@@ -2,6 +2,8 @@
 //! forward, and either pass the events through or collect them into one
 //! Responses object; the answer is kept when the client's `store` says so.
 
+use std::time::Instant;
+
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -10,11 +12,13 @@ use axum::response::{IntoResponse, Response};
 use super::conversation::{self, Turn};
 use super::{AppState, Summary, body, event_stream, with_summary};
 use crate::error::ApiError;
+use crate::metrics::Dialect;
 use crate::proxy::{Opened, relay};
 
 pub async fn create(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+    let arrived = Instant::now();
     let mut summary = Summary::default();
-    let result = handle(&state, &headers, body, &mut summary).await;
+    let result = handle(&state, &headers, body, &mut summary, arrived).await;
     with_summary(result, summary)
 }
 
@@ -23,6 +27,7 @@ async fn handle(
     headers: &HeaderMap,
     body: Body,
     summary: &mut Summary,
+    arrived: Instant,
 ) -> Result<Response, ApiError> {
     let request = body::read_json_object(headers, body, state.inner.config.max_body_bytes).await?;
     let Turn { patched, finish } = conversation::prepare(state, request).await?;
@@ -36,12 +41,15 @@ async fn handle(
         tracing::debug!(change = %change, "request patched");
     }
     let Opened {
-        events,
+        mut events,
         headers: passed,
         permit,
         upstream_id,
     } = state.inner.upstream.stream(headers, &patched.body).await?;
     summary.upstream_id = upstream_id;
+    if let Some(tap) = events.tap_mut() {
+        tap.time_first_event(Dialect::Responses, arrived);
+    }
     if patched.client_stream {
         let body = Body::from_stream(relay::passthrough(events, finish, permit));
         return Ok(event_stream(body, passed));

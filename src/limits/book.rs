@@ -29,7 +29,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::render::plain_duration;
 use super::{Limits, Slot, UsageLimitReached, Window};
@@ -80,7 +80,7 @@ pub struct Cooldown {
 }
 
 /// A cooldown as status and metrics show it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CooldownView {
     pub since: Timestamp,
     pub resets_at: Timestamp,
@@ -90,7 +90,7 @@ pub struct CooldownView {
 }
 
 /// What the book knows about one login.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LoginView {
     pub account: String,
     pub limits: Option<Limits>,
@@ -105,6 +105,16 @@ pub enum Level {
     Nearing,
     /// At or above 100 %.
     Reached,
+}
+
+impl Level {
+    /// `nearing` or `reached`, as the journal's `LIMIT_LEVEL` field.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Nearing => "nearing",
+            Level::Reached => "reached",
+        }
+    }
 }
 
 /// A window crossed a level: worth one `WARNING` record in the journal.
@@ -258,6 +268,22 @@ impl LimitsBook {
         self.lock()
             .get(account)
             .map(|login| login.view(account, now))
+    }
+
+    /// The used share of `account`'s own windows (primary, secondary) at
+    /// `now`, `None` where unknown; read without copying the snapshot, for
+    /// the summary record every request writes.
+    pub fn codex_used_percent(&self, account: &str, now: Timestamp) -> [Option<f64>; 2] {
+        let logins = self.lock();
+        let family = logins
+            .get(account)
+            .and_then(|login| login.limits.as_ref())
+            .and_then(Limits::codex);
+        [Slot::Primary, Slot::Secondary].map(|slot| {
+            family
+                .and_then(|f| f.window(slot))
+                .map(|w| w.used_percent_at(now))
+        })
     }
 
     /// Every login seen, by account id, without side effects.

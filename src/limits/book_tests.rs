@@ -344,3 +344,27 @@ fn the_view_of_every_login_shows_limits_and_cooldowns_in_account_order() {
     // Past the reset the view no longer shows it, though no check cleared it.
     assert_eq!(book.logins(at(NOW + HOUR))[0].cooldown, None);
 }
+
+#[test]
+fn the_summary_record_reads_the_used_share_of_each_own_window() {
+    let book = no_probe();
+    assert_eq!(book.codex_used_percent("a", at(NOW)), [None, None]);
+    book.observe("a", primary(NOW, 34.0, NOW + HOUR));
+    assert_eq!(book.codex_used_percent("a", at(NOW)), [Some(34.0), None]);
+    // Past the reset the window counts as empty until an answer says otherwise.
+    assert_eq!(
+        book.codex_used_percent("a", at(NOW + HOUR)),
+        [Some(0.0), None]
+    );
+    assert_eq!(book.codex_used_percent("b", at(NOW)), [None, None]);
+}
+
+#[test]
+fn a_view_reads_back_from_its_json_unchanged() {
+    let book = no_probe();
+    book.observe("a", primary(NOW, 34.5, NOW + HOUR));
+    book.reached("a", &refusal(NOW + HOUR), at(NOW));
+    let view = book.login("a", at(NOW + 1)).unwrap();
+    let json = serde_json::to_string(&view).unwrap();
+    assert_eq!(serde_json::from_str::<LoginView>(&json).unwrap(), view);
+}

@@ -21,16 +21,16 @@ pub use self::book::{
     LoginView,
 };
 pub use self::parse::{UsageBodyError, UsageLimitReached};
-pub use self::render::{describe, describe_window, plain_duration, status_summary};
+pub use self::render::{clock, describe, describe_window, plain_duration, status_summary};
 
 use jiff::Timestamp;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The limit family every ChatGPT login has; its headers are `x-codex-*`.
 pub const DEFAULT_FAMILY: &str = "codex";
 
 /// What the backend last said about one login's allowance.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Limits {
     /// When the answer carrying this was seen.
     pub seen_at: Timestamp,
@@ -48,7 +48,7 @@ pub struct Limits {
 }
 
 /// The shape a snapshot came in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Source {
     Headers,
@@ -58,7 +58,7 @@ pub enum Source {
 
 /// One metered limit (`codex`, or a per-model one such as `codex_bengalfox`)
 /// with its short (primary) and long (secondary) windows.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LimitFamily {
     /// Lower case, `_` between words, as the backend's `metered_limit_name`.
     pub id: String,
@@ -71,7 +71,7 @@ pub struct LimitFamily {
 }
 
 /// Which of a family's two windows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Slot {
     Primary,
@@ -79,7 +79,7 @@ pub enum Slot {
 }
 
 /// One usage window.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Window {
     /// Percent of the window used; may exceed 100 on an overdrawn window.
     pub used_percent: f64,
@@ -89,7 +89,7 @@ pub struct Window {
 }
 
 /// Credits beside the subscription's windows.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Credits {
     pub has_credits: bool,
     pub unlimited: bool,

@@ -164,7 +164,7 @@ fn percent(value: f64) -> String {
 }
 
 /// `14:05` within a day of `now`, `Thu 16 Oct 09:00` further away.
-fn clock(at: Timestamp, now: Timestamp, tz: &TimeZone) -> String {
+pub fn clock(at: Timestamp, now: Timestamp, tz: &TimeZone) -> String {
     let zoned = at.to_zoned_datetime(tz.clone());
     if (at.as_second() - now.as_second()).abs() < CLOCK_ONLY_WITHIN_SECS {
         zoned.strftime("%H:%M").to_string()

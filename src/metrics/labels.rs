@@ -13,6 +13,8 @@ use crate::limits::Slot;
 pub enum Route {
     Responses,
     ResponsesWebSocket,
+    /// The legacy `POST /v1/responses/compact`.
+    Compact,
     ChatCompletions,
     Messages,
     CountTokens,
@@ -147,7 +149,7 @@ macro_rules! label_values {
 
 label_values! {
     Route {
-        Responses => "responses", ResponsesWebSocket => "responses_websocket",
+        Responses => "responses", ResponsesWebSocket => "responses_websocket", Compact => "compact",
         ChatCompletions => "chat_completions", Messages => "messages",
         CountTokens => "count_tokens", Models => "models", Status => "status",
         Metrics => "metrics", Health => "health", Other => "other",

@@ -29,42 +29,48 @@ print(json.dumps(families))
 /// The exit status of [`PARSER`] when `prometheus_client` is not installed.
 const NO_PARSER: i32 = 3;
 
-/// The families as the parser read them; `None` (test skipped) when python3 or
-/// `prometheus_client` is missing, which fails the test under `CI`.
+/// Pythons to try, in order: the one on `PATH` may be a version manager's
+/// without the module, while Debian's `python3-prometheus-client` installs
+/// for `/usr/bin/python3`.
+const PYTHONS: [&str; 2] = ["python3", "/usr/bin/python3"];
+
+/// The families as the parser read them; `None` (test skipped) when no python3
+/// has `prometheus_client`, which fails the test under `CI`.
 pub(super) fn parse(text: &str) -> Option<Value> {
-    let child = Command::new("python3")
-        .args(["-c", PARSER])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn();
-    let missing = |what: &str| {
+    for python in PYTHONS {
+        let Ok(mut child) = Command::new(python)
+            .args(["-c", PARSER])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+        else {
+            continue;
+        };
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(text.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        if out.status.code() == Some(NO_PARSER) {
+            continue;
+        }
         assert!(
-            std::env::var_os("CI").is_none(),
-            "{what}: install python3 and prometheus-client (Debian: python3-prometheus-client)"
+            out.status.success(),
+            "not valid OpenMetrics: {}\n{text}",
+            String::from_utf8_lossy(&out.stderr)
         );
-        eprintln!("skipped: {what}");
-        None
-    };
-    let Ok(mut child) = child else {
-        return missing("no python3");
-    };
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    if out.status.code() == Some(NO_PARSER) {
-        return missing("python3 has no prometheus_client");
+        return Some(serde_json::from_slice(&out.stdout).unwrap());
     }
+    let what = "no python3 with prometheus_client";
     assert!(
-        out.status.success(),
-        "not valid OpenMetrics: {}\n{text}",
-        String::from_utf8_lossy(&out.stderr)
+        std::env::var_os("CI").is_none(),
+        "{what}: install python3 and prometheus-client (Debian: python3-prometheus-client)"
     );
-    Some(serde_json::from_slice(&out.stdout).unwrap())
+    eprintln!("skipped: {what}");
+    None
 }
 
 pub(super) type Sample = (String, BTreeMap<String, String>, f64);

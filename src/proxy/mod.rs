@@ -4,16 +4,20 @@
 //! passthrough, in-stream failures), [`collect`] builds one Responses object
 //! from the events, [`finish`] makes the answer the client gets (and commits
 //! it to the store when kept), [`headers`] says which headers cross in each
-//! direction, `status` maps the backend's HTTP refusals, and [`socket`] opens
-//! and reads the backend's own Responses WebSocket.
+//! direction, `status` maps the backend's HTTP refusals, [`socket`] opens
+//! and reads the backend's own Responses WebSocket, [`limits`] keeps what
+//! every answer says about the login's usage windows (and answers from a
+//! reached limit's cooldown), and [`usage`] reads the backend's usage endpoint.
 
 pub mod collect;
 pub mod finish;
 pub mod headers;
+pub mod limits;
 pub mod relay;
 pub mod socket;
 mod status;
 pub mod upstream;
+pub mod usage;
 
 pub use self::socket::Sockets;
 pub use self::upstream::{Compacted, Opened, Upstream};

@@ -16,6 +16,7 @@ use serde_json::Value;
 
 use super::collect::{Collected, Collector, Outcome};
 use super::finish::Finish;
+use super::limits::StreamTap;
 use crate::error::{ApiError, ErrorKind};
 use crate::net;
 use crate::sse::{self, Splitter};
@@ -76,6 +77,8 @@ pub struct EventStream {
     idle_timeout: Duration,
     /// One timer for the whole stream, moved on at each chunk.
     idle: Pin<Box<Sleep>>,
+    /// Shown every block, failure and end, for limits and metrics.
+    tap: Option<StreamTap>,
 }
 
 impl EventStream {
@@ -85,11 +88,31 @@ impl EventStream {
             splitter: Splitter::new(max_event_bytes),
             idle_timeout,
             idle: Box::pin(tokio::time::sleep(idle_timeout)),
+            tap: None,
         }
+    }
+
+    /// Shows `tap` every block, failure and end of this stream.
+    pub fn with_tap(mut self, tap: StreamTap) -> Self {
+        self.tap = Some(tap);
+        self
+    }
+
+    /// The tap, to time the first event from the request's arrival.
+    pub fn tap_mut(&mut self) -> Option<&mut StreamTap> {
+        self.tap.as_mut()
     }
 
     /// The next block of whole events; `None` once the upstream closed cleanly.
     pub async fn next_block(&mut self) -> Option<Result<Bytes, StreamError>> {
+        let next = self.read_block().await;
+        if let Some(tap) = &mut self.tap {
+            tap.saw(next.as_ref());
+        }
+        next
+    }
+
+    async fn read_block(&mut self) -> Option<Result<Bytes, StreamError>> {
         loop {
             let frame = tokio::select! {
                 biased;

@@ -3,8 +3,12 @@
 //! client (its HTTP/1.1-only twin from [`crate::net`]) and upgraded, so TLS
 //! trust, `ca_file`, the proxy environment and our identity are those of
 //! every other call; the login's credentials go with it, and a 401 reloads
-//! or refreshes the login and tries once more, as HTTP calls do.
+//! or refreshes the login and tries once more, as HTTP calls do. The
+//! handshake's headers and the `codex.rate_limits` frames feed the login's
+//! usage limits, and a request for a login in its cooldown is answered
+//! locally, as over HTTP.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
@@ -17,6 +21,7 @@ use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
 
+use super::limits::LimitsWatch;
 use super::relay::StreamError;
 use super::upstream::{ACCOUNT_HEADER, auth_error, unreachable};
 use super::{headers, status};
@@ -59,6 +64,7 @@ pub struct Sockets {
     url: reqwest::Url,
     idle_timeout: Duration,
     max_event_bytes: usize,
+    limits: LimitsWatch,
 }
 
 /// What became of a handshake the backend answered.
@@ -82,7 +88,14 @@ impl Sockets {
             url,
             idle_timeout: config.idle_timeout,
             max_event_bytes: config.max_event_bytes,
+            limits: LimitsWatch::default(),
         }
+    }
+
+    /// Reports the sockets' limits to `limits`, and answers from its cooldown.
+    pub fn with_limits(mut self, limits: LimitsWatch) -> Self {
+        self.limits = limits;
+        self
     }
 
     /// The backend's socket for a client that sent `client_headers` on its
@@ -93,21 +106,24 @@ impl Sockets {
         first: &Map<String, Value>,
     ) -> Result<Opening, ApiError> {
         let forwarded = handshake_headers(client_headers, first);
-        let credentials = self.auth.credentials().await.map_err(auth_error)?;
+        let mut credentials = self.auth.credentials().await.map_err(auth_error)?;
         let (mut response, mut key) = self.handshake(&credentials, &forwarded).await?;
         if response.status() == StatusCode::UNAUTHORIZED {
             tracing::info!(
                 "the backend refused the access token on a WebSocket; reloading the login"
             );
-            let credentials = self
+            credentials = self
                 .auth
                 .after_unauthorized(&credentials)
                 .await
                 .map_err(auth_error)?;
             (response, key) = self.handshake(&credentials, &forwarded).await?;
         }
+        let account = credentials.account_key.clone();
+        self.limits
+            .answered(&account, response.status(), response.headers(), false);
         match response.status() {
-            StatusCode::SWITCHING_PROTOCOLS => self.upgrade(response, &key).await,
+            StatusCode::SWITCHING_PROTOCOLS => self.upgrade(response, &key, account).await,
             StatusCode::UNAUTHORIZED => Err(status::error_from_response(response).await),
             refused => {
                 tracing::info!(
@@ -146,7 +162,12 @@ impl Sockets {
         }
     }
 
-    async fn upgrade(&self, response: reqwest::Response, key: &str) -> Result<Opening, ApiError> {
+    async fn upgrade(
+        &self,
+        response: reqwest::Response,
+        key: &str,
+        account: Arc<str>,
+    ) -> Result<Opening, ApiError> {
         let accept = response.headers().get(header::SEC_WEBSOCKET_ACCEPT);
         if accept.map(HeaderValue::as_bytes) != Some(derive_accept_key(key.as_bytes()).as_bytes()) {
             return Err(ApiError::bad_gateway(
@@ -166,6 +187,8 @@ impl Sockets {
             ws,
             idle_timeout: self.idle_timeout,
             upstream_id,
+            limits: self.limits.clone(),
+            account,
         })))
     }
 }
@@ -194,9 +217,23 @@ pub struct BackendSocket {
     idle_timeout: Duration,
     /// The backend's request id of the handshake, for logs.
     pub upstream_id: Option<String>,
+    limits: LimitsWatch,
+    /// The login the socket was opened with.
+    account: Arc<str>,
 }
 
 impl BackendSocket {
+    /// Before a request on this socket: during its login's cooldown, the
+    /// 429 to answer instead.
+    pub fn check_limits(&self) -> Result<(), ApiError> {
+        self.limits.check(&self.account)
+    }
+
+    /// A request on this socket was answered in full: a cooldown has lifted.
+    pub fn answered(&self) {
+        self.limits.spent(&self.account);
+    }
+
     /// Sends one text frame.
     pub async fn send(&mut self, text: String) -> Result<(), StreamError> {
         self.ws.send(Message::text(text)).await.map_err(broken)
@@ -215,7 +252,10 @@ impl BackendSocket {
                 None => self.ws.next().await,
             };
             match message {
-                Some(Ok(Message::Text(text))) => return Ok(Some(text)),
+                Some(Ok(Message::Text(text))) => {
+                    self.limits.socket_frame(&self.account, text.as_str());
+                    return Ok(Some(text));
+                }
                 None | Some(Ok(Message::Close(_))) => return Ok(None),
                 Some(Err(WsError::ConnectionClosed | WsError::AlreadyClosed)) => return Ok(None),
                 Some(Err(e)) => return Err(broken(e)),

@@ -11,8 +11,9 @@ use crate::error::{ApiError, ErrorKind};
 /// An error body larger than this is not read: only its first part is shown.
 const MAX_ERROR_BODY: usize = 64 * 1024;
 
-/// Reads an upstream error answer and maps it for the client.
-pub async fn error_from_response(mut response: reqwest::Response) -> ApiError {
+/// Reads an upstream error answer, up to its first `MAX_ERROR_BODY` bytes,
+/// for [`map_status`] and for the limits it may announce.
+pub async fn read_error(mut response: reqwest::Response) -> (StatusCode, Vec<u8>) {
     let status = response.status();
     let mut text = Vec::new();
     while let Ok(Some(chunk)) = response.chunk().await {
@@ -21,6 +22,12 @@ pub async fn error_from_response(mut response: reqwest::Response) -> ApiError {
             break;
         }
     }
+    (status, text)
+}
+
+/// Reads an upstream error answer and maps it for the client.
+pub async fn error_from_response(response: reqwest::Response) -> ApiError {
+    let (status, text) = read_error(response).await;
     map_status(status, &text, SystemTime::now())
 }
 

@@ -11,8 +11,9 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use serde_json::{Map, Value};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use super::limits::{AnsweredFor, LimitsWatch};
 use super::relay::EventStream;
-use super::{headers, status};
+use super::{headers, status, usage};
 use crate::auth::refresh::RefreshError;
 use crate::auth::{Auth, AuthError, Credentials};
 use crate::config::Config;
@@ -35,12 +36,14 @@ pub struct Upstream {
     auth: Auth,
     responses_url: reqwest::Url,
     models_url: reqwest::Url,
+    usage_url: reqwest::Url,
     limiter: Arc<Semaphore>,
     max_concurrent: usize,
     idle_timeout: Duration,
     max_event_bytes: usize,
     debug: bool,
     first_answer: Arc<FirstAnswer>,
+    limits: LimitsWatch,
 }
 
 /// Until the backend has answered once, requests wait for the first one
@@ -74,6 +77,7 @@ impl Upstream {
         Upstream {
             responses_url: url("/responses"),
             models_url: url(&format!("/models?client_version={}", config.client_version)),
+            usage_url: usage::url(config.upstream_url.url()),
             client,
             auth,
             limiter: Arc::new(Semaphore::new(config.max_concurrent_requests)),
@@ -82,7 +86,20 @@ impl Upstream {
             max_event_bytes: config.max_event_bytes,
             debug: config.debug,
             first_answer: Arc::default(),
+            limits: LimitsWatch::default(),
         }
+    }
+
+    /// Reports every answer's limits to `limits`, and answers from its
+    /// cooldown.
+    pub fn with_limits(mut self, limits: LimitsWatch) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// The usage limits of the logins this calls with.
+    pub fn limits(&self) -> &LimitsWatch {
+        &self.limits
     }
 
     /// The login the calls are made with.
@@ -116,9 +133,10 @@ impl Upstream {
         let mut headers = HeaderMap::new();
         headers::pass_back(response.headers(), &mut headers);
         let upstream_id = headers::request_id(response.headers()).map(str::to_owned);
+        let tap = self.limits.tap(&response);
         let body = axum::http::Response::from(response).into_body();
         Ok(Opened {
-            events: EventStream::new(body, self.idle_timeout, self.max_event_bytes),
+            events: EventStream::new(body, self.idle_timeout, self.max_event_bytes).with_tap(tap),
             headers,
             upstream_id,
             permit,
@@ -155,9 +173,21 @@ impl Upstream {
         .await
     }
 
+    /// `GET` the usage endpoint (PROTOCOL.md §11): the login's windows
+    /// without spending any of them.
+    pub async fn usage(&self) -> Result<reqwest::Response, ApiError> {
+        self.send(reqwest::Method::GET, &self.usage_url, |request| {
+            request.timeout(usage::USAGE_TIMEOUT)
+        })
+        .await
+    }
+
     /// Sends a request built by `build` with the login's credentials; after
     /// a 401, once more with a reloaded or refreshed login. A refusal is
-    /// mapped to the client's error.
+    /// mapped to the client's error. A call that spends the allowance (a
+    /// `POST`) is answered locally during the login's cooldown; every
+    /// answer's limits are kept, and the answer carries its login
+    /// ([`AnsweredFor`]).
     async fn send(
         &self,
         method: reqwest::Method,
@@ -165,21 +195,38 @@ impl Upstream {
         build: impl Fn(reqwest::RequestBuilder) -> reqwest::RequestBuilder,
     ) -> Result<reqwest::Response, ApiError> {
         let request = || build(self.client.request(method.clone(), url.clone()));
-        let credentials = self.auth.credentials().await.map_err(auth_error)?;
+        let mut credentials = self.auth.credentials().await.map_err(auth_error)?;
+        let spends = method == reqwest::Method::POST;
+        if spends {
+            self.limits.check(&credentials.account_key)?;
+        }
         let mut response = self.send_as(&credentials, request(), url).await?;
         if response.status() == StatusCode::UNAUTHORIZED {
             tracing::info!("the backend refused the access token; reloading the login");
-            let credentials = self
+            credentials = self
                 .auth
                 .after_unauthorized(&credentials)
                 .await
                 .map_err(auth_error)?;
             response = self.send_as(&credentials, request(), url).await?;
         }
+        let account = &credentials.account_key;
+        let limited = self
+            .limits
+            .answered(account, response.status(), response.headers(), spends);
         if response.status().is_success() || response.status() == StatusCode::NOT_MODIFIED {
+            response
+                .extensions_mut()
+                .insert(AnsweredFor(account.clone()));
             return Ok(response);
         }
-        Err(status::error_from_response(response).await)
+        let (code, body) = status::read_error(response).await;
+        self.limits.refused(account, code, &body, limited);
+        Err(status::map_status(
+            code,
+            &body,
+            std::time::SystemTime::now(),
+        ))
     }
 
     async fn send_as(
@@ -199,7 +246,10 @@ impl Upstream {
             let guard = first.opening.lock().await;
             (!first.arrived.load(Ordering::Acquire)).then_some(guard)
         };
-        let response = request.send().await.map_err(|e| unreachable(url, &e))?;
+        let response = request.send().await.map_err(|e| {
+            self.limits.unreachable(&e);
+            unreachable(url, &e)
+        })?;
         first.arrived.store(true, Ordering::Release);
         Ok(response)
     }

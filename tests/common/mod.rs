@@ -2,6 +2,7 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 pub mod mock;
+pub mod openmetrics;
 pub mod process;
 pub mod raw;
 

@@ -7,11 +7,13 @@
 #
 # Shows: the service waits for the first connection; that connection gets a
 # real proxied answer; the unit (Type=notify) becomes active through READY=1
-# and carries our STATUS=; the watchdog is fed; the daemon's records are in the
-# journal with their fields; `systemctl --user stop` drains a stream in flight;
-# idle_exit stops the service cleanly and the next request starts it again,
-# with the answers stored before (StateDirectory=, through the sandbox) still
-# there to retrieve and continue.
+# and carries our STATUS= (activity and the login's usage windows); the
+# watchdog is fed; the daemon's records are in the journal with their fields
+# (the windows too), and a window passing 90 % is one WARNING record;
+# `systemctl --user stop` drains a stream in flight; idle_exit stops the
+# service cleanly and the next request starts it again, with the answers
+# stored before (StateDirectory=, through the sandbox) still there to
+# retrieve and continue.
 # With --measure N it also times N first answers from an inactive service
 # against N answers from a warm one (docs/SYSTEMD.md).
 #
@@ -178,11 +180,12 @@ if grep -qx 'Type=notify' <<<"$props" && grep -qx 'ActiveState=active' <<<"$prop
 else
   fail "$svc after the first request: $props"
 fi
-status=$(sed -n 's/^StatusText=//p' <<<"$props")
-if [[ $status == "listening on 127.0.0.1:$port (socket-activated); login dev@example.com (plus), token valid until "* ]]; then
-  ok "systemctl status shows our STATUS=: $status"
+# The answer's headers said 12 % and 3 %; STATUS= follows within a second.
+status_text() { systemctl --user show -p StatusText --value "$svc"; }
+if until_true 5 bash -c "[[ \$(systemctl --user show -p StatusText --value $svc) == 'ready · idle · 5h 12% · week 3%' ]]"; then
+  ok "systemctl status shows our STATUS= with the login's windows: $(status_text)"
 else
-  fail "unexpected StatusText: '$status'"
+  fail "unexpected StatusText: '$(status_text)'"
 fi
 
 # --- the journal -----------------------------------------------------------------
@@ -191,8 +194,9 @@ record=$(journalctl --no-pager -o json SYSLOG_IDENTIFIER=codex-responses-proxy 2
   jq -c 'select(.MESSAGE == "request finished")' | head -n 1)
 if jq -e '(.REQUEST_ID | startswith("req_")) and .STATUS == "200" and .PRIORITY == "6"
           and (.DURATION_MS | tonumber) >= 0 and .PATH == "/v1/responses" and .MODEL == "gpt-5"
-          and .TARGET == "codex_responses_proxy::http::bookkeeping"' <<<"$record" >/dev/null 2>&1; then
-  ok "the request's journal record has REQUEST_ID, STATUS=200, PRIORITY=6, DURATION_MS, PATH, MODEL, TARGET"
+          and .TARGET == "codex_responses_proxy::http::bookkeeping"
+          and .LIMIT_PRIMARY_PCT == "12" and .LIMIT_SECONDARY_PCT == "3"' <<<"$record" >/dev/null 2>&1; then
+  ok "the request's journal record has REQUEST_ID, STATUS=200, PRIORITY=6, DURATION_MS, PATH, MODEL, TARGET, LIMIT_PRIMARY_PCT=12, LIMIT_SECONDARY_PCT=3"
 else
   fail "no structured 'request finished' record in the journal: '$record'"
   journalctl --no-pager -n 20 2>&1 | sed 's/^/     /'
@@ -203,6 +207,23 @@ if jq -e '.PRIORITY == "6" and .TARGET == "codex_responses_proxy::systemd"' < <(
 else
   fail "no native 'ready' record"
 fi
+
+# A window passing 90 % is one WARNING record, however many answers say so.
+echo "primary 93" >&9
+until_true 5 grep -q "primary window now 93% used" "$work/mock.out" || fail "the mock did not take the new window"
+ask >/dev/null
+ask >/dev/null
+journalctl --flush 2>/dev/null
+warnings=$(journalctl --no-pager -o json SYSLOG_IDENTIFIER=codex-responses-proxy PRIORITY=4 2>/dev/null |
+  jq -c 'select(.LIMIT_LEVEL == "nearing")')
+if [[ $(grep -c . <<<"$warnings") == 1 ]] && jq -e '.LIMIT_USED_PCT == "93" and .LIMIT_FAMILY == "codex"
+    and .LIMIT_WINDOW == "5-hour" and (.MESSAGE | startswith("the 5-hour window is 93% used, resets "))' <<<"$warnings" >/dev/null 2>&1; then
+  ok "one WARNING record (PRIORITY=4) when the 5-hour window passed 90 %: $(jq -r .MESSAGE <<<"$warnings")"
+else
+  fail "no single nearing-limit WARNING record: '$warnings'"
+fi
+echo "primary 12" >&9
+until_true 5 grep -q "primary window now 12% used" "$work/mock.out" || fail "the mock did not take the window back"
 
 # --- systemctl stop drains a stream in flight -----------------------------------------
 echo "pace 400" >&9

@@ -261,6 +261,7 @@ impl Session {
         }
         match &mut self.link {
             Link::Socket(backend) => {
+                backend.check_limits().map_err(NotSent::Refused)?;
                 if turn.permit.is_none() {
                     turn.permit = Some(inner.upstream.permit().map_err(NotSent::Refused)?);
                 }
@@ -295,6 +296,9 @@ impl Session {
                 if let Some(status) = frames::turn_end(text.as_str())
                     && let Some(turn) = self.turn.take()
                 {
+                    if let (200, Link::Socket(backend)) = (status, &self.link) {
+                        backend.answered();
+                    }
                     self.log_turn(turn, status, "answered");
                 }
                 return socket_send(socket, Message::Text(text)).await;
@@ -337,9 +341,11 @@ impl Session {
         send(socket, frames::wrapped(e)).await
     }
 
-    /// The summary line of a turn, as an HTTP request's.
+    /// The summary line of a turn, as an HTTP request's (the login's
+    /// windows included).
     fn log_turn(&self, turn: Turn, status: u16, end: &str) {
         let ms = turn.start.elapsed().as_secs_f64() * 1000.0;
+        let [primary, secondary] = self.state.used_percent();
         tracing::info!(
             request_id = %turn.id,
             path = %self.path,
@@ -348,6 +354,8 @@ impl Session {
             status,
             duration_ms = (ms * 1000.0).round() / 1000.0,
             upstream_request_id = turn.upstream_id.as_deref().unwrap_or("-"),
+            limit_primary_pct = primary.map(tracing::field::display),
+            limit_secondary_pct = secondary.map(tracing::field::display),
             transport = "websocket",
             end,
             "request finished"

@@ -39,7 +39,9 @@ pub use events::{
 };
 pub use http::TURN_STATE;
 pub use sse::Answer;
-pub use tokens::{RefreshState, TokenAnswer, TokenHold, auth_json, fake_jwt, now_secs};
+pub use tokens::{
+    RefreshState, TokenAnswer, TokenHold, auth_json, auth_json_for, fake_jwt, now_secs,
+};
 pub use ws::{BETA, BETA_OLD, Handshake, Outcome, Received, WsAnswer, WsFrame, WsState};
 
 /// The account every login of the mock belongs to.
@@ -227,6 +229,19 @@ impl MockBackend {
     pub fn login(&self, access_exp: i64) -> Value {
         let (access, refresh) = self.state.issue(access_exp);
         auth_json(&access, &refresh)
+    }
+
+    /// A fresh login of another account than [`ACCOUNT_ID`], which the
+    /// backend accepts with that account's header.
+    pub fn login_as(&self, account: &str, access_exp: i64) -> Value {
+        let (access, refresh) = self.state.issue(access_exp);
+        self.state
+            .logins
+            .lock()
+            .unwrap()
+            .other_accounts
+            .insert(access.clone(), account.to_owned());
+        auth_json_for(&access, &refresh, account)
     }
 
     /// Makes the backend refuse `access_token` with a 401 from now on.

@@ -79,6 +79,8 @@ pub enum RefreshState {
 #[derive(Debug, Default)]
 pub(super) struct Logins {
     pub(super) valid_access: HashSet<String>,
+    /// The account of access tokens issued for another than [`ACCOUNT_ID`].
+    pub(super) other_accounts: std::collections::HashMap<String, String>,
     pub(super) current_refresh: HashSet<String>,
     pub(super) used_refresh: HashSet<String>,
     counter: u64,
@@ -118,17 +120,22 @@ pub fn fake_jwt(claims: &Value) -> String {
 
 /// The auth.json Codex writes for a ChatGPT login.
 pub fn auth_json(access: &str, refresh: &str) -> Value {
+    auth_json_for(access, refresh, ACCOUNT_ID)
+}
+
+/// The auth.json of a login of `account`.
+pub fn auth_json_for(access: &str, refresh: &str, account: &str) -> Value {
     json!({
         "auth_mode": "chatgpt",
         "OPENAI_API_KEY": null,
         "tokens": {
             "id_token": fake_jwt(&json!({
                 "email": "dev@example.com",
-                "https://api.openai.com/auth": {"chatgpt_account_id": ACCOUNT_ID, "chatgpt_plan_type": "plus"}
+                "https://api.openai.com/auth": {"chatgpt_account_id": account, "chatgpt_plan_type": "plus"}
             })),
             "access_token": access,
             "refresh_token": refresh,
-            "account_id": ACCOUNT_ID
+            "account_id": account
         },
         "last_refresh": "2026-11-01T10:00:00.123456Z"
     })
@@ -142,7 +149,15 @@ pub(super) fn check_auth(state: &MockState, headers: &HeaderMap) -> Option<Respo
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or("");
-    if !state.logins.lock().unwrap().valid_access.contains(bearer) {
+    let logins = state.logins.lock().unwrap();
+    let account = logins
+        .other_accounts
+        .get(bearer)
+        .map_or(ACCOUNT_ID, String::as_str)
+        .to_owned();
+    let valid = logins.valid_access.contains(bearer);
+    drop(logins);
+    if !valid {
         return Some(
             (
                 StatusCode::UNAUTHORIZED,
@@ -154,7 +169,7 @@ pub(super) fn check_auth(state: &MockState, headers: &HeaderMap) -> Option<Respo
     if headers
         .get("chatgpt-account-id")
         .and_then(|v| v.to_str().ok())
-        != Some(ACCOUNT_ID)
+        != Some(account.as_str())
     {
         return Some(detail(StatusCode::FORBIDDEN, "Account mismatch"));
     }
