@@ -16,7 +16,7 @@ use tokio::sync::oneshot;
 
 use crate::Daemon;
 use crate::auth::LoginSummary;
-use crate::config::ListenAddr;
+use crate::config::{Config, ListenAddr};
 use crate::http::Listener;
 
 #[path = "systemd_status.rs"]
@@ -216,23 +216,10 @@ pub async fn run(
     let config = daemon.state().inner.config.clone();
     let place = listeners.describe();
     let activated = listeners.socket_activated;
-    if activated {
-        tracing::info!(listen = %place, "serving on the sockets systemd passed; `listen` is ignored");
-    } else {
-        tracing::info!(listen = %place, "serving on our own listener");
-    }
-    let idle_exit = match (activated, config.idle_exit.is_zero()) {
-        (true, false) => Some(config.idle_exit),
-        (false, false) => {
-            tracing::info!(
-                idle_exit = %humantime::format_duration(config.idle_exit),
-                "idle_exit is ignored: it applies only under socket activation, where systemd \
-                 keeps the socket and starts the daemon again on the next connection"
-            );
-            None
-        }
-        (_, true) => None,
-    };
+    let idle_exit = idle_exit(&config, &place, activated);
+    // Before the first connection is served: a SIGTERM from then on stops
+    // the daemon gracefully rather than killing it.
+    let signals = shutdown_signal();
 
     let own_socket_file = listeners.own_socket_file.clone();
     daemon.state().set_serving(Vec::new(), activated);
@@ -243,23 +230,81 @@ pub async fn run(
 
     let status = status_line(&place, activated, daemon.auth().summary());
     tracing::info!(status = %status, "ready");
-    // `STATUS=` follows activity and limits only when systemd listens.
-    let notifying = std::env::var_os("NOTIFY_SOCKET").is_some();
     let mut summary = StatusLine::new(daemon.clone());
     summary.send(&[NotifyState::Ready]);
 
-    let mut watchdog_tick =
-        tokio::time::interval(watchdog.map(|w| w / 2).unwrap_or(Duration::from_secs(3600)));
-    let idle_check = idle_exit
-        .map(|d| (d / 4).clamp(IDLE_CHECK_MIN, IDLE_CHECK_MAX))
-        .unwrap_or(Duration::from_secs(3600));
-    let mut idle_tick = tokio::time::interval(idle_check);
-    let signals = shutdown_signal();
-    tokio::pin!(signals);
+    let timers = Timers {
+        watchdog,
+        idle_exit,
+    };
+    let stop = match wait_for_stop(&daemon, &mut server, &mut summary, timers, signals).await {
+        Ok(stop) => stop,
+        Err(failure) => {
+            notify(&[NotifyState::Stopping]);
+            remove_socket_file(own_socket_file.as_deref());
+            return Err(failure);
+        }
+    };
+    announce_stop(stop, &daemon, config.idle_exit);
+    let _ = stop_tx.send(());
+    let joined = server.await;
+    remove_socket_file(own_socket_file.as_deref());
+    joined.map_err(|e| anyhow::anyhow!("the server failed while stopping: {e}"))?;
+    tracing::info!("stopped");
+    Ok(())
+}
 
-    let stop = loop {
+/// Says where the daemon serves; `idle_exit` when it applies (only under
+/// socket activation, where systemd keeps the socket).
+fn idle_exit(config: &Config, place: &str, activated: bool) -> Option<Duration> {
+    if activated {
+        tracing::info!(listen = %place, "serving on the sockets systemd passed; `listen` is ignored");
+    } else {
+        tracing::info!(listen = %place, "serving on our own listener");
+    }
+    match (activated, config.idle_exit.is_zero()) {
+        (true, false) => Some(config.idle_exit),
+        (false, false) => {
+            tracing::info!(
+                idle_exit = %humantime::format_duration(config.idle_exit),
+                "idle_exit is ignored: it applies only under socket activation, where systemd \
+                 keeps the socket and starts the daemon again on the next connection"
+            );
+            None
+        }
+        (_, true) => None,
+    }
+}
+
+/// The periodic duties of the control loop; `None` turns one off.
+#[derive(Debug, Clone, Copy)]
+struct Timers {
+    watchdog: Option<Duration>,
+    idle_exit: Option<Duration>,
+}
+
+/// The control loop: pings the watchdog, updates `STATUS=`, and returns
+/// why serving should stop, or an error if the server stopped by itself.
+async fn wait_for_stop(
+    daemon: &Daemon,
+    server: &mut tokio::task::JoinHandle<()>,
+    summary: &mut StatusLine,
+    Timers {
+        watchdog,
+        idle_exit,
+    }: Timers,
+    signals: impl Future<Output = ()>,
+) -> anyhow::Result<Stop> {
+    // `STATUS=` follows activity and limits only when systemd listens.
+    let notifying = std::env::var_os("NOTIFY_SOCKET").is_some();
+    let hour = Duration::from_secs(3600);
+    let mut watchdog_tick = tokio::time::interval(watchdog.map_or(hour, |w| w / 2));
+    let idle_check = idle_exit.map_or(hour, |d| (d / 4).clamp(IDLE_CHECK_MIN, IDLE_CHECK_MAX));
+    let mut idle_tick = tokio::time::interval(idle_check);
+    tokio::pin!(signals);
+    loop {
         tokio::select! {
-            () = &mut signals => break Stop::Signal,
+            () = &mut signals => return Ok(Stop::Signal),
             () = summary.due(), if notifying => summary.send(&[]),
             _ = watchdog_tick.tick(), if watchdog.is_some() => {
                 let probe = watchdog.unwrap_or_default() / 4;
@@ -273,21 +318,22 @@ pub async fn run(
                     && activity.in_flight() == 0
                     && activity.idle_for() >= limit
                 {
-                    break Stop::Idle;
+                    return Ok(Stop::Idle);
                 }
             }
-            joined = &mut server => {
+            joined = &mut *server => {
                 // The accept loops end only when told to; this is a failure.
-                notify(&[NotifyState::Stopping]);
-                remove_socket_file(own_socket_file.as_deref());
-                return match joined {
-                    Ok(()) => Err(anyhow::anyhow!("the server stopped on its own")),
-                    Err(e) => Err(anyhow::anyhow!("the server failed: {e}")),
-                };
+                return Err(match joined {
+                    Ok(()) => anyhow::anyhow!("the server stopped on its own"),
+                    Err(e) => anyhow::anyhow!("the server failed: {e}"),
+                });
             }
         }
-    };
+    }
+}
 
+/// Logs why the daemon stops and tells systemd.
+fn announce_stop(stop: Stop, daemon: &Daemon, idle_exit: Duration) {
     let in_flight = daemon.state().activity().in_flight();
     let why = match stop {
         Stop::Signal => "stop requested",
@@ -302,17 +348,11 @@ pub async fn run(
             );
         }
         Stop::Idle => tracing::info!(
-            idle_exit = %humantime::format_duration(config.idle_exit),
+            idle_exit = %humantime::format_duration(idle_exit),
             "exiting after idle_exit without requests; systemd starts the daemon again on the next connection"
         ),
     }
     notify(&[NotifyState::Stopping, NotifyState::Status(&status)]);
-    let _ = stop_tx.send(());
-    let joined = server.await;
-    remove_socket_file(own_socket_file.as_deref());
-    joined.map_err(|e| anyhow::anyhow!("the server failed while stopping: {e}"))?;
-    tracing::info!("stopped");
-    Ok(())
 }
 
 /// Whether `runtime` runs a new task within `within`: its worker threads
@@ -380,19 +420,25 @@ fn status_line(
 }
 
 /// Resolves on SIGTERM or SIGINT.
-async fn shutdown_signal() {
+/// Listens for SIGTERM and SIGINT from the moment it is called (not from
+/// the first poll, as an `async fn` would): the returned future ends at the
+/// first of them.
+fn shutdown_signal() -> impl Future<Output = ()> {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (
+    let listening = (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
-    ) else {
-        tracing::warn!("cannot listen for SIGTERM/SIGINT; stop the daemon with SIGKILL");
-        std::future::pending::<()>().await;
-        return;
-    };
-    tokio::select! {
-        _ = term.recv() => {},
-        _ = int.recv() => {},
+    );
+    async move {
+        let (Ok(mut term), Ok(mut int)) = listening else {
+            tracing::warn!("cannot listen for SIGTERM/SIGINT; stop the daemon with SIGKILL");
+            std::future::pending::<()>().await;
+            return;
+        };
+        tokio::select! {
+            _ = term.recv() => {},
+            _ = int.recv() => {},
+        }
     }
 }
 
