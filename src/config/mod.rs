@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 pub use self::cli::{Cli, Command, Flags, LogTarget};
 pub use self::values::{HttpUrl, ListenAddr, ValueError};
 use self::values::{duration, list, text};
+use crate::dialect::messages::ModelMap;
 
 /// Prefix of the environment variables that set configuration keys.
 pub const ENV_PREFIX: &str = "CODEX_RESPONSES_PROXY_";
@@ -107,6 +108,10 @@ pub struct Config {
     /// daemon, with CORS; empty: none may.
     #[serde(deserialize_with = "list::deserialize")]
     pub allowed_origins: Vec<String>,
+    /// Anthropic model names (or globs with `*`) → backend `model` or
+    /// `model:effort`, for `/v1/messages`; a Claude name it does not match
+    /// gets a model picked from the backend's list.
+    pub anthropic_models: ModelMap,
 }
 
 impl Default for Config {
@@ -139,6 +144,7 @@ impl Default for Config {
             allow_remote_without_key: false,
             allowed_hosts: Vec::new(),
             allowed_origins: Vec::new(),
+            anthropic_models: ModelMap::default(),
         }
     }
 }

@@ -8,6 +8,7 @@ mod body;
 pub mod bookkeeping;
 pub mod boundary;
 mod chat;
+mod messages;
 mod models;
 mod responses;
 pub mod serve;
@@ -77,6 +78,8 @@ pub fn router(state: AppState) -> Router {
         .route("/responses", post(responses::create))
         .route("/v1/chat/completions", post(chat::create))
         .route("/chat/completions", post(chat::create))
+        .route("/v1/messages", post(messages::create))
+        .route("/v1/messages/count_tokens", post(messages::count_tokens))
         .route("/v1/models", get(models::list))
         .route("/models", get(models::list))
         .route("/healthz", get(healthz))
@@ -102,26 +105,41 @@ async fn healthz() -> &'static str {
     "ok"
 }
 
-async fn not_found(request: Request) -> ApiError {
-    ApiError::new(
-        StatusCode::NOT_FOUND,
-        ErrorKind::InvalidRequest,
-        Some("unknown_url"),
-        format!("no route for {} {}", request.method(), request.uri().path()),
+async fn not_found(request: Request) -> Response {
+    in_dialect(
+        request.uri().path(),
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            ErrorKind::InvalidRequest,
+            Some("unknown_url"),
+            format!("no route for {} {}", request.method(), request.uri().path()),
+        ),
     )
 }
 
-async fn method_not_allowed(request: Request) -> ApiError {
-    ApiError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        ErrorKind::InvalidRequest,
-        Some("method_not_allowed"),
-        format!(
-            "{} is not allowed on {}",
-            request.method(),
-            request.uri().path()
+async fn method_not_allowed(request: Request) -> Response {
+    in_dialect(
+        request.uri().path(),
+        ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            ErrorKind::InvalidRequest,
+            Some("method_not_allowed"),
+            format!(
+                "{} is not allowed on {}",
+                request.method(),
+                request.uri().path()
+            ),
         ),
     )
+}
+
+/// The proxy's own error in the dialect of the route: Anthropic's shape on
+/// its paths, OpenAI's elsewhere.
+fn in_dialect(path: &str, error: ApiError) -> Response {
+    if messages::is_messages_path(path) {
+        return messages::error_response(messages::from_api(error));
+    }
+    error.into_response()
 }
 
 /// The handler's answer, carrying its summary for the log line.
