@@ -5,12 +5,10 @@
 //! which closes its connection and so cancels it.
 
 use std::convert::Infallible;
-use std::io::Write;
 use std::pin::Pin;
 use std::time::Duration;
 
 use bytes::Bytes;
-use serde_json::Value;
 use tokio::time::{Instant, Sleep};
 
 use crate::dialect::messages::{MessagesError, SseEvent, StreamTranslator};
@@ -49,8 +47,7 @@ pub fn anthropic_events<G: Send + 'static>(
     futures_util::stream::unfold(Some(live), |state| async move {
         let mut live = state?;
         loop {
-            let out = live.next_events().await;
-            let bytes = to_wire(&out);
+            let bytes = Bytes::from(live.next_events().await);
             if live.translator.is_finished() {
                 let Live { events, guard, .. } = live;
                 events.finish();
@@ -67,25 +64,23 @@ pub fn anthropic_events<G: Send + 'static>(
 
 impl<G> Live<G> {
     /// The events of the next upstream block, a ping if the timer ran out
-    /// first, or the `error` that ends a broken stream.
-    async fn next_events(&mut self) -> Vec<SseEvent> {
+    /// first, or the `error` that ends a broken stream, as wire bytes.
+    async fn next_events(&mut self) -> Vec<u8> {
         let block = tokio::select! {
             biased;
             block = self.events.next_block() => block,
-            () = &mut self.ping => return self.translator.ping(),
+            () = &mut self.ping => return to_wire(&self.translator.ping()),
         };
         match block {
             Some(Ok(block)) => {
-                let mut out = Vec::new();
+                let mut out = Vec::with_capacity(block.len() + block.len() / 2);
                 for event in sse::events(&block) {
-                    if let Ok(event) = serde_json::from_str::<Value>(&event.data) {
-                        out.extend(self.translator.on_event(&event));
-                    }
+                    self.translator.on_event_json(&event.data, &mut out);
                 }
                 out
             }
-            Some(Err(e)) => self.broken(&e),
-            None => self.broken(&StreamError::ClosedEarly),
+            Some(Err(e)) => to_wire(&self.broken(&e)),
+            None => to_wire(&self.broken(&StreamError::ClosedEarly)),
         }
     }
 
@@ -98,12 +93,10 @@ impl<G> Live<G> {
 }
 
 /// Events as `event:` / `data:` frames, in one buffer.
-fn to_wire(events: &[SseEvent]) -> Bytes {
-    let mut buf = Vec::with_capacity(events.len() * 128);
+fn to_wire(events: &[SseEvent]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(events.len() * 128);
     for event in events {
-        let _ = write!(buf, "event: {}\ndata: ", event.name.as_str());
-        let _ = serde_json::to_writer(&mut buf, &event.data);
-        buf.extend_from_slice(b"\n\n");
+        event.write_to(&mut out);
     }
-    Bytes::from(buf)
+    out
 }

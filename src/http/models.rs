@@ -53,7 +53,9 @@ impl Cache {
     /// The backend's catalogue, for the Anthropic model map: the cached one,
     /// fetched when stale. A backend that cannot list its models does not
     /// stop a request: the last catalogue known (or an empty one) is used,
-    /// and the backend is asked again after [`CATALOGUE_RETRY`].
+    /// and the backend is asked again after [`CATALOGUE_RETRY`]; a missing
+    /// or refused login is not waited out, so the first request after a
+    /// `codex login` maps its names again.
     pub async fn catalogue(&self, state: &AppState) -> Arc<Catalogue> {
         let cached = self.entry.lock().unwrap_or_else(|e| e.into_inner()).clone();
         let failed = *self.failed.lock().unwrap_or_else(|e| e.into_inner());
@@ -68,7 +70,9 @@ impl Cache {
             Ok(entry) => entry.catalogue,
             Err(e) => {
                 tracing::warn!(error = %e, "the model list for the Anthropic model map is unavailable");
-                *self.failed.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
+                if e.status != StatusCode::UNAUTHORIZED {
+                    *self.failed.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
+                }
                 cached.map(|e| e.catalogue).unwrap_or_default()
             }
         }

@@ -209,3 +209,20 @@ async fn the_model_list_takes_anthropics_shape_when_asked_in_its_dialect() {
     assert_eq!(openai["object"], "list");
     assert_eq!(openai["data"][0]["id"], "gpt-5");
 }
+
+#[tokio::test]
+async fn a_backend_without_a_usable_model_list_still_serves_and_is_not_asked_each_time() {
+    let mock = MockBackend::start().await;
+    *mock.state.models.lock().unwrap() = json!({"detail": "not today"});
+    let proxy = TestProxy::start(&mock).await;
+    let body = json!({"model": "gpt-5-codex", "max_tokens": 8, "messages": [{"role": "user", "content": "hi"}]});
+    for _ in 0..2 {
+        assert_eq!(proxy.post("/v1/messages", &body).await.status(), 200);
+        assert_eq!(mock.last_seen().body["model"], "gpt-5-codex");
+    }
+    let asked = mock
+        .state
+        .models_calls
+        .load(std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(asked, 1);
+}

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use super::common::{Answer, MockBackend, TestProxy, mock, wait_until};
+use super::common::{Answer, MockBackend, TestProxy, mock, wait_until, write_auth};
 use super::{anthropic_events, events};
 
 fn hello(stream: bool) -> Value {
@@ -81,9 +81,15 @@ async fn bad_input_is_a_400_naming_the_field_and_is_never_forwarded() {
 async fn a_missing_login_is_a_401_authentication_error_naming_codex_login() {
     let mock = MockBackend::start().await;
     let proxy = TestProxy::start_in(&mock, tempfile::tempdir().unwrap(), |_| {}).await;
-    let (status, kind, message) = error_of(proxy.post("/v1/messages", &hello(true)).await).await;
+    let mut claude = hello(true);
+    claude["model"] = json!("claude-opus-5-5");
+    let (status, kind, message) = error_of(proxy.post("/v1/messages", &claude).await).await;
     assert_eq!((status, kind.as_str()), (401, "authentication_error"));
     assert!(message.contains("codex login"), "{message}");
+    // Once logged in, the next request maps Claude names again at once.
+    write_auth(proxy.home.path(), &mock.login(mock::now_secs() + 3600));
+    assert_eq!(proxy.post("/v1/messages", &claude).await.status(), 200);
+    assert_eq!(mock.last_seen().body["model"], "gpt-5");
 }
 
 #[tokio::test]
