@@ -7,7 +7,10 @@
 //! Environment: `BENCH_SECS` (seconds per measured case, default 2),
 //! `BENCH_STREAMS` (open streams for the memory figure, default 1000),
 //! `BENCH_ONLY` (a comma-separated subset of `json1,json16,json256,stream1,
-//! stream16,stream256,ttfe,messages,memory,start`, for quick comparisons),
+//! stream16,stream256,ttfe,messages,memory,chain,ws,wsmem,start`, for quick
+//! comparisons; `ws` and `wsmem` are the Responses WebSocket's, see
+//! `overhead/ws.rs`, `messages` the Anthropic Messages stream's, see
+//! `overhead/messages.rs`),
 //! `BENCH_PROXY` (another proxy binary to measure in place of the release build).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -28,10 +31,14 @@ use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 
+#[path = "overhead/chain.rs"]
+mod chain;
 #[path = "overhead/messages.rs"]
 mod messages;
 #[path = "../tests/common/mock/mod.rs"]
 mod mock;
+#[path = "overhead/ws.rs"]
+mod ws;
 
 const ACCOUNT_ID: &str = "acc-bench-1";
 /// Loaded before each measured case so that pools and caches are warm.
@@ -70,6 +77,26 @@ struct Answer {
     events: usize,
 }
 
+/// Answers given a response id of their own, counted.
+static NUMBERED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// The response id of the prepared answer; `resp_` and six hex digits in its
+/// place are as long, so the answer can be renumbered in place.
+const ANSWER_ID: &[u8] = b"resp_mock_1";
+
+impl Answer {
+    /// The whole answer under a response id of its own.
+    fn numbered(&self) -> Bytes {
+        let n = NUMBERED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let id = format!("resp_{:06x}", n % 0x100_0000);
+        let mut bytes = self.full.to_vec();
+        for at in memchr::memmem::find_iter(&self.full, ANSWER_ID) {
+            bytes[at..at + ANSWER_ID.len()].copy_from_slice(id.as_bytes());
+        }
+        Bytes::from(bytes)
+    }
+}
+
 impl Answer {
     fn new() -> Self {
         let frames: Vec<String> = answer_events().iter().map(frame).collect();
@@ -87,7 +114,8 @@ type MockBody = http_body_util::combinators::BoxBody<Bytes, Infallible>;
 /// A lean backend: no parsing beyond draining the body and checking that a
 /// bearer token came; `GET …/models` gets a one-model list. The `session-id` header picks the behaviour: absent,
 /// the whole answer at once; `ttfe`, the first event and the rest 2 ms later;
-/// `stall`, the first events and then nothing while the connection stays.
+/// `stall`, the first events and then nothing while the connection stays;
+/// `unique`, the whole answer under a response id of its own.
 async fn mock_answer(answer: Arc<Answer>, request: Request<Incoming>) -> Response<MockBody> {
     let bearer = request
         .headers()
@@ -121,6 +149,7 @@ async fn mock_answer(answer: Arc<Answer>, request: Request<Incoming>) -> Respons
             (Duration::ZERO, answer.first.clone()),
             (Duration::from_secs(3600), Bytes::new()),
         ],
+        Some(b"unique") => vec![(Duration::ZERO, answer.numbered())],
         _ => vec![(Duration::ZERO, answer.full.clone())],
     };
     let stream = futures_util::stream::iter(chunks).then(|(pause, bytes)| async move {
@@ -254,6 +283,9 @@ fn proxy_command(program: &str, home: &Path) -> Command {
     let mut cmd = Command::new(program);
     cmd.env("CODEX_HOME", home)
         .env("XDG_CONFIG_HOME", home)
+        // The response store: in the bench's folder, never the user's.
+        .env("XDG_STATE_HOME", home)
+        .env_remove("STATE_DIRECTORY")
         .env_remove("CODEX_RESPONSES_PROXY_CONFIG")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -393,8 +425,14 @@ fn backend_body() -> Bytes {
     )
 }
 
+/// What a client sends. `store: false`: these cases measure the transport
+/// against nginx, which keeps nothing; what keeping answers costs is the
+/// `chain` part's.
 fn client_body(stream: bool) -> Bytes {
-    Bytes::from(json!({"model": "gpt-5", "input": "Say hello", "stream": stream}).to_string())
+    Bytes::from(
+        json!({"model": "gpt-5", "input": "Say hello", "stream": stream, "store": false})
+            .to_string(),
+    )
 }
 
 fn client(max_idle: usize) -> reqwest::Client {
@@ -950,6 +988,11 @@ fn main() {
             rss.saturating_sub(idle_rss) as f64 / open.max(1) as f64
         );
     }
+
+    if wanted("chain") {
+        chain::run(&rt, proxy_addr, duration);
+    }
+    ws::run(&mock_rt, &rt);
 
     drop(proxy);
     std::thread::sleep(Duration::from_millis(200));

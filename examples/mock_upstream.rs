@@ -9,8 +9,8 @@
 //! ```
 //!
 //! Every request gets a short text answer at once, over HTTP and over the
-//! Responses WebSocket (there with a response id of its own per turn, so
-//! `previous_response_id` chains as on the real backend). A line `pace MS` on stdin makes the next HTTP answer
+//! Responses WebSocket, each with a response id of its own (so answers can be
+//! chained by `previous_response_id`, through a proxy or on the socket). A line `pace MS` on stdin makes the next HTTP answer
 //! send its events MS milliseconds apart, so a test can keep a stream in
 //! flight; `ws-pace MS` does the same for the next WebSocket answer; `tool
 //! NAME ARGS` makes the next HTTP answer a call of the tool NAME with the
@@ -57,6 +57,7 @@ async fn main() -> anyhow::Result<()> {
         .with_context(|| format!("binding {addr}"))?;
     let backend = MockBackend::start_on(listener).await;
     backend.set_default_answer(answer(Duration::ZERO));
+    backend.set_ws_answer_text(ANSWER, PIECES);
 
     // A login valid for a year, issued by this mock so it accepts it.
     let home = PathBuf::from(home);
@@ -172,8 +173,9 @@ fn tool_call(call_id: &str, name: &str, arguments: &str) -> Vec<serde_json::Valu
 }
 
 fn answer(pace: Duration) -> Answer {
-    Answer::Events {
-        events: mock::text_answer(ANSWER, PIECES),
+    Answer::Text {
+        text: ANSWER.to_owned(),
+        pieces: PIECES,
         pace,
     }
 }

@@ -150,6 +150,84 @@ let
           '';
         };
 
+        store = mkOption {
+          type = types.nullOr (
+            types.enum [
+              "disk"
+              "memory"
+              "off"
+            ]
+          );
+          default = null;
+          example = "memory";
+          description = ''
+            Sets `store` in {option}`settings` unless that sets it itself:
+            where answers are kept for `previous_response_id` and
+            `GET /v1/responses/{id}`. `disk` (the daemon's default) keeps them
+            in the unit's state directory (`StateDirectory=`, private to the
+            user), `memory` until the daemon exits, `off` nowhere.
+          '';
+        };
+
+        storeDir = mkOption {
+          type = types.nullOr types.str;
+          default = null;
+          example = "/srv/codex-responses-proxy/store";
+          description = ''
+            Sets `store_dir` in {option}`settings` unless that sets it itself.
+            Unset, the store is in the unit's state directory. Another
+            directory must be writable in the service's sandbox.
+          '';
+        };
+
+        storeMaxBytes = mkOption {
+          type = types.nullOr types.ints.positive;
+          default = null;
+          example = 67108864;
+          description = ''
+            Sets `store_max_bytes` in {option}`settings` unless that sets it
+            itself: the stored JSON kept at most (default 256 MiB); the least
+            recently used responses go first.
+          '';
+        };
+
+        storeTtl = mkOption {
+          type = types.nullOr types.str;
+          default = null;
+          example = "7d";
+          description = ''
+            Sets `store_ttl` in {option}`settings` unless that sets it itself:
+            a stored response neither written nor continued for this long is
+            dropped (default 30 days).
+          '';
+        };
+
+        modelAliases = mkOption {
+          type = types.attrsOf types.str;
+          default = { };
+          example = {
+            gpt-5 = "gpt-5.5";
+            fast = "gpt-5.5-low";
+          };
+          description = ''
+            Sets `model_aliases` in {option}`settings` unless that sets it
+            itself: model names rewritten before a request is forwarded. The
+            target may carry an effort suffix (`-low`, `-high`, …), which sets
+            `reasoning.effort`.
+          '';
+        };
+
+        listEffortVariants = mkOption {
+          type = types.nullOr types.bool;
+          default = null;
+          example = true;
+          description = ''
+            Sets `list_effort_variants` in {option}`settings` unless that sets
+            it itself: `/v1/models` also lists `<model>-<effort>` names, for
+            clients that can only pick a model from the list.
+          '';
+        };
+
         anthropicModels = mkOption {
           type = types.attrsOf types.str;
           default = { };
@@ -195,6 +273,14 @@ let
         idle_exit = mkIf (config.idleExit != null) (mkDefault config.idleExit);
         allowed_hosts = mkIf (config.allowedHosts != [ ]) (mkDefault config.allowedHosts);
         allowed_origins = mkIf (config.allowedOrigins != [ ]) (mkDefault config.allowedOrigins);
+        store = mkIf (config.store != null) (mkDefault config.store);
+        store_dir = mkIf (config.storeDir != null) (mkDefault config.storeDir);
+        store_max_bytes = mkIf (config.storeMaxBytes != null) (mkDefault config.storeMaxBytes);
+        store_ttl = mkIf (config.storeTtl != null) (mkDefault config.storeTtl);
+        model_aliases = mkIf (config.modelAliases != { }) (mkDefault config.modelAliases);
+        list_effort_variants = mkIf (config.listEffortVariants != null) (
+          mkDefault config.listEffortVariants
+        );
         anthropic_models = mkIf (config.anthropicModels != { }) (mkDefault config.anthropicModels);
       };
     };

@@ -153,6 +153,11 @@ in
           ProtectHome = "read-only";
           # auth.json is refreshed in place: a temp file, a lock file, a rename.
           ReadWritePaths = [ "-${codexHome}" ];
+          # Stored responses (previous_response_id, retrieval): systemd
+          # creates %S/<unit name> private to the user, makes it writable in
+          # the sandbox and passes it as $STATE_DIRECTORY.
+          StateDirectory = name;
+          StateDirectoryMode = "0700";
           PrivateTmp = "yes";
           PrivateDevices = "yes";
           ProtectKernelModules = "yes";

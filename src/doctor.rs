@@ -10,8 +10,9 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
 
+use crate::auth::file::{self, AuthFile};
 use crate::auth::recover::{self, Hold, Stale, Verdict};
-use crate::auth::{file, refused};
+use crate::auth::refused;
 use crate::config::{self, Config, Flags, Loaded};
 use crate::net;
 
@@ -178,6 +179,14 @@ fn login(report: &mut Report, config: &Config) {
             return;
         }
     };
+    file_mode(report, &path);
+    account(report, &auth);
+    expiry(report, &auth);
+    refusal(report, config, &auth);
+}
+
+/// Only the user may read the login.
+fn file_mode(report: &mut Report, path: &Path) {
     match std::fs::metadata(&path).map(|m| m.permissions().mode() & 0o777) {
         Ok(0o600) => report.check(Mark::Pass, "file mode 0600: only you can read it"),
         Ok(mode) => report.check(
@@ -189,6 +198,10 @@ fn login(report: &mut Report, config: &Config) {
         ),
         Err(e) => report.check(Mark::Warn, format!("cannot read the file mode: {e}")),
     }
+}
+
+/// The login's mode and whose account it is.
+fn account(report: &mut Report, auth: &AuthFile) {
     let mode = auth
         .doc
         .get("auth_mode")
@@ -207,6 +220,10 @@ fn login(report: &mut Report, config: &Config) {
         Mark::Pass,
         format!("account: {email}, plan {plan}, account id {account}"),
     );
+}
+
+/// When the access token runs out.
+fn expiry(report: &mut Report, auth: &AuthFile) {
     let now = SystemTime::now();
     let expires = auth
         .access_exp
@@ -232,8 +249,12 @@ fn login(report: &mut Report, config: &Config) {
             "the access token carries no expiry; the proxy refreshes it when the backend refuses it",
         ),
     }
+}
+
+/// Whether the token endpoint already refused this login's refresh token.
+fn refusal(report: &mut Report, config: &Config, auth: &AuthFile) {
     match refused::read(&config.codex_home) {
-        Some(refusal) if refusal.is_for(&auth) => report.check(
+        Some(refusal) if refusal.is_for(auth) => report.check(
             Mark::Fail,
             format!(
                 "the token endpoint refused this login's refresh token at {} ({}): a refresh \

@@ -50,6 +50,8 @@ pub struct ApiError {
     pub kind: ErrorKind,
     /// OpenAI's `error.code`; `None` is rendered as `null`.
     pub code: Option<String>,
+    /// OpenAI's `error.param`, the request field at fault; `None` is `null`.
+    pub param: Option<String>,
     pub message: String,
     /// Seconds for a `Retry-After` header.
     pub retry_after: Option<u64>,
@@ -66,6 +68,7 @@ impl ApiError {
             status,
             kind,
             code: code.map(str::to_owned),
+            param: None,
             message: message.into(),
             retry_after: None,
         }
@@ -101,13 +104,18 @@ impl ApiError {
         self
     }
 
+    pub fn with_param(mut self, param: impl Into<String>) -> Self {
+        self.param = Some(param.into());
+        self
+    }
+
     /// The JSON body, as OpenAI shapes it.
     pub fn body(&self) -> serde_json::Value {
         json!({
             "error": {
                 "message": self.message,
                 "type": self.kind.as_str(),
-                "param": null,
+                "param": self.param,
                 "code": self.code,
             }
         })

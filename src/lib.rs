@@ -11,10 +11,14 @@
 //!   speak (Chat Completions, Anthropic Messages), each with its stream grammar (pure).
 //! - [`patch`]: rewrites a client's Responses request into what the backend accepts (pure).
 //! - [`proxy`]: one call to the Codex backend end to end (credentials, the 401
-//!   retry, status mapping), the live event stream, and collection.
+//!   retry, status mapping), the live event stream, and collection; the
+//!   backend's own Responses WebSocket.
 //! - [`auth`]: the login in `auth.json`: reading, refreshing, writing back.
-//! - [`net`]: the one HTTP client: TLS trust, proxy, default headers, failure kinds.
+//! - [`net`]: the one HTTP client (and its HTTP/1.1-only twin for WebSocket
+//!   handshakes): TLS trust, proxy, default headers, failure kinds.
 //! - [`sse`]: splitting the event stream into events (pure).
+//! - [`compression`]: zstd and gzip request bodies, decoded under a cap, and
+//!   the zstd body forwarded for a client that compressed its own (pure).
 //! - [`error`]: the OpenAI-shaped error every client sees.
 //! - [`store`]: stored responses, `previous_response_id` expansion, and the
 //!   reasoning kept between turns (the backend keeps no state).
@@ -28,6 +32,7 @@
 //! about axum's routing; nothing above `proxy` knows about reqwest.
 
 pub mod auth;
+pub mod compression;
 pub mod config;
 pub mod dialect;
 pub mod doctor;
@@ -53,7 +58,7 @@ use crate::auth::refresh::Refresher;
 use crate::config::Config;
 use crate::http::serve::ServeOptions;
 use crate::http::{AppState, Listener};
-use crate::proxy::Upstream;
+use crate::proxy::{Sockets, Upstream};
 
 /// The daemon, built from its configuration and ready to serve.
 #[derive(Debug, Clone)]
@@ -65,16 +70,19 @@ impl Daemon {
     /// Builds the HTTP client, the token source and the routes. Nothing is
     /// read from the network; the login is read on the first request.
     pub fn new(config: Config) -> anyhow::Result<Self> {
-        let client = net::client(net::Identity {
+        let identity = net::Identity {
             client_version: &config.client_version,
             connect_timeout: config.connect_timeout,
             ca_file: config.ca_file.as_deref(),
-        })?;
+        };
+        let client = net::client(identity)?;
+        let upgrade_client = net::upgrade_client(identity)?;
         let auth = Auth::new(
             &config.codex_home,
             Refresher::new(client.clone(), config.token_url.to_string())
                 .with_timeout(config.idle_timeout),
         );
+        let sockets = Sockets::new(&config, upgrade_client, auth.clone());
         let upstream = Upstream::new(&config, client, auth);
         let client_key = match &config.api_key_file {
             Some(path) => {
@@ -87,7 +95,7 @@ impl Daemon {
             None => None,
         };
         Ok(Daemon {
-            state: AppState::new(config, upstream, client_key),
+            state: AppState::new(config, upstream, sockets, client_key),
         })
     }
 
@@ -101,7 +109,8 @@ impl Daemon {
         self.state.inner.upstream.auth()
     }
 
-    /// Serves on `listeners` until `shutdown` resolves, then drains.
+    /// Serves on `listeners` until `shutdown` resolves, then drains. The
+    /// response store is swept on a timer while it serves.
     pub async fn serve(self, listeners: Vec<Listener>, shutdown: impl Future<Output = ()>) {
         let config = &self.state.inner.config;
         let options = ServeOptions {
@@ -109,6 +118,7 @@ impl Daemon {
             shutdown_grace: config.shutdown_grace,
             activity: self.state.activity().clone(),
         };
+        let sweeper = tokio::spawn(self.state.store().clone().sweep_every(store::SWEEP_PERIOD));
         http::serve(
             listeners,
             http::router(self.state.clone()),
@@ -116,5 +126,6 @@ impl Daemon {
             shutdown,
         )
         .await;
+        sweeper.abort();
     }
 }

@@ -1,5 +1,6 @@
 //! The one HTTP client for everything the daemon sends out: the backend's
-//! `/responses` and `/models`, the token endpoint, and `doctor`'s checks.
+//! `/responses` and `/models`, the token endpoint, and `doctor`'s checks,
+//! with an HTTP/1.1-only twin for the handshake of the backend's WebSocket.
 //! One TLS configuration (the system's trust store plus `ca_file`), one
 //! proxy configuration (the environment's `HTTPS_PROXY`/`HTTP_PROXY`/
 //! `ALL_PROXY`/`NO_PROXY`, read by reqwest), one set of default headers,
@@ -53,16 +54,41 @@ pub struct Identity<'a> {
     pub ca_file: Option<&'a Path>,
 }
 
+/// Which HTTP versions a client offers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Versions {
+    /// HTTP/2 where the server offers it, else HTTP/1.1.
+    Any,
+    /// HTTP/1.1 only: a WebSocket handshake is an HTTP/1.1 upgrade.
+    Http1,
+}
+
 /// The client: a connect timeout but no total timeout (answers stream for
 /// as long as the model thinks; the relay applies an idle timeout instead).
 pub fn client(identity: Identity<'_>) -> Result<reqwest::Client, ClientError> {
+    build(identity, Versions::Any)
+}
+
+/// The same client for the backend's Responses WebSocket: HTTP/1.1 only,
+/// since the handshake is an HTTP/1.1 upgrade, with the same TLS trust,
+/// proxy environment and default headers as [`client`].
+pub fn upgrade_client(identity: Identity<'_>) -> Result<reqwest::Client, ClientError> {
+    build(identity, Versions::Http1)
+}
+
+fn build(identity: Identity<'_>, versions: Versions) -> Result<reqwest::Client, ClientError> {
     let mut headers = HeaderMap::new();
     headers.insert("originator", HeaderValue::from_static(ORIGINATOR));
     if let Ok(v) = HeaderValue::try_from(identity.client_version) {
         headers.insert("version", v);
     }
-    Ok(reqwest::Client::builder()
-        .use_preconfigured_tls(tls_config(identity.ca_file)?)
+    let builder = reqwest::Client::builder();
+    let builder = match versions {
+        Versions::Any => builder,
+        Versions::Http1 => builder.http1_only(),
+    };
+    Ok(builder
+        .use_preconfigured_tls(tls_config(identity.ca_file, versions)?)
         .dns_resolver(Arc::new(Resolver))
         .user_agent(user_agent(identity.client_version))
         .default_headers(headers)
@@ -84,8 +110,11 @@ pub fn user_agent(version: &str) -> String {
 
 /// The system's trust store (`SSL_CERT_FILE`, `SSL_CERT_DIR`, the
 /// distribution's bundle; on Nix also `NIX_SSL_CERT_FILE`) and `ca_file`,
-/// offering HTTP/2 and HTTP/1.1.
-fn tls_config(ca_file: Option<&Path>) -> Result<rustls::ClientConfig, ClientError> {
+/// offering HTTP/2 and HTTP/1.1, or HTTP/1.1 alone.
+fn tls_config(
+    ca_file: Option<&Path>,
+    versions: Versions,
+) -> Result<rustls::ClientConfig, ClientError> {
     let mut roots = rustls::RootCertStore::empty();
     let native = rustls_native_certs::load_native_certs();
     for e in &native.errors {
@@ -113,7 +142,10 @@ fn tls_config(ca_file: Option<&Path>) -> Result<rustls::ClientConfig, ClientErro
     .map_err(ClientError::Untrusted)?
     .with_root_certificates(roots)
     .with_no_client_auth();
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    config.alpn_protocols = match versions {
+        Versions::Any => vec![b"h2".to_vec(), b"http/1.1".to_vec()],
+        Versions::Http1 => vec![b"http/1.1".to_vec()],
+    };
     Ok(config)
 }
 
@@ -271,7 +303,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("empty.pem");
         std::fs::write(&path, "not a certificate\n").unwrap();
-        let err = tls_config(Some(&path)).unwrap_err();
+        let err = tls_config(Some(&path), Versions::Any).unwrap_err();
         assert!(matches!(err, ClientError::NoCertificate { .. }), "{err}");
     }
 }

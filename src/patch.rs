@@ -51,6 +51,28 @@ pub fn patch(mut body: Map<String, Value>, rules: &Rules) -> Result<Patched, Api
         }
         Some(other) => return Err(wrong_type("model", "a string", other)),
     }
+    let client_stream = force_stream(&mut body, &mut changes)?;
+    force_no_store(&mut body, &mut changes)?;
+    default_instructions(&mut body, &rules.instructions, &mut changes)?;
+    input_as_list(&mut body, &mut changes)?;
+    check_containers(&body)?;
+    for field in &rules.strip_fields {
+        if body.shift_remove(field).is_some() {
+            changes.push(format!("removed {field} (the backend refuses it)"));
+        }
+    }
+    Ok(Patched {
+        body,
+        client_stream,
+        changes,
+    })
+}
+
+/// The backend only streams; returns whether the client asked for a stream.
+fn force_stream(
+    body: &mut Map<String, Value>,
+    changes: &mut Vec<String>,
+) -> Result<bool, ApiError> {
     let client_stream = match body.get("stream") {
         None | Some(Value::Null) => false,
         Some(Value::Bool(b)) => *b,
@@ -60,6 +82,14 @@ pub fn patch(mut body: Map<String, Value>, rules: &Rules) -> Result<Patched, Api
         changes.push("stream: true (the answer is collected for the client)".into());
     }
     body.insert("stream".into(), Value::Bool(true));
+    Ok(client_stream)
+}
+
+/// The backend refuses to store responses.
+fn force_no_store(
+    body: &mut Map<String, Value>,
+    changes: &mut Vec<String>,
+) -> Result<(), ApiError> {
     match body.get("store") {
         Some(Value::Bool(false)) => {}
         None | Some(Value::Null) | Some(Value::Bool(true)) => {
@@ -68,17 +98,31 @@ pub fn patch(mut body: Map<String, Value>, rules: &Rules) -> Result<Patched, Api
         }
         Some(other) => return Err(wrong_type("store", "a boolean", other)),
     }
+    Ok(())
+}
+
+/// The backend requires instructions; blank ones count as none.
+fn default_instructions(
+    body: &mut Map<String, Value>,
+    instructions: &str,
+    changes: &mut Vec<String>,
+) -> Result<(), ApiError> {
     match body.get("instructions") {
         Some(Value::String(s)) if !s.trim().is_empty() => {}
         None | Some(Value::Null) | Some(Value::String(_)) => {
             changes.push("instructions: the configured default".into());
             body.insert(
                 "instructions".into(),
-                Value::String(rules.instructions.clone()),
+                Value::String(instructions.to_owned()),
             );
         }
         Some(other) => return Err(wrong_type("instructions", "a string", other)),
     }
+    Ok(())
+}
+
+/// The backend takes `input` only as a list of items; a string is one user message.
+fn input_as_list(body: &mut Map<String, Value>, changes: &mut Vec<String>) -> Result<(), ApiError> {
     match body.get_mut("input") {
         Some(Value::Array(_)) => {}
         Some(input @ Value::String(_)) => {
@@ -97,30 +141,47 @@ pub fn patch(mut body: Map<String, Value>, rules: &Rules) -> Result<Patched, Api
         }
         Some(other) => return Err(wrong_type("input", "a string or a list", other)),
     }
-    for (key, want) in [("tools", "a list"), ("include", "a list")] {
+    Ok(())
+}
+
+/// Lists and objects the backend would refuse with a less helpful message.
+fn check_containers(body: &Map<String, Value>) -> Result<(), ApiError> {
+    for (key, want) in [
+        ("tools", "a list"),
+        ("include", "a list"),
+        ("reasoning", "an object"),
+        ("text", "an object"),
+    ] {
         if let Some(v) = body.get(key)
-            && !(v.is_array() || v.is_null())
+            && !(v.is_null() || type_name(v) == want)
         {
             return Err(wrong_type(key, want, v));
         }
     }
-    for (key, want) in [("reasoning", "an object"), ("text", "an object")] {
-        if let Some(v) = body.get(key)
-            && !(v.is_object() || v.is_null())
-        {
-            return Err(wrong_type(key, want, v));
-        }
+    Ok(())
+}
+
+/// Applies the backend's rules to a request for the legacy
+/// `/responses/compact` (PROTOCOL.md §9): those of [`patch`], except that
+/// the endpoint answers one JSON object and refuses `stream` and `store`.
+pub fn patch_compact(body: Map<String, Value>, rules: &Rules) -> Result<Patched, ApiError> {
+    let sent: Vec<&str> = ["stream", "store"]
+        .into_iter()
+        .filter(|k| body.contains_key(*k))
+        .collect();
+    let mut patched = patch(body, rules)?;
+    patched.body.shift_remove("stream");
+    patched.body.shift_remove("store");
+    patched
+        .changes
+        .retain(|c| !c.starts_with("stream") && !c.starts_with("store"));
+    for field in sent {
+        patched
+            .changes
+            .push(format!("removed {field} (the compact endpoint refuses it)"));
     }
-    for field in &rules.strip_fields {
-        if body.shift_remove(field).is_some() {
-            changes.push(format!("removed {field} (the backend refuses it)"));
-        }
-    }
-    Ok(Patched {
-        body,
-        client_stream,
-        changes,
-    })
+    patched.client_stream = false;
+    Ok(patched)
 }
 
 fn wrong_type(key: &str, want: &str, got: &Value) -> ApiError {
@@ -230,6 +291,51 @@ mod tests {
             assert_eq!(e.status, axum::http::StatusCode::BAD_REQUEST);
             assert!(e.message.contains(field), "{field}: {}", e.message);
         }
+    }
+
+    #[test]
+    fn a_compaction_gets_the_same_rules_without_stream_or_store() {
+        let p = patch_compact(
+            obj(
+                json!({"model":"gpt-5","input":[{"type":"compaction_trigger"}],"stream":false,
+                "store":true,"temperature":0.2,"prompt_cache_key":"pck"}),
+            ),
+            &rules(),
+        )
+        .unwrap();
+        assert_eq!(
+            Value::Object(p.body),
+            json!({"model":"gpt-5","input":[{"type":"compaction_trigger"}],"prompt_cache_key":"pck",
+                "instructions":"be brief"})
+        );
+        assert!(!p.client_stream);
+        assert_eq!(
+            p.changes,
+            [
+                "instructions: the configured default",
+                "removed temperature (the backend refuses it)",
+                "removed stream (the compact endpoint refuses it)",
+                "removed store (the compact endpoint refuses it)",
+            ]
+        );
+        let e = patch_compact(
+            obj(json!({"model":"m","input":"x","stream":"yes"})),
+            &rules(),
+        );
+        assert!(e.unwrap_err().message.contains("`stream`"));
+    }
+
+    #[test]
+    fn compaction_items_pass_as_sent() {
+        let input = json!([
+            {"type":"message","role":"user","content":[{"type":"input_text","text":"one"}]},
+            {"type":"compaction","id":"cmp_1","encrypted_content":"enc_abc"},
+            {"type":"compaction_summary","id":"cmp_0","encrypted_content":"enc_old"},
+            {"type":"compaction_trigger"},
+        ]);
+        let body = obj(json!({"model":"gpt-5","instructions":"mine","input":input}));
+        assert_eq!(patch(body.clone(), &rules()).unwrap().body["input"], input);
+        assert_eq!(patch_compact(body, &rules()).unwrap().body["input"], input);
     }
 
     #[test]

@@ -166,7 +166,7 @@ async fn a_huge_chunked_body_is_a_413_the_client_still_reads_while_sending() {
         // No Content-Length: the limit is found while reading, and the rest
         // of the body (1 MiB in all) is still on its way when the refusal is sent.
         let mut request = format!(
-            "POST {path} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n\
+            "POST {path} HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\n\
              transfer-encoding: chunked\r\n\r\n"
         )
         .into_bytes();
@@ -379,9 +379,9 @@ async fn unparsable_request_heads_are_refused_by_the_http_layer() {
     // These never reach a route: the HTTP parser refuses them itself, with a
     // bare 4xx (it has no body to say more).
     let cases: [&[u8]; 4] = [
-        b"POST /v1/responses HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n{}",
-        b"POST /v1/responses HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n{}",
-        b"POST /v1/responses HTTP/1.1\r\nHost: x\r\nBad Header Name: 1\r\n\r\n",
+        b"POST /v1/responses HTTP/1.1\r\nHost: localhost\r\nContent-Length: abc\r\n\r\n{}",
+        b"POST /v1/responses HTTP/1.1\r\nHost: localhost\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n{}",
+        b"POST /v1/responses HTTP/1.1\r\nHost: localhost\r\nBad Header Name: 1\r\n\r\n",
         b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03garbage\r\n\r\n",
     ];
     for request in cases {

@@ -2,7 +2,7 @@
 //! served from another local port (another origin), whose script tries a
 //! JSON `fetch` and a WebSocket to the daemon and writes what it saw into
 //! `document.title`. Refused both by default; with the page's origin in
-//! `allowed_origins`, the fetch gets the model's answer.
+//! `allowed_origins`, the fetch and the WebSocket both get the model's answer.
 //!
 //! Needs Debian's `chromium` (`.ci/run` installs it): without it the tests
 //! fail when `CI` is set and say they were skipped otherwise.
@@ -59,7 +59,15 @@ fetch("http://" + daemon + "/v1/responses", {
   .then(result => report("fetch", result));
 try {
   const ws = new WebSocket("ws://" + daemon + "/v1/responses");
-  ws.onopen = () => { report("ws", "open"); ws.close(); };
+  let text = "";
+  ws.onopen = () => ws.send(JSON.stringify({type: "response.create", model: "gpt-5",
+    input: [{type: "message", role: "user", content: [{type: "input_text", text: "Say hello"}]}]}));
+  ws.onmessage = m => {
+    const event = JSON.parse(m.data);
+    if (event.type === "response.output_text.delta") text += event.delta;
+    if (event.type === "response.completed") { report("ws", "answer:" + text); ws.close(); }
+    if (event.type === "error") report("ws", "wrapped-error:" + event.status);
+  };
   ws.onerror = () => report("ws", "error");
   ws.onclose = e => report("ws", "closed:" + e.code);
 } catch (e) {
@@ -220,7 +228,7 @@ async fn a_page_of_another_origin_is_refused_both_fetch_and_websocket_by_default
 }
 
 #[tokio::test]
-async fn a_page_of_an_allowed_origin_gets_the_models_answer() {
+async fn a_page_of_an_allowed_origin_gets_the_models_answer_over_fetch_and_websocket() {
     let Some(chromium) = chromium() else {
         return;
     };
@@ -230,9 +238,12 @@ async fn a_page_of_an_allowed_origin_gets_the_models_answer() {
     let (daemon, address) = daemon(&mock, home.path(), &["--allowed-origin", &page]).await;
 
     let title = title_after_scripts(&chromium, &format!("{page}/?daemon={address}")).await;
-    let fetched = title.split(" ws=").next().unwrap();
-    assert_eq!(fetched, "fetch=status:200:Hello from the mock.");
+    assert_eq!(
+        title,
+        "fetch=status:200:Hello from the mock. ws=answer:Hello from the mock."
+    );
     assert_eq!(mock.responses_calls(), 1);
+    assert_eq!(mock.ws_connections(), 1);
     let log = daemon.stop().await;
     assert!(
         !log.contains("refused a request a web page may have sent"),

@@ -56,6 +56,9 @@ async fn the_backend_gets_a_patched_body_and_the_codex_headers() {
             "store": false, "prompt_cache_key": "conv-42", "metadata": {"k": "v"},
             "tools": [{"type": "function", "name": "f", "parameters": {"type": "object"}}],
             "stream": true, "instructions": "You are a helpful assistant.",
+            // The answer is kept (`store: true`), so it may be continued:
+            // its reasoning is asked for, to send back on the next turn.
+            "include": ["reasoning.encrypted_content"],
         })
     );
     let h = &seen.headers;
@@ -96,7 +99,7 @@ async fn a_client_session_header_wins_over_the_prompt_cache_key() {
 }
 
 #[tokio::test]
-async fn a_stream_passes_every_event_through_unchanged() {
+async fn a_stream_passes_every_event_through_and_ends_with_the_rebuilt_output() {
     let mock = MockBackend::start().await;
     let proxy = TestProxy::start(&mock).await;
     let response = proxy.post("/v1/responses", &hello(true)).await;
@@ -106,7 +109,7 @@ async fn a_stream_passes_every_event_through_unchanged() {
     let text = response.text().await.unwrap();
     assert_eq!(
         sse_data(&text),
-        mock::text_answer("Hello from the mock.", 4)
+        mock::backfilled(mock::text_answer("Hello from the mock.", 4))
     );
     assert!(text.starts_with("event: response.created\ndata: "));
 }

@@ -2,9 +2,10 @@
 # compare-units.sh CONTRIB_DIR RENDERED_DIR UNIT_NAME CODEX_HOME LISTEN...
 #
 # Checks that RENDERED_DIR/UNIT_NAME.{socket,service}, rendered by a module,
-# carry key by key the settings of contrib/systemd/user/, once the unit name,
-# CODEX_HOME and the listen addresses are those of the instance. ExecStart
-# must run a store path's bin/codex-responses-proxy with --config.
+# carry key by key the settings of contrib/systemd/user/, once the unit name
+# (also the StateDirectory=), CODEX_HOME and the listen addresses are those of
+# the instance. ExecStart must run a store path's bin/codex-responses-proxy
+# with --config.
 set -euo pipefail
 
 here=$(dirname "$0")
@@ -32,6 +33,7 @@ for kind in socket service; do
     keys "$ref" |
       sed -e '/^Service\.ExecStart#/d' -e '/^Socket\.ListenStream#/d' \
         -e "s|codex-responses-proxy\.socket\$|$(esc "$name").socket|" \
+        -e "s|^Service\.StateDirectory#1=codex-responses-proxy\$|Service.StateDirectory#1=$(esc "$name")|" \
         -e "s|%h/\.codex\$|$(esc "$home")|"
     if [[ $kind == socket ]]; then
       i=0

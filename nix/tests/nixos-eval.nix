@@ -45,6 +45,8 @@ in
 {
   failedAssertions = map (a: a.message) (lib.filter (a: !a.assertion) config.assertions);
   inherit (config) warnings;
+  # The main instance's settings, as its TOML file gets them.
+  inherit (config.services.codex-responses-proxy) settings;
   sockets = lib.mapAttrs (_: unit: {
     inherit (unit) unitConfig socketConfig wantedBy;
   }) config.systemd.user.sockets;

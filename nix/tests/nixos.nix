@@ -1,6 +1,7 @@
 # A user with lingering gets the socket at boot; the first request starts the
 # proxy, which answers through a mock Codex backend and token endpoint in the
-# VM. A second lingering user, not in `users`, gets no socket.
+# VM and keeps the answer in the user's StateDirectory=. A second lingering
+# user, not in `users`, gets no socket.
 let
   mockPort = 8400;
   mockUrl = "http://127.0.0.1:${toString mockPort}";
@@ -166,6 +167,17 @@ in
         assert "response.completed" in out, out
         assert "pong" in out, out
         machine.wait_for_unit("codex-responses-proxy.service", "alice")
+
+    with subtest("the answer is kept in alice's state directory, private to her, and read back"):
+        got = json.loads(machine.succeed("curl -sf http://127.0.0.1:8787/v1/responses/resp_test"))
+        assert got["output"][0]["content"][0]["text"] == "pong", got
+        # %S is ~/.local/state on current systemd (~/.config on older releases).
+        db = machine.succeed(
+            "ls /home/alice/.local/state/codex-responses-proxy/responses.sqlite3"
+            + " /home/alice/.config/codex-responses-proxy/responses.sqlite3 2>/dev/null | head -n 1"
+        ).strip()
+        assert db, "no responses.sqlite3 in alice's StateDirectory="
+        assert machine.succeed(f"stat -c '%a %U' {db}").strip() == "600 alice"
 
     with subtest("stopping the socket stops the service"):
         machine.succeed("systemctl --user -M alice@ stop codex-responses-proxy.socket")

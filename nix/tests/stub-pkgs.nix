@@ -24,10 +24,20 @@ let
       // env
     );
 
-  # Flat tables only: a JSON string, number, boolean or array is also TOML.
+  # Keys with a JSON string, number, boolean or array (also TOML), then one
+  # table of strings per attribute set (`model_aliases`).
   toTOML =
     settings:
-    lib.concatStrings (lib.mapAttrsToList (key: value: "${key} = ${builtins.toJSON value}\n") settings);
+    let
+      tables = lib.filterAttrs (_: builtins.isAttrs) settings;
+      plain = removeAttrs settings (builtins.attrNames tables);
+      line = key: value: "${key} = ${builtins.toJSON value}\n";
+      table =
+        name: entries:
+        "[${name}]\n" + lib.concatStrings (lib.mapAttrsToList (k: line (builtins.toJSON k)) entries);
+    in
+    lib.concatStrings (lib.mapAttrsToList line plain)
+    + lib.concatStrings (lib.mapAttrsToList table tables);
 in
 rec {
   stdenv.hostPlatform = {
@@ -64,6 +74,7 @@ rec {
         lib.types.int
         lib.types.str
         (lib.types.listOf lib.types.str)
+        (lib.types.attrsOf lib.types.str)
       ]
     );
     generate = name: value: writeText name (toTOML value);

@@ -4,7 +4,9 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Serialize, Serializer};
+
+use crate::store::StoreMode;
 
 /// Command line of the daemon.
 #[derive(Debug, Parser)]
@@ -79,12 +81,40 @@ pub struct Flags {
     #[arg(long = "allowed-origin", global = true, value_name = "ORIGIN")]
     #[serde(rename = "allowed_origins", skip_serializing_if = "Vec::is_empty")]
     pub allowed_origins: Vec<String>,
+    /// Where responses are kept for previous_response_id and retrieval: disk, memory or off.
+    #[arg(long, global = true, value_name = "MODE")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub store: Option<StoreMode>,
+    /// Directory of the response store (default: $STATE_DIRECTORY, else $XDG_STATE_HOME/codex-responses-proxy).
+    #[arg(long, global = true, value_name = "DIR")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub store_dir: Option<PathBuf>,
+    /// Stored JSON bytes kept at most; the least recently used responses go first.
+    #[arg(long, value_name = "BYTES")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub store_max_bytes: Option<u64>,
+    /// Drop a stored response unused for this long (e.g. 30d, 12h).
+    #[arg(long, value_name = "DURATION")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub store_ttl: Option<String>,
+    /// A model name to rewrite, as ALIAS=MODEL (repeatable).
+    #[arg(long = "model-alias", value_name = "ALIAS=MODEL", value_parser = alias_pair)]
+    #[serde(
+        rename = "model_aliases",
+        skip_serializing_if = "Vec::is_empty",
+        serialize_with = "as_table"
+    )]
+    pub model_aliases: Vec<(String, String)>,
+    /// List `<model>-<effort>` variants in /v1/models.
+    #[arg(long)]
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub list_effort_variants: bool,
     /// An Anthropic model name or glob and the backend model it maps to, as
     /// NAME=MODEL[:EFFORT] (repeatable; e.g. 'claude-opus-*=gpt-5.5:high').
     #[arg(long = "anthropic-model", global = true, value_name = "NAME=MODEL", value_parser = model_entry)]
     #[serde(
         rename = "anthropic_models",
-        serialize_with = "model_map",
+        serialize_with = "as_table",
         skip_serializing_if = "Vec::is_empty"
     )]
     pub anthropic_models: Vec<(String, String)>,
@@ -105,10 +135,19 @@ fn model_entry(arg: &str) -> Result<(String, String), ModelEntryError> {
     }
 }
 
-/// The `--anthropic-model` entries as the table they set, so that they are
+fn alias_pair(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((alias, model)) if !alias.trim().is_empty() && !model.trim().is_empty() => {
+            Ok((alias.trim().to_owned(), model.trim().to_owned()))
+        }
+        _ => Err(format!("expected ALIAS=MODEL, got {text:?}")),
+    }
+}
+
+/// Repeated `NAME=VALUE` flags as the table they set, so that they are
 /// merged key by key over the file's.
-fn model_map<S: serde::Serializer>(entries: &[(String, String)], s: S) -> Result<S::Ok, S::Error> {
-    s.collect_map(entries.iter().map(|(k, v)| (k, v)))
+fn as_table<S: Serializer>(pairs: &[(String, String)], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_map(pairs.iter().map(|(k, v)| (k, v)))
 }
 
 /// Where log records go.

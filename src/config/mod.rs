@@ -5,6 +5,7 @@
 
 mod cli;
 mod values;
+pub(crate) use self::values::duration;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -16,8 +17,10 @@ use serde::{Deserialize, Serialize};
 
 pub use self::cli::{Cli, Command, Flags, LogTarget};
 pub use self::values::{HttpUrl, ListenAddr, ValueError};
-use self::values::{duration, list, text};
+use self::values::{aliases, list, text};
 use crate::dialect::messages::ModelMap;
+use crate::models::aliases::ModelAliases;
+use crate::store::{StoreMode, StoreOptions, options as store_options};
 
 /// Prefix of the environment variables that set configuration keys.
 pub const ENV_PREFIX: &str = "CODEX_RESPONSES_PROXY_";
@@ -108,6 +111,22 @@ pub struct Config {
     /// daemon, with CORS; empty: none may.
     #[serde(deserialize_with = "list::deserialize")]
     pub allowed_origins: Vec<String>,
+    /// Where responses are kept for `previous_response_id` and retrieval:
+    /// `disk`, `memory` or `off`.
+    pub store: StoreMode,
+    /// The store's directory; unset: `$STATE_DIRECTORY`, else
+    /// `$XDG_STATE_HOME/codex-responses-proxy`, else under `~/.local/state`.
+    pub store_dir: Option<PathBuf>,
+    /// Stored JSON kept at most; the least recently used responses go first.
+    pub store_max_bytes: u64,
+    /// A stored response neither written nor continued for this long is dropped.
+    #[serde(with = "duration")]
+    pub store_ttl: Duration,
+    /// Model names rewritten before forwarding (`gpt-5` → `gpt-5.5`).
+    #[serde(deserialize_with = "aliases::deserialize")]
+    pub model_aliases: ModelAliases,
+    /// `/v1/models` also lists `<model>-<effort>` for every reasoning effort.
+    pub list_effort_variants: bool,
     /// Anthropic model names (or globs with `*`) → backend `model` or
     /// `model:effort`, for `/v1/messages`; a Claude name it does not match
     /// gets a model picked from the backend's list.
@@ -144,6 +163,12 @@ impl Default for Config {
             allow_remote_without_key: false,
             allowed_hosts: Vec::new(),
             allowed_origins: Vec::new(),
+            store: StoreMode::Disk,
+            store_dir: None,
+            store_max_bytes: store_options::DEFAULT_MAX_BYTES,
+            store_ttl: store_options::DEFAULT_TTL,
+            model_aliases: ModelAliases::new(),
+            list_effort_variants: false,
             anthropic_models: ModelMap::default(),
         }
     }
@@ -241,6 +266,9 @@ impl Config {
         if let Some(p) = &config.api_key_file {
             config.api_key_file = Some(expand_tilde(p));
         }
+        if let Some(p) = &config.store_dir {
+            config.store_dir = Some(expand_tilde(p));
+        }
         config.validate(&figment)?;
         Ok(Loaded {
             config,
@@ -270,12 +298,13 @@ impl Config {
             .map_err(|e| invalid(e.key(), e.to_string()))?;
         tracing_subscriber::EnvFilter::try_new(&self.log_level)
             .map_err(|e| invalid("log_level", e.to_string()))?;
-        for (key, value) in [
-            ("max_body_bytes", self.max_body_bytes),
-            ("max_event_bytes", self.max_event_bytes),
-            ("max_concurrent_requests", self.max_concurrent_requests),
+        for (key, zero) in [
+            ("max_body_bytes", self.max_body_bytes == 0),
+            ("max_event_bytes", self.max_event_bytes == 0),
+            ("max_concurrent_requests", self.max_concurrent_requests == 0),
+            ("store_max_bytes", self.store_max_bytes == 0),
         ] {
-            if value == 0 {
+            if zero {
                 return Err(invalid(key, "must be greater than zero".into()));
             }
         }
@@ -292,6 +321,7 @@ impl Config {
             ("connect_timeout", self.connect_timeout),
             ("idle_timeout", self.idle_timeout),
             ("header_read_timeout", self.header_read_timeout),
+            ("store_ttl", self.store_ttl),
         ] {
             if value.is_zero() {
                 return Err(invalid(key, "must be greater than zero".into()));
@@ -312,6 +342,16 @@ impl Config {
                 .map_or(1, |n| n.get())
                 .min(MAX_AUTO_WORKERS),
             n => n,
+        }
+    }
+
+    /// The response store's settings.
+    pub fn store_options(&self) -> StoreOptions {
+        StoreOptions {
+            mode: self.store,
+            dir: self.store_dir.clone(),
+            max_bytes: self.store_max_bytes,
+            ttl: self.store_ttl,
         }
     }
 

@@ -149,6 +149,84 @@ fn a_wildcard_origin_or_a_url_as_host_is_refused_with_its_key() {
 }
 
 #[test]
+fn the_store_and_model_aliases_read_from_a_file_a_string_and_flags() {
+    let from_file: Config = Figment::from(Serialized::defaults(Config::default()))
+        .merge(Toml::string(
+            "store = \"memory\"\nstore_ttl = \"12h\"\nlist_effort_variants = true\n\
+             [model_aliases]\n\"gpt-5\" = \"gpt-5.5\"\nfast = \"gpt-5.5-low\"",
+        ))
+        .extract()
+        .unwrap();
+    assert_eq!(
+        (from_file.store_options(), from_file.list_effort_variants),
+        (
+            StoreOptions {
+                mode: StoreMode::Memory,
+                ttl: Duration::from_secs(12 * 3600),
+                ..StoreOptions::default()
+            },
+            true
+        )
+    );
+    let want: ModelAliases = [("gpt-5", "gpt-5.5"), ("fast", "gpt-5.5-low")]
+        .into_iter()
+        .map(|(a, m)| (a.to_owned(), m.to_owned()))
+        .collect();
+    assert_eq!(from_file.model_aliases, want);
+
+    // The environment's comma-separated form, then flags over it.
+    let layered = Figment::from(Serialized::defaults(Config::default()))
+        .merge(Serialized::default(
+            "model_aliases",
+            "gpt-5=gpt-5.5, fast = gpt-5.5-low",
+        ))
+        .extract::<Config>()
+        .unwrap();
+    assert_eq!(layered.model_aliases, want);
+    let flags = Flags {
+        store: Some(StoreMode::Off),
+        model_aliases: vec![("x".into(), "gpt-5-high".into())],
+        ..Flags::default()
+    };
+    let flagged: Config = Figment::from(Serialized::defaults(Config::default()))
+        .merge(Serialized::defaults(&flags))
+        .extract()
+        .unwrap();
+    assert_eq!(flagged.store, StoreMode::Off);
+    assert_eq!(flagged.model_aliases["x"], "gpt-5-high");
+    for bad in [
+        "model_aliases = \"gpt-5\"",
+        "store = \"cloud\"",
+        "store_ttl = \"soon\"",
+    ] {
+        let err = Figment::from(Serialized::defaults(Config::default()))
+            .merge(Toml::string(bad))
+            .extract::<Config>()
+            .unwrap_err();
+        let key = bad.split(' ').next().unwrap();
+        assert!(err.to_string().contains(key), "{bad}: {err}");
+    }
+}
+
+#[test]
+fn a_zero_store_bound_is_refused() {
+    let figment = Figment::new();
+    for config in [
+        Config {
+            store_max_bytes: 0,
+            ..Config::default()
+        },
+        Config {
+            store_ttl: Duration::ZERO,
+            ..Config::default()
+        },
+    ] {
+        let err = config.validate(&figment).unwrap_err().to_string();
+        assert!(err.contains("store_"), "{err}");
+    }
+}
+
+#[test]
 fn the_anthropic_model_map_reads_from_toml_env_and_flags_merged_by_key() {
     use crate::dialect::messages::{Effort, Target};
     let target = |model: &str, effort: Option<Effort>| Target {

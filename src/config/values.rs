@@ -131,7 +131,7 @@ pub(super) mod text {
 }
 
 /// Durations as humantime strings ("30s", "15m"); a bare number is seconds.
-pub(super) mod duration {
+pub(crate) mod duration {
     use std::time::Duration;
 
     use serde::{Deserialize, Deserializer, Serializer};
@@ -182,5 +182,50 @@ pub(super) mod list {
                 .map(str::to_owned)
                 .collect(),
         })
+    }
+}
+
+/// `model_aliases`: a TOML table, or from the environment either figment's
+/// dict syntax (`{gpt-5="gpt-5.5"}`) or one string of comma-separated
+/// `ALIAS=MODEL` pairs, as the repeatable `--model-alias` flag gives them.
+pub(super) mod aliases {
+    use std::collections::BTreeMap;
+
+    use serde::{Deserialize, Deserializer};
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<BTreeMap<String, String>, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Table(BTreeMap<String, String>),
+            Text(String),
+        }
+        let map = match Raw::deserialize(d)? {
+            Raw::Table(map) => map,
+            Raw::Text(text) => parse(&text).map_err(serde::de::Error::custom)?,
+        };
+        match map
+            .iter()
+            .find(|(k, v)| k.trim().is_empty() || v.trim().is_empty())
+        {
+            Some((k, v)) => Err(serde::de::Error::custom(format!(
+                "an alias and its model must both be non-empty, got {k:?} = {v:?}"
+            ))),
+            None => Ok(map),
+        }
+    }
+
+    /// `a=b, c=d` as a map.
+    pub fn parse(text: &str) -> Result<BTreeMap<String, String>, String> {
+        text.split(',')
+            .map(str::trim)
+            .filter(|pair| !pair.is_empty())
+            .map(|pair| match pair.split_once('=') {
+                Some((alias, model)) => Ok((alias.trim().to_owned(), model.trim().to_owned())),
+                None => Err(format!("expected ALIAS=MODEL, got {pair:?}")),
+            })
+            .collect()
     }
 }

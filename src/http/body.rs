@@ -1,6 +1,7 @@
-//! Request bodies: read under a limit as a JSON object, and, when the
-//! answer comes before the body was read, read and dropped in the
-//! background so the client sees the answer.
+//! Request bodies: read under a limit as a JSON object (decoded as they
+//! arrive when sent as zstd or gzip), and, when the answer comes before the
+//! body was read, read and dropped in the background so the client sees
+//! the answer.
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -12,6 +13,7 @@ use bytes::BytesMut;
 use http_body::{Frame, SizeHint};
 use http_body_util::BodyExt;
 
+use crate::compression::{DecodeError, Decoder, Encoding};
 use crate::error::{ApiError, ErrorKind};
 
 /// Reads a JSON object body of at most `limit` bytes.
@@ -24,38 +26,32 @@ pub async fn read_json_object(
     crate::patch::parse_object(&bytes)
 }
 
-/// Reads a request body of at most `limit` bytes.
+/// Reads a request body of at most `limit` bytes, decoded when it came
+/// compressed (the limit is then on the decoded size as well).
 async fn read_limited(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, ApiError> {
-    let too_large = || {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            ErrorKind::InvalidRequest,
-            Some("request_too_large"),
-            format!("the request body is larger than max_body_bytes ({limit} bytes)"),
-        )
-    };
     check_content_type(headers)?;
+    let encoding = Encoding::of(headers).map_err(decode_error)?;
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    let mut body = body;
     if declared.is_some_and(|n| n > limit as u64) {
-        return Err(too_large());
+        return Err(too_large(limit));
     }
+    match encoding {
+        None => read_plain(body, limit).await,
+        Some(encoding) => read_decoded(body, encoding, limit).await,
+    }
+}
+
+async fn read_plain(mut body: Body, limit: usize) -> Result<Bytes, ApiError> {
     // A body that arrives in one piece is kept as it is, without a copy.
     let mut first: Option<Bytes> = None;
     let mut joined = BytesMut::new();
-    while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|e| {
-            ApiError::invalid_request(format!("the request body could not be read: {e}"))
-        })?;
-        let Ok(data) = frame.into_data() else {
-            continue;
-        };
+    while let Some(data) = next_data(&mut body).await? {
         let so_far = first.as_ref().map_or(0, Bytes::len) + joined.len();
         if so_far + data.len() > limit {
-            return Err(too_large());
+            return Err(too_large(limit));
         }
         match first.take() {
             None if joined.is_empty() => first = Some(data),
@@ -67,6 +63,63 @@ async fn read_limited(headers: &HeaderMap, body: Body, limit: usize) -> Result<B
         }
     }
     Ok(first.unwrap_or_else(|| joined.freeze()))
+}
+
+/// Decodes the body as it arrives, so neither the compressed body nor more
+/// than `limit` decoded bytes are ever held: a bomb stops at the limit.
+async fn read_decoded(mut body: Body, encoding: Encoding, limit: usize) -> Result<Bytes, ApiError> {
+    let mut decoder = Decoder::new(encoding, limit).map_err(decode_error)?;
+    let mut received = 0;
+    while let Some(data) = next_data(&mut body).await? {
+        received += data.len();
+        if received > limit {
+            return Err(too_large(limit));
+        }
+        decoder.push(&data).map_err(decode_error)?;
+    }
+    Ok(Bytes::from(decoder.finish().map_err(decode_error)?))
+}
+
+/// The next piece of the body's data, skipping trailers.
+async fn next_data(body: &mut Body) -> Result<Option<Bytes>, ApiError> {
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| {
+            ApiError::invalid_request(format!("the request body could not be read: {e}"))
+        })?;
+        if let Ok(data) = frame.into_data() {
+            return Ok(Some(data));
+        }
+    }
+    Ok(None)
+}
+
+fn too_large(limit: usize) -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        ErrorKind::InvalidRequest,
+        Some("request_too_large"),
+        format!("the request body is larger than max_body_bytes ({limit} bytes)"),
+    )
+}
+
+/// A compressed body we cannot read: an unknown encoding is a 415, a body
+/// too large once decoded a 413, a broken one a 400.
+fn decode_error(e: DecodeError) -> ApiError {
+    match e {
+        DecodeError::Unsupported(_) => ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ErrorKind::InvalidRequest,
+            Some("unsupported_content_encoding"),
+            e.to_string(),
+        ),
+        DecodeError::TooLarge { limit } => ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorKind::InvalidRequest,
+            Some("request_too_large"),
+            format!("the request body is larger than max_body_bytes ({limit} bytes) once decoded"),
+        ),
+        DecodeError::Corrupt { .. } => ApiError::invalid_request(e.to_string()),
+    }
 }
 
 /// How long, and how much of, a request body left unread is read and dropped.

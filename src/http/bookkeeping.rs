@@ -27,7 +27,12 @@ pub struct Summary {
     pub upstream_id: Option<String>,
 }
 
-/// Counts requests in flight, and when the last one ended.
+/// The id of a request, as its summary line and `x-proxy-request-id` give it.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+/// Counts requests in flight (an open WebSocket counts as one), and when
+/// the last one ended.
 #[derive(Debug)]
 pub struct Activity {
     in_flight: AtomicUsize,
@@ -92,7 +97,7 @@ static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 /// Request id, client key check, activity, and one summary line when the
 /// response body (a stream included) is finished or dropped.
 pub async fn bookkeeping(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let request = request.map(|b| Body::new(Lingering::new(b)));
+    let mut request = request.map(|b| Body::new(Lingering::new(b)));
     // `std::process::id()` is a getpid system call each time: read it once.
     static PID: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
     let id = format!(
@@ -100,6 +105,8 @@ pub async fn bookkeeping(State(state): State<AppState>, request: Request, next: 
         PID.get_or_init(std::process::id),
         NEXT_ID.fetch_add(1, Ordering::Relaxed)
     );
+    // A WebSocket names its turns after its handshake's id.
+    request.extensions_mut().insert(RequestId(id.clone()));
     let path = request.uri().path().to_owned();
     let start = Instant::now();
     let mut response = if path != "/healthz"

@@ -28,10 +28,11 @@ async fn handle(
     summary: &mut Summary,
 ) -> Result<Response, ApiError> {
     let request = body::read_json_object(headers, body, state.inner.config.max_body_bytes).await?;
-    let translated = chat::to_responses(Value::Object(request))?;
+    let mut translated = chat::to_responses(Value::Object(request))?;
     for field in &translated.dropped {
         tracing::debug!(field = %field, "chat field dropped");
     }
+    state.resolve_model(&mut translated.body);
     let patched = patch::patch(translated.body, &state.inner.rules)?;
     summary.model = Some(translated.model.clone());
     summary.stream = translated.stream;

@@ -42,7 +42,7 @@ async fn handle(
         .await
         .map_err(from_api)?;
     let catalogue = inner.models.catalogue(state).await;
-    let translated = translate_request(
+    let mut translated = translate_request(
         Value::Object(request),
         &inner.config.anthropic_models,
         &catalogue,
@@ -50,6 +50,7 @@ async fn handle(
     for field in &translated.dropped {
         tracing::debug!(field = %field, "messages field dropped");
     }
+    state.resolve_model(&mut translated.body);
     summary.model = Some(translated.model.clone());
     summary.stream = translated.stream;
     let patched = patch::patch(translated.body, &inner.rules).map_err(from_api)?;

@@ -1,6 +1,7 @@
 //! The HTTP side: the listeners and the serve loop ([`serve`]), the routes
-//! and their handlers, and the per-request bookkeeping every route shares
-//! ([`bookkeeping`]: request id, client key, summary log line, activity).
+//! and their handlers (the Responses WebSocket among them), and the
+//! per-request bookkeeping every route shares ([`bookkeeping`]: request id,
+//! client key, summary log line, activity).
 //! Handlers read a request, hand it to a dialect and to [`crate::proxy`],
 //! and turn the answer back into HTTP.
 
@@ -8,10 +9,14 @@ mod body;
 pub mod bookkeeping;
 pub mod boundary;
 mod chat;
+mod compact;
+pub mod conversation;
 mod messages;
 mod models;
 mod responses;
 pub mod serve;
+mod stored;
+mod websocket;
 
 use std::sync::Arc;
 
@@ -26,7 +31,8 @@ use axum::routing::{get, post};
 use crate::config::Config;
 use crate::error::{ApiError, ErrorKind};
 use crate::patch::Rules;
-use crate::proxy::Upstream;
+use crate::proxy::{Sockets, Upstream};
+use crate::store::Store;
 
 pub use self::bookkeeping::{Activity, Summary};
 pub use self::serve::{Listener, serve};
@@ -42,13 +48,23 @@ pub(crate) struct Inner {
     pub config: Config,
     pub rules: Rules,
     pub upstream: Upstream,
+    pub sockets: Sockets,
     pub models: models::Cache,
     pub activity: Arc<Activity>,
     pub client_key: Option<Vec<u8>>,
+    /// Responses kept for `previous_response_id` and retrieval.
+    pub store: Store,
 }
 
 impl AppState {
-    pub fn new(config: Config, upstream: Upstream, client_key: Option<Vec<u8>>) -> Self {
+    /// Opens the response store too: a store that cannot be opened is a
+    /// warning, and the daemon serves on without state.
+    pub fn new(
+        config: Config,
+        upstream: Upstream,
+        sockets: Sockets,
+        client_key: Option<Vec<u8>>,
+    ) -> Self {
         let rules = Rules {
             instructions: config.instructions.clone(),
             strip_fields: config.strip_fields.clone(),
@@ -57,12 +73,19 @@ impl AppState {
             inner: Arc::new(Inner {
                 models: models::Cache::default(),
                 activity: Arc::new(Activity::default()),
+                store: Store::open_or_warn(&config.store_options()),
                 config,
                 rules,
                 upstream,
+                sockets,
                 client_key,
             }),
         }
+    }
+
+    /// The response store.
+    pub fn store(&self) -> &Store {
+        &self.inner.store
     }
 
     /// Requests in flight and the time of the last one, for idle exit.
@@ -74,8 +97,28 @@ impl AppState {
 /// The router with every route.
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .route("/v1/responses", post(responses::create))
-        .route("/responses", post(responses::create))
+        .route(
+            "/v1/responses",
+            post(responses::create).get(websocket::upgrade),
+        )
+        .route(
+            "/responses",
+            post(responses::create).get(websocket::upgrade),
+        )
+        .route("/v1/responses/compact", post(compact::create))
+        .route("/responses/compact", post(compact::create))
+        .route(
+            "/v1/responses/{id}",
+            get(stored::retrieve).delete(stored::delete),
+        )
+        .route(
+            "/responses/{id}",
+            get(stored::retrieve).delete(stored::delete),
+        )
+        .route("/v1/responses/{id}/input_items", get(stored::input_items))
+        .route("/responses/{id}/input_items", get(stored::input_items))
+        .route("/v1/responses/{id}/cancel", post(stored::cancel))
+        .route("/responses/{id}/cancel", post(stored::cancel))
         .route("/v1/chat/completions", post(chat::create))
         .route("/chat/completions", post(chat::create))
         .route("/v1/messages", post(messages::create))

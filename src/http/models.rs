@@ -1,9 +1,11 @@
 //! `GET /v1/models`: the backend's model list in OpenAI's list shape, or in
 //! Anthropic's when the request carries `anthropic-version`, kept for
-//! `models_cache_ttl` and revalidated with its ETag. The same list, as a
-//! [`Catalogue`], picks the backend model for an Anthropic model name.
+//! `models_cache_ttl` and revalidated with its ETag; with
+//! `list_effort_variants`, each model's `<model>-<effort>` names too. The
+//! catalogue also tells which effort suffixes the model names may carry,
+//! and, as a [`Catalogue`], picks the backend model for an Anthropic name.
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::extract::State;
@@ -15,6 +17,7 @@ use serde_json::{Value, json};
 use super::AppState;
 use crate::dialect::messages::Catalogue;
 use crate::error::ApiError;
+use crate::models::aliases::{self, Efforts};
 use crate::net;
 
 /// After a failed fetch, how long Messages requests go on with the last
@@ -37,6 +40,23 @@ struct Entry {
     /// The backend's own answer, for the other shapes.
     raw: Arc<Value>,
     catalogue: Arc<Catalogue>,
+    /// The effort suffixes and model names of the catalogue behind `body`.
+    efforts: Arc<Efforts>,
+}
+
+static BUILTIN_EFFORTS: LazyLock<Arc<Efforts>> = LazyLock::new(Arc::default);
+
+impl Cache {
+    /// The effort suffixes model names may carry: the built-in ones until
+    /// the catalogue has been fetched (it is not fetched for this: a request
+    /// does not wait for a model list), then also the catalogue's.
+    pub fn efforts(&self) -> Arc<Efforts> {
+        let entry = self.entry.lock().unwrap_or_else(|e| e.into_inner());
+        match entry.as_ref() {
+            Some(entry) => entry.efforts.clone(),
+            None => BUILTIN_EFFORTS.clone(),
+        }
+    }
 }
 
 pub async fn list(State(state): State<AppState>, headers: HeaderMap) -> Response {
@@ -112,14 +132,18 @@ async fn fetch(state: &AppState) -> Result<Entry, ApiError> {
             let value: Value = serde_json::from_slice(&raw).map_err(|_| {
                 ApiError::bad_gateway("the Codex backend sent a model list that is not JSON")
             })?;
-            let list = to_openai_list(&value).ok_or_else(|| {
+            let mut list = to_openai_list(&value).ok_or_else(|| {
                 ApiError::bad_gateway("the Codex backend sent a model list without `models`")
             })?;
+            if inner.config.list_effort_variants {
+                list = aliases::with_effort_variants(&list, &value);
+            }
             Entry {
                 fetched: Instant::now(),
                 etag,
                 body: Bytes::from(list.to_string()),
                 catalogue: Arc::new(Catalogue::from_backend(&value)),
+                efforts: Arc::new(Efforts::from_catalogue(&value)),
                 raw: Arc::new(value),
             }
         }

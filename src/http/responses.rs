@@ -1,14 +1,15 @@
-//! `POST /v1/responses`: patch, forward, and either pass the events through
-//! or collect them into one Responses object.
+//! `POST /v1/responses`: prepare (patch, expand a `previous_response_id`),
+//! forward, and either pass the events through or collect them into one
+//! Responses object; the answer is kept when the client's `store` says so.
 
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
+use super::conversation::{self, Turn};
 use super::{AppState, Summary, body, event_stream, with_summary};
 use crate::error::ApiError;
-use crate::patch;
 use crate::proxy::{Opened, relay};
 
 pub async fn create(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
@@ -24,7 +25,7 @@ async fn handle(
     summary: &mut Summary,
 ) -> Result<Response, ApiError> {
     let request = body::read_json_object(headers, body, state.inner.config.max_body_bytes).await?;
-    let patched = patch::patch(request, &state.inner.rules)?;
+    let Turn { patched, finish } = conversation::prepare(state, request).await?;
     summary.model = patched
         .body
         .get("model")
@@ -42,12 +43,12 @@ async fn handle(
     } = state.inner.upstream.stream(headers, &patched.body).await?;
     summary.upstream_id = upstream_id;
     if patched.client_stream {
-        let body = Body::from_stream(relay::passthrough(events, permit));
+        let body = Body::from_stream(relay::passthrough(events, finish, permit));
         return Ok(event_stream(body, passed));
     }
     let collected = relay::collect(events).await;
     drop(permit);
-    let bytes = collected?.to_vec();
+    let bytes = finish.response(collected?).await;
     let mut response = (StatusCode::OK, bytes).into_response();
     let h = response.headers_mut();
     h.extend(passed);

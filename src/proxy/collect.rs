@@ -65,14 +65,14 @@ impl Collected {
         Value::Object(map)
     }
 
-    fn get(&self, key: &str) -> Option<&RawValue> {
+    pub(crate) fn get(&self, key: &str) -> Option<&RawValue> {
         self.fields
             .iter()
             .find(|(k, _)| k == key)
             .map(|(_, v)| &**v)
     }
 
-    fn set(&mut self, key: &str, value: Box<RawValue>) {
+    pub(crate) fn set(&mut self, key: &str, value: Box<RawValue>) {
         match self.fields.iter_mut().find(|(k, _)| k == key) {
             Some((_, v)) => *v = value,
             None => self.fields.push((key.to_owned(), value)),
@@ -132,8 +132,10 @@ pub struct Collector {
     done_items: Vec<(u64, Box<RawValue>)>,
     /// Items announced by `response.output_item.added` and not yet done.
     open_items: Vec<(u64, Box<RawValue>)>,
-    /// The blocks of events seen so far (shared, not copied): their text
-    /// deltas are read only for an item that never finishes.
+    /// The blocks of events since no item was open (shared, not copied):
+    /// their text deltas are read only for an item that never finishes.
+    /// Released whenever every item announced so far is done, so a stream
+    /// passed through holds at most its current items, not all of itself.
     blocks: Vec<Bytes>,
 }
 
@@ -157,6 +159,11 @@ impl Collector {
             if let Some(outcome) = self.push(&kind, &event.data) {
                 return Some(outcome);
             }
+        }
+        // An item's deltas come after its `added`: with none open, no delta
+        // seen so far can be needed.
+        if self.open_items.is_empty() {
+            self.blocks.clear();
         }
         None
     }
@@ -186,45 +193,34 @@ impl Collector {
                 }
                 None
             }
-            "response.completed" | "response.incomplete" => {
-                // A terminal event we cannot read must not pass for an answer.
-                let event = serde_json::from_str::<Terminal>(data)
-                    .ok()
-                    .filter(|_| data.trim_start().starts_with('{'));
-                let Some(event) = event else {
-                    return Some(Outcome::Failed(json!({
-                        "code": "upstream_malformed_event",
-                        "message": format!("the Codex backend ended the response with a {kind} event that is not a JSON object"),
-                    })));
-                };
-                let response = event
-                    .response
-                    .as_deref()
-                    .filter(|r| r.get().starts_with('{'))
-                    .or(self.latest_response.as_deref())
-                    .and_then(|r| serde_json::from_str::<Collected>(r.get()).ok())
-                    .unwrap_or_default();
-                Some(Outcome::Finished(self.finish(response)))
-            }
-            "response.failed" => {
-                let error = parse(data)
-                    .and_then(|mut e| e.get_mut("response")?.get_mut("error").map(Value::take))
-                    .filter(|e| !e.is_null())
-                    .unwrap_or_else(|| Value::Object(Map::new()));
-                Some(Outcome::Failed(error))
-            }
-            "error" => {
-                let error = match parse(data) {
-                    Some(mut e) => match e.remove("error") {
-                        Some(inner @ Value::Object(_)) => inner,
-                        _ => Value::Object(e),
-                    },
-                    None => Value::Object(Map::new()),
-                };
-                Some(Outcome::Failed(error))
-            }
+            "response.completed" | "response.incomplete" => Some(self.complete(kind, data)),
+            "response.failed" => Some(Outcome::Failed(failed_response_error(data))),
+            "error" => Some(Outcome::Failed(error_event_error(data))),
             _ => None,
         }
+    }
+
+    /// The outcome of `response.completed` / `.incomplete`: the response it
+    /// carries, else the latest one seen, with its `output` filled in.
+    fn complete(&mut self, kind: &str, data: &str) -> Outcome {
+        // A terminal event we cannot read must not pass for an answer.
+        let event = serde_json::from_str::<Terminal>(data)
+            .ok()
+            .filter(|_| data.trim_start().starts_with('{'));
+        let Some(event) = event else {
+            return Outcome::Failed(json!({
+                "code": "upstream_malformed_event",
+                "message": format!("the Codex backend ended the response with a {kind} event that is not a JSON object"),
+            }));
+        };
+        let response = event
+            .response
+            .as_deref()
+            .filter(|r| r.get().starts_with('{'))
+            .or(self.latest_response.as_deref())
+            .and_then(|r| serde_json::from_str::<Collected>(r.get()).ok())
+            .unwrap_or_default();
+        Outcome::Finished(self.finish(response))
     }
 
     /// Fills a missing or empty `output` from the items seen in the stream,
@@ -277,6 +273,25 @@ impl Collector {
         value["content"] = json!([{"type": "output_text", "text": text, "annotations": []}]);
         value["status"] = Value::from("completed");
         serde_json::value::to_raw_value(&value).unwrap_or(item)
+    }
+}
+
+/// The error of a `response.failed` event: its `response.error`, or `{}`.
+fn failed_response_error(data: &str) -> Value {
+    parse(data)
+        .and_then(|mut e| e.get_mut("response")?.get_mut("error").map(Value::take))
+        .filter(|e| !e.is_null())
+        .unwrap_or_else(|| Value::Object(Map::new()))
+}
+
+/// The error of an `error` event: its `error` object, else the event itself.
+fn error_event_error(data: &str) -> Value {
+    match parse(data) {
+        Some(mut e) => match e.remove("error") {
+            Some(inner @ Value::Object(_)) => inner,
+            _ => Value::Object(e),
+        },
+        None => Value::Object(Map::new()),
     }
 }
 

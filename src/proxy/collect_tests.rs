@@ -122,6 +122,46 @@ fn text_deltas_rebuild_a_message_that_never_finished() {
 }
 
 #[test]
+fn blocks_are_released_once_every_item_is_done_and_an_open_item_keeps_its_text() {
+    let mut c = Collector::default();
+    let message = json!({"type":"message","role":"assistant","content":[]});
+    let done = json!({"type":"message","role":"assistant","status":"completed",
+        "content":[{"type":"output_text","text":"A","annotations":[]}]});
+    push(
+        &mut c,
+        json!({"type":"response.output_item.added","output_index":0,"item":message}),
+    );
+    push(
+        &mut c,
+        json!({"type":"response.output_text.delta","output_index":0,"delta":"A"}),
+    );
+    assert_eq!(c.blocks.len(), 2);
+    push(
+        &mut c,
+        json!({"type":"response.output_item.done","output_index":0,"item":done}),
+    );
+    assert!(
+        c.blocks.is_empty(),
+        "a finished item's deltas are still held"
+    );
+    push(
+        &mut c,
+        json!({"type":"response.output_item.added","output_index":1,"item":message}),
+    );
+    push(
+        &mut c,
+        json!({"type":"response.output_text.delta","output_index":1,"delta":"B"}),
+    );
+    let out = push(
+        &mut c,
+        json!({"type":"response.completed","response":{"output":[]}}),
+    );
+    let mut open = done.clone();
+    open["content"][0]["text"] = json!("B");
+    assert_eq!(finished(out), json!({"output":[done, open]}));
+}
+
+#[test]
 fn an_unreadable_terminal_event_is_a_failure_not_an_answer() {
     let mut c = Collector::default();
     push(

@@ -54,21 +54,40 @@ pub fn to_backend(client: &HeaderMap, body: &Map<String, Value>) -> HeaderMap {
         out.insert(SESSION_UNDERSCORE, session.clone());
         out.insert(SESSION_HYPHEN, session);
     }
-    if is_codex_cli(client) {
+    if let Some(release) = codex_cli_release(client) {
         for name in &IDENTITY {
             if let Some(value) = client.get(name) {
                 out.insert(name.clone(), value.clone());
             }
         }
+        // Current releases send no `version`: ours would contradict theirs.
+        if !out.contains_key(&IDENTITY[1]) {
+            out.insert(IDENTITY[1].clone(), release);
+        }
     }
     out
 }
 
-/// The Codex CLI names itself in `originator` (`codex_cli_rs`,
-/// `codex_exec`, …) and sends its release as `version`.
-fn is_codex_cli(client: &HeaderMap) -> bool {
-    let originator = client.get("originator").map(HeaderValue::as_bytes);
-    originator.is_some_and(|o| o.starts_with(b"codex_")) && client.contains_key("version")
+/// The release of a client that is the Codex CLI, which names itself in
+/// `originator` (`codex_cli_rs`, `codex_exec`, …) and gives its release as
+/// `version` (older releases) or in its `User-Agent`
+/// (`codex_exec/0.169.0 (…)`, every release).
+fn codex_cli_release(client: &HeaderMap) -> Option<HeaderValue> {
+    let originator = client.get("originator")?.as_bytes();
+    if !originator.starts_with(b"codex_") {
+        return None;
+    }
+    if let Some(version) = client.get("version") {
+        return Some(version.clone());
+    }
+    let agent = client.get("user-agent")?.as_bytes();
+    let release = agent
+        .strip_prefix(originator)?
+        .strip_prefix(b"/")?
+        .split(|b| *b == b' ')
+        .next()
+        .filter(|r| !r.is_empty())?;
+    HeaderValue::from_bytes(release).ok()
 }
 
 /// The conversation id the backend keys its prompt cache on: the client's
@@ -158,5 +177,35 @@ mod tests {
         let out = to_backend(&sdk, &Map::new());
         assert!(!out.contains_key("version") && !out.contains_key("user-agent"));
         assert!(!out.contains_key("authorization"));
+    }
+
+    #[test]
+    fn a_codex_cli_without_a_version_header_is_known_by_its_user_agent() {
+        let identity = |originator: &'static str, agent: &'static str| {
+            let mut client = HeaderMap::new();
+            client.insert("originator", HeaderValue::from_static(originator));
+            client.insert("user-agent", HeaderValue::from_static(agent));
+            let out = to_backend(&client, &Map::new());
+            IDENTITY.map(|n| out.get(&n).map(|v| v.to_str().unwrap().to_owned()))
+        };
+        let agent = "codex_exec/0.169.0 (Debian 12.0.0; x86_64) xterm (codex_exec; 0.169.0)";
+        assert_eq!(
+            identity("codex_exec", agent),
+            [
+                Some("codex_exec".into()),
+                Some("0.169.0".into()),
+                Some(agent.into())
+            ]
+        );
+        // Not the CLI: an SDK, or an originator its User-Agent does not bear out.
+        assert_eq!(
+            identity("openai-python", "OpenAI/Python 2.8.0"),
+            [None, None, None]
+        );
+        assert_eq!(identity("codex_exec", "curl/8.5.0"), [None, None, None]);
+        assert_eq!(
+            identity("codex_exec", "codex_exec/ (x)"),
+            [None, None, None]
+        );
     }
 }

@@ -15,6 +15,7 @@ use tokio::time::Sleep;
 use serde_json::Value;
 
 use super::collect::{Collected, Collector, Outcome};
+use super::finish::Finish;
 use crate::error::{ApiError, ErrorKind};
 use crate::net;
 use crate::sse::{self, Splitter};
@@ -140,22 +141,37 @@ impl EventStream {
 /// it is closed instead of reused.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Passes events through as they arrive. The stream ends after the terminal
-/// event; if the upstream vanishes first, a final `error` event says why.
+/// Passes events through as they arrive, with a [`Collector`] reading them
+/// on the way (most events by their `event:` line alone). The terminal event
+/// is held back until [`Finish::terminal_block`] has rebuilt its response
+/// (the backend sends `output: []`) and committed it when it is kept; the
+/// stream ends after it. If the upstream vanishes first, a final `error`
+/// event says why.
 pub fn passthrough(
     events: EventStream,
+    finish: Finish,
     guard: impl Send + 'static,
 ) -> impl futures_util::Stream<Item = Result<Bytes, std::convert::Infallible>> + Send {
-    futures_util::stream::unfold(Some((events, guard)), |state| async move {
-        let (mut events, guard) = state?;
+    let state = Some((events, Collector::default(), finish, guard));
+    futures_util::stream::unfold(state, |state| async move {
+        let (mut events, mut collector, finish, guard) = state?;
         match events.next_block().await {
-            Some(Ok(block)) => {
-                if sse::has_terminal(&block) {
-                    events.finish();
-                    return Some((Ok(block), None));
+            Some(Ok(block)) => match collector.push_block(&block) {
+                None => {
+                    let block = finish.event_block(block);
+                    Some((Ok(block), Some((events, collector, finish, guard))))
                 }
-                Some((Ok(block), Some((events, guard))))
-            }
+                Some(Outcome::Finished(response)) => {
+                    events.finish();
+                    let block = finish.terminal_block(&block, response).await;
+                    drop(guard);
+                    Some((Ok(block), None))
+                }
+                Some(Outcome::Failed(_)) => {
+                    events.finish();
+                    Some((Ok(finish.event_block(block)), None))
+                }
+            },
             Some(Err(e)) => {
                 tracing::warn!(error = %e, "upstream stream ended abnormally");
                 Some((Ok(e.to_event()), None))

@@ -46,22 +46,9 @@ pub fn map_status(status: StatusCode, body: &[u8], now: SystemTime) -> ApiError 
         || (status == StatusCode::TOO_MANY_REQUESTS && code.is_some())
     {
         let retry = error.and_then(|e| retry_after_from_limit(e, now));
-        let message = message.unwrap_or_else(|| "the ChatGPT usage limit was reached".into());
-        let message = match retry {
-            Some(s) => format!(
-                "{message} (resets in {})",
-                humantime::format_duration(Duration::from_secs(s))
-            ),
-            None => message,
-        };
-        return ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            ErrorKind::RateLimit,
-            code,
-            message,
-        )
-        .with_retry_after(retry);
+        return usage_limit(message, code, retry);
     }
+    let message = refusal_message(status, message);
     let kind = match status.as_u16() {
         400 | 413 | 422 => ErrorKind::InvalidRequest,
         401 => ErrorKind::Authentication,
@@ -70,7 +57,38 @@ pub fn map_status(status: StatusCode, body: &[u8], now: SystemTime) -> ApiError 
         429 => ErrorKind::RateLimit,
         _ => ErrorKind::Upstream,
     };
-    let message = match (status.as_u16(), message) {
+    let status = if status.is_client_error() || status.is_server_error() {
+        status
+    } else {
+        StatusCode::BAD_GATEWAY
+    };
+    ApiError::new(status, kind, code, message)
+}
+
+/// A reached usage limit, whatever status it came with: a 429 that says when
+/// the limit resets, in the message and in `Retry-After`.
+fn usage_limit(message: Option<String>, code: Option<&str>, retry: Option<u64>) -> ApiError {
+    let message = message.unwrap_or_else(|| "the ChatGPT usage limit was reached".into());
+    let message = match retry {
+        Some(s) => format!(
+            "{message} (resets in {})",
+            humantime::format_duration(Duration::from_secs(s))
+        ),
+        None => message,
+    };
+    ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        ErrorKind::RateLimit,
+        code,
+        message,
+    )
+    .with_retry_after(retry)
+}
+
+/// The message the backend gave, else one naming the status; a refused login
+/// also says how to fix it.
+fn refusal_message(status: StatusCode, message: Option<String>) -> String {
+    match (status.as_u16(), message) {
         (401, m) => format!(
             "the Codex backend refused the login ({}): run `codex login` again",
             m.unwrap_or_else(|| "401".into())
@@ -80,13 +98,7 @@ pub fn map_status(status: StatusCode, body: &[u8], now: SystemTime) -> ApiError 
             format!("the Codex backend failed with HTTP {}", status.as_u16())
         }
         (_, None) => format!("the Codex backend answered HTTP {}", status.as_u16()),
-    };
-    let status = if status.is_client_error() || status.is_server_error() {
-        status
-    } else {
-        StatusCode::BAD_GATEWAY
-    };
-    ApiError::new(status, kind, code, message)
+    }
 }
 
 /// Seconds until a usage limit resets: `resets_at` (Unix time) or `resets_in_seconds`.

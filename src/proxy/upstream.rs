@@ -17,12 +17,16 @@ use crate::auth::refresh::RefreshError;
 use crate::auth::{Auth, AuthError, Credentials};
 use crate::config::Config;
 use crate::error::{ApiError, ErrorKind};
-use crate::net;
+use crate::{compression, net};
+
+#[path = "compact.rs"]
+mod compact;
+pub use self::compact::Compacted;
 
 /// A model list call is small; one that takes longer than this is stuck.
 const MODELS_TIMEOUT: Duration = Duration::from_secs(30);
 
-const ACCOUNT_HEADER: HeaderName = HeaderName::from_static("chatgpt-account-id");
+pub(super) const ACCOUNT_HEADER: HeaderName = HeaderName::from_static("chatgpt-account-id");
 
 /// The Codex backend and the login it is called with.
 #[derive(Debug, Clone)]
@@ -96,29 +100,16 @@ impl Upstream {
         if self.debug {
             tracing::debug!(body = %redacted(body), "forwarding request");
         }
-        let permit = self.limiter.clone().try_acquire_owned().map_err(|_| {
-            ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                ErrorKind::Server,
-                Some("too_many_requests_in_flight"),
-                format!(
-                    "the proxy is already forwarding {} requests (max_concurrent_requests); retry shortly",
-                    self.max_concurrent
-                ),
-            )
-            .with_retry_after(Some(1))
-        })?;
+        let permit = self.permit()?;
         let forwarded = headers::to_backend(client_headers, body);
-        let encoded = bytes::Bytes::from(serde_json::to_vec(body).map_err(|e| {
-            ApiError::invalid_request(format!("the request could not be encoded: {e}"))
-        })?);
+        let encoded = Encoded::new(client_headers, body)?;
         let response = self
             .send(reqwest::Method::POST, &self.responses_url, |request| {
-                request
-                    .headers(forwarded.clone())
-                    .header(header::ACCEPT, "text/event-stream")
-                    .header(header::CONTENT_TYPE, "application/json")
-                    .body(encoded.clone())
+                encoded.attach(
+                    request
+                        .headers(forwarded.clone())
+                        .header(header::ACCEPT, "text/event-stream"),
+                )
             })
             .await?;
         check_event_stream(&response)?;
@@ -131,6 +122,23 @@ impl Upstream {
             headers,
             upstream_id,
             permit,
+        })
+    }
+
+    /// A place among the requests in flight (`max_concurrent_requests`),
+    /// held until the answer is finished; a WebSocket turn takes one too.
+    pub fn permit(&self) -> Result<OwnedSemaphorePermit, ApiError> {
+        self.limiter.clone().try_acquire_owned().map_err(|_| {
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                ErrorKind::Server,
+                Some("too_many_requests_in_flight"),
+                format!(
+                    "the proxy is already forwarding {} requests (max_concurrent_requests); retry shortly",
+                    self.max_concurrent
+                ),
+            )
+            .with_retry_after(Some(1))
         })
     }
 
@@ -197,8 +205,49 @@ impl Upstream {
     }
 }
 
+/// A request body as sent to the backend: JSON, compressed with zstd when
+/// the client compressed its own (PROTOCOL.md §12), so a long history is
+/// not inflated on the way. The backend is known to take zstd; a gzip body
+/// is forwarded as zstd too.
+#[derive(Debug)]
+struct Encoded {
+    bytes: bytes::Bytes,
+    zstd: bool,
+}
+
+impl Encoded {
+    fn new(client_headers: &HeaderMap, body: &Map<String, Value>) -> Result<Self, ApiError> {
+        let failed = |e: &dyn std::fmt::Display| {
+            ApiError::invalid_request(format!("the request could not be encoded: {e}"))
+        };
+        let json = serde_json::to_vec(body).map_err(|e| failed(&e))?;
+        let zstd = matches!(compression::Encoding::of(client_headers), Ok(Some(_)));
+        let bytes = if zstd {
+            compression::zstd(&json).map_err(|e| failed(&e))?
+        } else {
+            json
+        };
+        Ok(Encoded {
+            bytes: bytes.into(),
+            zstd,
+        })
+    }
+
+    /// `request` with this body and the headers that describe it.
+    fn attach(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        let request = request
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(self.bytes.clone());
+        if self.zstd {
+            request.header(header::CONTENT_ENCODING, "zstd")
+        } else {
+            request
+        }
+    }
+}
+
 /// A 502 for an upstream that could not be reached.
-fn unreachable(url: &reqwest::Url, e: &reqwest::Error) -> ApiError {
+pub(super) fn unreachable(url: &reqwest::Url, e: &reqwest::Error) -> ApiError {
     ApiError::bad_gateway(format!(
         "the Codex backend could not be reached at {url}: {}",
         net::describe(e)

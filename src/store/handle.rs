@@ -2,6 +2,7 @@
 //! off; every operation async, run on the blocking pool.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde_json::Value;
 
@@ -118,6 +119,31 @@ impl Store {
         }
     }
 
+    /// Sweeps every `period` until dropped: the daemon's timer, so a store
+    /// nobody writes to still loses its expired responses. Returns at once
+    /// unless the store is ready. The first sweep waits a full period:
+    /// expired responses are invisible anyway, and the first write after a
+    /// start sweeps too.
+    pub async fn sweep_every(self, period: Duration) {
+        if !self.is_ready() {
+            return;
+        }
+        let mut timer = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+        timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            timer.tick().await;
+            match self.sweep().await {
+                Ok(done) if done.responses > 0 => tracing::debug!(
+                    responses = done.responses,
+                    bytes = done.bytes,
+                    "swept stored responses"
+                ),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "sweeping stored responses failed"),
+            }
+        }
+    }
+
     fn db(&self) -> Result<&Db, StoreError> {
         match self {
             Store::Ready(db) => Ok(db),
@@ -135,4 +161,43 @@ where
     F: FnOnce(&Db) -> Result<T, StoreError> + Send + 'static,
 {
     tokio::task::spawn_blocking(move || job(&db)).await?
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use serde_json::json;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn the_daemons_timer_sweeps_expired_responses_away() {
+        let options = StoreOptions {
+            mode: StoreMode::Memory,
+            ttl: Duration::from_secs(3600),
+            ..StoreOptions::default()
+        };
+        let db = Db::open(&options).unwrap();
+        let response = json!({"id": "resp_old", "status": "completed", "output": []});
+        let old = StoredResponse::new(response, vec![json!({"role": "user", "content": "hi"})]);
+        // Written two hours ago, so already past the TTL; no write since to sweep it.
+        db.put(&old.unwrap(), now_millis() - 2 * 3_600_000).unwrap();
+        assert!(db.stored_bytes() > 0);
+        let timer = tokio::spawn(Store::Ready(db.clone()).sweep_every(Duration::from_millis(10)));
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while db.stored_bytes() > 0 {
+            assert!(tokio::time::Instant::now() < deadline, "never swept");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        timer.abort();
+    }
+
+    #[tokio::test]
+    async fn a_store_that_is_not_ready_has_no_timer_to_run() {
+        let off = Store::Off.sweep_every(Duration::from_millis(1));
+        tokio::time::timeout(Duration::from_secs(1), off)
+            .await
+            .unwrap();
+    }
 }

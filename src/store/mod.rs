@@ -181,6 +181,10 @@ impl StoreError {
     }
 }
 
+/// How often the daemon sweeps the store: expired responses are invisible
+/// at once, so this only bounds how long their bytes stay on disk.
+pub const SWEEP_PERIOD: std::time::Duration = std::time::Duration::from_secs(10 * 60);
+
 /// Milliseconds since the epoch: the store's clock for ages.
 pub fn now_millis() -> i64 {
     SystemTime::now()

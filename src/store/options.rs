@@ -46,7 +46,7 @@ pub struct StoreOptions {
     /// Stored JSON bytes kept at most; the least recently used go first.
     pub max_bytes: u64,
     /// A response unused (neither written nor chained from) for this long is dropped.
-    #[serde(with = "duration")]
+    #[serde(with = "crate::config::duration")]
     pub ttl: Duration,
 }
 
@@ -84,31 +84,6 @@ pub fn default_dir_from(env: impl Fn(&str) -> Option<OsString>) -> Option<PathBu
         return Some(state.join(APP_DIR));
     }
     set("HOME").map(|home| PathBuf::from(home).join(".local/state").join(APP_DIR))
-}
-
-/// Durations as humantime strings ("30d", "12h"); a bare number is seconds,
-/// as everywhere else in the configuration.
-mod duration {
-    use std::time::Duration;
-
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&humantime::format_duration(*d).to_string())
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            Seconds(u64),
-            Text(String),
-        }
-        match Raw::deserialize(d)? {
-            Raw::Seconds(n) => Ok(Duration::from_secs(n)),
-            Raw::Text(t) => humantime::parse_duration(t.trim()).map_err(serde::de::Error::custom),
-        }
-    }
 }
 
 #[cfg(test)]

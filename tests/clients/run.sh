@@ -27,24 +27,24 @@ root=$(cd "$here/../.." && pwd)
 CASES=(
   py-openai-responses-create
   py-openai-responses-create-stream
+  py-openai-chat-completions-create
+  py-openai-chat-completions-create-stream
+  py-openai-models-list
   py-openai-responses-stream-final-response
   py-openai-responses-retrieve
   py-openai-responses-input-items-list
   py-openai-responses-delete
   py-openai-responses-previous-response-id
-  py-openai-chat-completions-create
-  py-openai-chat-completions-create-stream
-  py-openai-models-list
   py-anthropic-messages-create
   py-anthropic-messages-create-stream
   py-anthropic-messages-tool-round-trip
   py-anthropic-messages-count-tokens
   node-openai-responses-create
   node-openai-responses-create-stream
-  node-openai-responses-stream-final-response
   node-openai-chat-completions-create
   node-openai-chat-completions-create-stream
   node-openai-models-list
+  node-openai-responses-stream-final-response
   node-ai-sdk-generate-text
   node-ai-sdk-stream-text
   node-anthropic-messages-create
@@ -60,17 +60,6 @@ CASES=(
 # yet. They are reported as skipped; delete a line here when its capability
 # lands, and the case counts from then on.
 PENDING=(
-  # A streamed answer whose response.completed carries the whole output.
-  py-openai-responses-stream-final-response
-  node-openai-responses-stream-final-response
-  # Stored responses: GET/DELETE /v1/responses/{id}, input_items,
-  # previous_response_id.
-  py-openai-responses-retrieve
-  py-openai-responses-input-items-list
-  py-openai-responses-delete
-  py-openai-responses-previous-response-id
-  # The Responses WebSocket (GET /v1/responses upgrade).
-  codex-exec-websocket
 )
 
 # The mock backend (examples/mock_upstream.rs) answers every request with

@@ -23,6 +23,8 @@ pub use mock::{Answer, MockBackend, TokenAnswer};
 pub struct TestProxy {
     pub addr: std::net::SocketAddr,
     pub home: tempfile::TempDir,
+    /// Where the response store is kept, beside (not inside) CODEX_HOME.
+    pub state: tempfile::TempDir,
     pub client: reqwest::Client,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
@@ -48,6 +50,9 @@ impl TestProxy {
         adjust: impl FnOnce(&mut Config),
     ) -> Self {
         let mut config = config_for(mock, home.path());
+        let state = tempfile::tempdir().unwrap();
+        config.store = codex_responses_proxy::store::StoreMode::Disk;
+        config.store_dir = Some(state.path().to_path_buf());
         adjust(&mut config);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -63,6 +68,7 @@ impl TestProxy {
         TestProxy {
             addr,
             home,
+            state,
             client: reqwest::Client::new(),
             stop: Some(stop),
             task: Some(task),
@@ -118,10 +124,12 @@ impl Drop for TestProxy {
     }
 }
 
-/// A configuration pointing at `mock`, with short timeouts for tests.
+/// A configuration pointing at `mock`, with short timeouts for tests and
+/// the response store in memory (never the user's state directory).
 pub fn config_for(mock: &MockBackend, home: &Path) -> Config {
     Config {
         codex_home: home.to_path_buf(),
+        store: codex_responses_proxy::store::StoreMode::Memory,
         upstream_url: mock.upstream_url().parse().unwrap(),
         token_url: mock.token_url().parse().unwrap(),
         connect_timeout: Duration::from_secs(2),

@@ -226,3 +226,27 @@ async fn a_backend_without_a_usable_model_list_still_serves_and_is_not_asked_eac
         .load(std::sync::atomic::Ordering::SeqCst);
     assert_eq!(asked, 1);
 }
+
+#[tokio::test]
+async fn model_aliases_and_effort_suffixes_apply_to_a_backend_name_on_messages() {
+    let mock = MockBackend::start().await;
+    let proxy = TestProxy::start_with(&mock, |c| {
+        c.model_aliases = [("fast".to_owned(), "gpt-5-codex".to_owned())].into();
+    })
+    .await;
+    let ask = |model: &str| json!({"model": model, "max_tokens": 8, "messages": [{"role": "user", "content": "hi"}]});
+    assert_eq!(proxy.post("/v1/messages", &ask("fast")).await.status(), 200);
+    assert_eq!(mock.last_seen().body["model"], "gpt-5-codex");
+    assert_eq!(
+        proxy
+            .post("/v1/messages", &ask("gpt-5-high"))
+            .await
+            .status(),
+        200
+    );
+    let seen = mock.last_seen().body;
+    assert_eq!(
+        (&seen["model"], &seen["reasoning"]["effort"]),
+        (&json!("gpt-5"), &json!("high"))
+    );
+}

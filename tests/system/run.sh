@@ -9,7 +9,9 @@
 # real proxied answer; the unit (Type=notify) becomes active through READY=1
 # and carries our STATUS=; the watchdog is fed; the daemon's records are in the
 # journal with their fields; `systemctl --user stop` drains a stream in flight;
-# idle_exit stops the service cleanly and the next request starts it again.
+# idle_exit stops the service cleanly and the next request starts it again,
+# with the answers stored before (StateDirectory=, through the sandbox) still
+# there to retrieve and continue.
 # With --measure N it also times N first answers from an inactive service
 # against N answers from a warm one (docs/SYSTEMD.md).
 #
@@ -120,6 +122,10 @@ journald=$!
 until_true 5 test -S /run/systemd/journal/socket || fail "journald did not start"
 export XDG_RUNTIME_DIR=/run/user/$(id -u)
 mkdir -m 700 "$XDG_RUNTIME_DIR"
+# StateDirectory= goes under XDG_CONFIG_HOME (systemd 252) or XDG_STATE_HOME
+# (newer): in the private /run/user, not root's home.
+export XDG_CONFIG_HOME=$XDG_RUNTIME_DIR/xdg-config XDG_STATE_HOME=$XDG_RUNTIME_DIR/xdg-state
+mkdir -p "$XDG_CONFIG_HOME" "$XDG_STATE_HOME"
 
 # The mock backend writes a login it accepts into CODEX_HOME; "pace MS" lines
 # on its stdin slow down its next answer.
@@ -221,6 +227,13 @@ if [[ $result == "Result=success ExecMainStatus=0 " ]]; then ok "the service sto
 # --- idle exit, and the next request starts the service again ----------------------
 answer=$(ask)
 if [[ $answer == "Hello, world!" ]]; then ok "a request after the stop started the service again"; else fail "the request after the stop answered '$answer'"; fi
+kept=$(curl -s -m 20 "$url/v1/responses" -H 'content-type: application/json' -d '{"model":"gpt-5","input":"remember"}' | jq -r .id)
+db=$(ls "$XDG_STATE_HOME/codex-responses-proxy/responses.sqlite3" "$XDG_CONFIG_HOME/codex-responses-proxy/responses.sqlite3" 2>/dev/null | head -n 1)
+if [[ $kept == resp_* && -n $db && $(stat -c %a "$db") == 600 && $(stat -c %a "$(dirname "$db")") == 700 ]]; then
+  ok "the answer $kept is stored in the StateDirectory= through the sandbox: $db (0600, directory 0700)"
+else
+  fail "no stored answer (id '$kept') in StateDirectory=: '$db'"
+fi
 # WatchdogSec=1s: still active 3 s later, never restarted, and the time of the
 # last ping moving on means the pings arrive.
 ping() { systemctl --user show -p WatchdogTimestampMonotonic --value "$svc"; }
@@ -242,6 +255,14 @@ if [[ $result == "Result=success ExecMainStatus=0 " ]]; then ok "idle exit is a 
 if [[ $(systemctl --user show -p ActiveState --value "$sock") == active ]]; then ok "$sock still listens"; else fail "$sock is not active after idle exit"; fi
 answer=$(ask)
 if [[ $answer == "Hello, world!" ]] && is_state active; then ok "the next request started the service again and got its answer"; else fail "after idle exit the request answered '$answer' (service $(state))"; fi
+got=$(curl -s -m 20 "$url/v1/responses/$kept" | jq -r .id)
+next=$(curl -s -m 20 "$url/v1/responses" -H 'content-type: application/json' \
+  -d "{\"model\":\"gpt-5\",\"input\":\"and now?\",\"previous_response_id\":\"$kept\"}" | jq -r .previous_response_id)
+if [[ $got == "$kept" && $next == "$kept" ]]; then
+  ok "after idle exit and re-activation the stored answer is retrieved and continued by previous_response_id"
+else
+  fail "after idle exit: GET /v1/responses/$kept gave '$got', continuing it gave previous_response_id '$next'"
+fi
 
 # --- the measurement -------------------------------------------------------------------
 if ((measure > 0)); then

@@ -5,13 +5,16 @@
 //! Everything here is pure: values in, values out; the HTTP route sends the
 //! translated request through the same patch → upstream path as `/v1/responses`.
 //!
-//! - [`request`]: a Chat Completions request → a Responses request body.
+//! - [`request`]: a Chat Completions request → a Responses request body, with
+//!   message content read in `content` and tools and tool calls in `tools`.
 //! - [`response`]: a collected Responses object → a `chat.completion`.
 //! - [`stream`]: upstream Responses events → `chat.completion.chunk`s.
 
+mod content;
 pub mod request;
 pub mod response;
 pub mod stream;
+mod tools;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};

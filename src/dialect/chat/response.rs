@@ -8,65 +8,8 @@ use super::{SUMMARY_SEPARATOR, chat_usage, completion_id, finish_reason, unix_no
 /// `response.incomplete`, with its `output` rebuilt by the collector) as the one
 /// choice of a `chat.completion`. `model` is the name the client asked for.
 pub fn to_chat_completion(response: &Value, model: &str) -> Value {
-    let mut text: Option<String> = None;
-    let mut refusal: Option<String> = None;
-    let mut summaries = Vec::new();
-    let mut tool_calls = Vec::new();
-    let items = response.get("output").and_then(Value::as_array);
-    for item in items.into_iter().flatten() {
-        match item.get("type").and_then(Value::as_str) {
-            Some("message") => {
-                let parts = item.get("content").and_then(Value::as_array);
-                for part in parts.into_iter().flatten() {
-                    match part.get("type").and_then(Value::as_str) {
-                        Some("output_text") => {
-                            let t = part.get("text").and_then(Value::as_str).unwrap_or("");
-                            text.get_or_insert_with(String::new).push_str(t);
-                        }
-                        Some("refusal") => {
-                            let r = part.get("refusal").and_then(Value::as_str).unwrap_or("");
-                            refusal.get_or_insert_with(String::new).push_str(r);
-                        }
-                        _ => {}
-                    }
-                }
-            }
-            Some("function_call") => tool_calls.push(json!({
-                "id": item.get("call_id").cloned().unwrap_or(Value::Null),
-                "type": "function",
-                "function": {
-                    "name": item.get("name").cloned().unwrap_or(Value::Null),
-                    "arguments": item.get("arguments").cloned().unwrap_or_else(|| "".into()),
-                },
-            })),
-            Some("reasoning") => {
-                let parts = item.get("summary").and_then(Value::as_array);
-                summaries.extend(
-                    parts
-                        .into_iter()
-                        .flatten()
-                        .filter_map(|s| s.get("text").and_then(Value::as_str)),
-                );
-            }
-            _ => {}
-        }
-    }
-
-    let mut message = Map::new();
-    message.insert("role".into(), "assistant".into());
-    message.insert("content".into(), text.into());
-    message.insert("refusal".into(), refusal.into());
-    if !summaries.is_empty() {
-        message.insert(
-            "reasoning_content".into(),
-            summaries.join(SUMMARY_SEPARATOR).into(),
-        );
-    }
-    let finish = finish_reason(response, !tool_calls.is_empty());
-    if !tool_calls.is_empty() {
-        message.insert("tool_calls".into(), Value::Array(tool_calls));
-    }
-
+    let answer = Answer::of(response);
+    let finish = finish_reason(response, !answer.tool_calls.is_empty());
     let mut completion = json!({
         "id": completion_id(response.get("id").and_then(Value::as_str)),
         "object": "chat.completion",
@@ -74,7 +17,7 @@ pub fn to_chat_completion(response: &Value, model: &str) -> Value {
         "model": model,
         "choices": [{
             "index": 0,
-            "message": message,
+            "message": answer.into_message(),
             "logprobs": null,
             "finish_reason": finish,
         }],
@@ -83,6 +26,83 @@ pub fn to_chat_completion(response: &Value, model: &str) -> Value {
         completion["usage"] = chat_usage(usage);
     }
     completion
+}
+
+/// What the output items of a response add up to, for the one Chat message.
+#[derive(Default)]
+struct Answer<'a> {
+    text: Option<String>,
+    refusal: Option<String>,
+    summaries: Vec<&'a str>,
+    tool_calls: Vec<Value>,
+}
+
+impl<'a> Answer<'a> {
+    fn of(response: &'a Value) -> Self {
+        let mut answer = Answer::default();
+        let items = response.get("output").and_then(Value::as_array);
+        for item in items.into_iter().flatten() {
+            match item.get("type").and_then(Value::as_str) {
+                Some("message") => answer.add_message(item),
+                Some("function_call") => answer.tool_calls.push(json!({
+                    "id": item.get("call_id").cloned().unwrap_or(Value::Null),
+                    "type": "function",
+                    "function": {
+                        "name": item.get("name").cloned().unwrap_or(Value::Null),
+                        "arguments": item.get("arguments").cloned().unwrap_or_else(|| "".into()),
+                    },
+                })),
+                Some("reasoning") => {
+                    let parts = item.get("summary").and_then(Value::as_array);
+                    answer.summaries.extend(
+                        parts
+                            .into_iter()
+                            .flatten()
+                            .filter_map(|s| s.get("text").and_then(Value::as_str)),
+                    );
+                }
+                _ => {}
+            }
+        }
+        answer
+    }
+
+    /// A message item's text and refusal parts, joined onto what came before.
+    fn add_message(&mut self, item: &Value) {
+        let parts = item.get("content").and_then(Value::as_array);
+        for part in parts.into_iter().flatten() {
+            match part.get("type").and_then(Value::as_str) {
+                Some("output_text") => {
+                    let t = part.get("text").and_then(Value::as_str).unwrap_or("");
+                    self.text.get_or_insert_with(String::new).push_str(t);
+                }
+                Some("refusal") => {
+                    let r = part.get("refusal").and_then(Value::as_str).unwrap_or("");
+                    self.refusal.get_or_insert_with(String::new).push_str(r);
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// The choice's `message`; `content` and `refusal` are null when absent,
+    /// the other fields left out.
+    fn into_message(self) -> Map<String, Value> {
+        let mut message = Map::new();
+        message.insert("role".into(), "assistant".into());
+        message.insert("content".into(), self.text.into());
+        message.insert("refusal".into(), self.refusal.into());
+        if !self.summaries.is_empty() {
+            message.insert(
+                "reasoning_content".into(),
+                self.summaries.join(SUMMARY_SEPARATOR).into(),
+            );
+        }
+        if !self.tool_calls.is_empty() {
+            message.insert("tool_calls".into(), Value::Array(self.tool_calls));
+        }
+        message
+    }
 }
 
 #[cfg(test)]

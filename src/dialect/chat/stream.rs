@@ -79,12 +79,7 @@ impl ChunkStream {
         match event.get("type").and_then(Value::as_str).unwrap_or("") {
             "response.created" | "response.in_progress" => {
                 if let Some(response) = event.get("response") {
-                    self.id.get_or_insert_with(|| {
-                        completion_id(response.get("id").and_then(Value::as_str))
-                    });
-                    if let Some(at) = response.get("created_at").and_then(Value::as_u64) {
-                        self.created.get_or_insert(at);
-                    }
+                    self.identify(response);
                 }
                 self.send(Vec::new())
             }
@@ -99,32 +94,19 @@ impl ChunkStream {
             "response.refusal.delta" => self.send_delta(json!({ "refusal": delta })),
             "response.reasoning_summary_text.delta" => {
                 let at = output_index.zip(event.get("summary_index").and_then(Value::as_u64));
-                let starts_a_new_part = self.last_summary.is_some() && self.last_summary != at;
-                self.last_summary = at;
-                let text = if starts_a_new_part {
-                    format!("{SUMMARY_SEPARATOR}{delta}")
-                } else {
-                    delta.to_owned()
-                };
-                self.send_delta(json!({ "reasoning_content": text }))
+                self.summary_delta(at, delta)
             }
             "response.output_item.added" => match event.get("item") {
                 Some(item) if is_function_call(item) => self.start_call(output_index, item),
                 _ => Vec::new(),
             },
-            "response.function_call_arguments.delta" => {
-                match self
-                    .calls
-                    .iter()
-                    .position(|c| c.output_index == output_index)
-                {
-                    Some(index) => {
-                        self.calls[index].arguments_sent = true;
-                        self.send_arguments(index, delta)
-                    }
-                    None => Vec::new(),
+            "response.function_call_arguments.delta" => match self.call_at(output_index) {
+                Some(index) => {
+                    self.calls[index].arguments_sent = true;
+                    self.send_arguments(index, delta)
                 }
-            }
+                None => Vec::new(),
+            },
             "response.output_item.done" => match event.get("item") {
                 Some(item) if is_function_call(item) => self.finish_call(output_index, item),
                 Some(item) => self.unstreamed_text(output_index, item),
@@ -156,6 +138,36 @@ impl ChunkStream {
         )]
     }
 
+    /// Fixes the completion id and creation time from the upstream response,
+    /// unless an earlier event already did.
+    fn identify(&mut self, response: &Value) {
+        self.id
+            .get_or_insert_with(|| completion_id(response.get("id").and_then(Value::as_str)));
+        if let Some(at) = response.get("created_at").and_then(Value::as_u64) {
+            self.created.get_or_insert(at);
+        }
+    }
+
+    /// A summary delta at `(output_index, summary_index)`; one that starts a
+    /// new summary part is separated from the last, as in the collected answer.
+    fn summary_delta(&mut self, at: Option<(u64, u64)>, delta: &str) -> Vec<Value> {
+        let starts_a_new_part = self.last_summary.is_some() && self.last_summary != at;
+        self.last_summary = at;
+        let text = if starts_a_new_part {
+            format!("{SUMMARY_SEPARATOR}{delta}")
+        } else {
+            delta.to_owned()
+        };
+        self.send_delta(json!({ "reasoning_content": text }))
+    }
+
+    /// The chunk `index` of the call at this output index, if it started.
+    fn call_at(&self, output_index: Option<u64>) -> Option<usize> {
+        self.calls
+            .iter()
+            .position(|c| c.output_index == output_index)
+    }
+
     fn start_call(&mut self, output_index: Option<u64>, item: &Value) -> Vec<Value> {
         let index = self.calls.len();
         self.calls.push(Call {
@@ -179,11 +191,7 @@ impl ChunkStream {
     /// whole call if even its start was missed.
     fn finish_call(&mut self, output_index: Option<u64>, item: &Value) -> Vec<Value> {
         let mut out = Vec::new();
-        let index = match self
-            .calls
-            .iter()
-            .position(|c| c.output_index == output_index)
-        {
+        let index = match self.call_at(output_index) {
             Some(index) => index,
             None => {
                 out = self.start_call(output_index, item);

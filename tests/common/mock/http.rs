@@ -94,7 +94,7 @@ impl Read {
 }
 
 pub(super) async fn responses(State(state): State<Arc<MockState>>, request: Request) -> Response {
-    state.responses_calls.fetch_add(1, Ordering::SeqCst);
+    let n = state.responses_calls.fetch_add(1, Ordering::SeqCst) + 1;
     let read = read(request).await;
     read.record(&state, Route::Responses);
     if let Some(refusal) = read.refusal(&state, body::check_responses_body) {
@@ -117,7 +117,7 @@ pub(super) async fn responses(State(state): State<Arc<MockState>>, request: Requ
             pace: Duration::ZERO,
         }
     } else {
-        state.next_answer()
+        state.next_answer().numbered(n)
     };
     sse::play(state.clone(), state.with_rate_limits(answer), headers)
 }

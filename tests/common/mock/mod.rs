@@ -257,6 +257,13 @@ impl MockBackend {
         *self.state.ws.default_answer.lock().unwrap() = Some(answer);
     }
 
+    /// Answers every unscripted WebSocket turn with `text` in `pieces`
+    /// deltas, under a response id of the turn's own (unlike a default
+    /// answer, whose events, and so whose id, are fixed).
+    pub fn set_ws_answer_text(&self, text: &str, pieces: usize) {
+        *self.state.ws.default_text.lock().unwrap() = Some((text.to_owned(), pieces));
+    }
+
     /// Answers every upgrade with `status` (404, 405, 426…) from now on, or
     /// accepts them again with `None`.
     pub fn refuse_websocket(&self, status: Option<u16>) {

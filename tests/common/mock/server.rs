@@ -38,8 +38,11 @@ impl MockBackend {
         let addr = listener.local_addr().unwrap();
         let app = router(state.clone());
         let counter = state.clone();
-        let listener = listener.tap_io(move |_| {
+        let listener = listener.tap_io(move |tcp| {
             counter.connections.fetch_add(1, Ordering::SeqCst);
+            // Events are small writes: without this, Nagle's algorithm and
+            // the peer's delayed ACK hold them for tens of milliseconds.
+            let _ = tcp.set_nodelay(true);
         });
         let task = tokio::spawn(async move {
             axum::serve(listener, app).await.unwrap();

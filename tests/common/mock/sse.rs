@@ -18,6 +18,14 @@ use super::MockState;
 pub enum Answer {
     /// An event stream: `(type, data)` pairs, with a pause before each event.
     Events { events: Vec<Value>, pace: Duration },
+    /// [`super::text_answer`] in `pieces` deltas, under a response id of its
+    /// own per request (`resp_mock_N`, N counting `/responses` requests), so
+    /// that a client can chain answers by `previous_response_id`.
+    Text {
+        text: String,
+        pieces: usize,
+        pace: Duration,
+    },
     /// Send these events, then stop sending anything while keeping the connection.
     Stall { events: Vec<Value> },
     /// Send these events, then drop the connection without a terminal event.
@@ -31,6 +39,20 @@ pub enum Answer {
         content_type: &'static str,
         headers: Vec<(String, String)>,
     },
+}
+
+impl Answer {
+    /// A [`Answer::Text`] as the events of response `resp_mock_{n}`; any
+    /// other answer as it is.
+    pub fn numbered(self, n: usize) -> Answer {
+        match self {
+            Answer::Text { text, pieces, pace } => Answer::Events {
+                events: super::events::text_answer_as(&format!("resp_mock_{n}"), &text, pieces),
+                pace,
+            },
+            other => other,
+        }
+    }
 }
 
 /// Marks a stream cancelled when it is dropped before it finished.
@@ -84,6 +106,7 @@ pub(super) fn play(
         }
         Answer::Raw { body } => sse(Body::from(body)),
         Answer::Events { events, pace } => sse(paced(state, events, pace)),
+        text @ Answer::Text { .. } => play(state, text.numbered(1), headers),
         Answer::Stall { events } => sse(stalled(state, events)),
         Answer::Vanish { events } => sse(vanishing(events)),
     }

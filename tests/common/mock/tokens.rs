@@ -158,7 +158,11 @@ pub(super) fn check_auth(state: &MockState, headers: &HeaderMap) -> Option<Respo
     {
         return Some(detail(StatusCode::FORBIDDEN, "Account mismatch"));
     }
-    if headers.get("originator").and_then(|v| v.to_str().ok()) != Some("codex_cli_rs") {
+    // The edge lets any Codex originator through: `codex_cli_rs`, `codex_exec`, …
+    if !headers
+        .get("originator")
+        .is_some_and(|v| v.as_bytes().starts_with(b"codex_"))
+    {
         return Some(detail(StatusCode::FORBIDDEN, "Just a moment..."));
     }
     None

@@ -98,6 +98,8 @@ pub enum Received {
 pub struct WsState {
     pub(super) answers: Mutex<VecDeque<WsAnswer>>,
     pub(super) default_answer: Mutex<Option<WsAnswer>>,
+    /// The text (and the number of its deltas) of an unscripted answer.
+    pub(super) default_text: Mutex<Option<(String, usize)>>,
     pub(super) refuse: Mutex<Option<u16>>,
     pub(super) skip_metadata: AtomicBool,
     pub handshakes: Mutex<Vec<Handshake>>,
@@ -190,9 +192,7 @@ async fn serve(
     let mut conn = Connection::new(state.clone(), connection, headers);
     let mut turn: Option<Turn> = None;
     let end = loop {
-        // A disabled branch's future is still built: give it a far deadline.
         let due = turn.as_ref().and_then(Turn::due);
-        let far = Instant::now() + Duration::from_secs(86_400);
         tokio::select! {
             incoming = socket.recv() => {
                 let Some(Ok(message)) = incoming else { break End::Client };
@@ -207,7 +207,7 @@ async fn serve(
                     }
                 }
             }
-            () = tokio::time::sleep_until(due.unwrap_or(far)), if due.is_some() => {
+            () = until(due), if due.is_some() => {
                 let Some(step) = turn.as_mut().and_then(Turn::next_step) else { continue };
                 if let Some(end) = play(&mut socket, step).await {
                     if matches!(end, End::Mock) {
@@ -227,6 +227,17 @@ async fn serve(
     state.ws.open.fetch_sub(1, Ordering::SeqCst);
     // Dropping the socket without a close frame is how `Vanish` breaks it.
     drop(socket);
+}
+
+/// Resolves at `due`, and at once when it has passed: a timer would round
+/// it up to the next millisecond, and the events of an unpaced answer go
+/// out back to back, as the backend writes them.
+async fn until(due: Option<Instant>) {
+    match due {
+        Some(at) if at > Instant::now() => tokio::time::sleep_until(at).await,
+        Some(_) => {}
+        None => std::future::pending().await,
+    }
 }
 
 /// Plays one step of a turn; `Some` when the socket is done with.

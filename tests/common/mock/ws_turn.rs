@@ -287,9 +287,13 @@ impl MockState {
             .unwrap()
             .pop_front()
             .or_else(|| self.ws.default_answer.lock().unwrap().clone())
-            .unwrap_or_else(|| WsAnswer::Events {
-                events: events::text_answer_as(response_id, "Hello from the mock.", 4),
-                pace: Duration::ZERO,
+            .unwrap_or_else(|| {
+                let text = self.ws.default_text.lock().unwrap().clone();
+                let (text, pieces) = text.unwrap_or(("Hello from the mock.".to_owned(), 4));
+                WsAnswer::Events {
+                    events: events::text_answer_as(response_id, &text, pieces),
+                    pace: Duration::ZERO,
+                }
             })
     }
 }

@@ -1,0 +1,368 @@
+//! One client socket, start to end: its frames read while a turn plays, one
+//! turn at a time; the backend's socket opened at the first request and
+//! again after it closed; the backend's frames passed on in order, each
+//! flushed; our own failures as wrapped `error` frames; one summary line
+//! per turn; and the socket counted as activity while it is open.
+
+use std::ops::ControlFlow;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::ws::{Message, Utf8Bytes, WebSocket};
+use axum::http::HeaderMap;
+use futures_util::SinkExt;
+use serde_json::{Map, Value};
+use tokio::sync::OwnedSemaphorePermit;
+
+use super::fallback::HttpLink;
+use super::frames::{self, ClientFrame};
+use crate::error::ApiError;
+use crate::http::{Activity, AppState};
+use crate::proxy::relay::StreamError;
+use crate::proxy::socket::{BackendSocket, Opening};
+use crate::proxy::upstream::redacted;
+
+/// How this client socket reaches the backend.
+#[derive(Debug)]
+enum Link {
+    /// Nothing open: opened at the next request.
+    Closed,
+    Socket(Box<BackendSocket>),
+    /// The backend refused the upgrade: HTTP for the rest of this socket.
+    Http(Box<HttpLink>),
+}
+
+/// What the backend side produced.
+#[derive(Debug)]
+enum FromBackend {
+    Frame(Utf8Bytes),
+    /// The backend closed its socket.
+    Closed,
+    Failed(StreamError),
+}
+
+impl Link {
+    async fn next(&mut self, in_turn: bool) -> FromBackend {
+        match self {
+            Link::Socket(socket) => match socket.next(in_turn).await {
+                // The text was checked once already: this only rewraps it.
+                Ok(Some(text)) => match Utf8Bytes::try_from(bytes::Bytes::from(text)) {
+                    Ok(text) => FromBackend::Frame(text),
+                    Err(e) => FromBackend::Failed(StreamError::Broken(e.to_string())),
+                },
+                Ok(None) => FromBackend::Closed,
+                Err(e) => FromBackend::Failed(e),
+            },
+            Link::Http(http) if in_turn => match http.next().await {
+                Some(Ok(text)) => FromBackend::Frame(text.into()),
+                Some(Err(e)) => FromBackend::Failed(e),
+                None => FromBackend::Failed(StreamError::ClosedEarly),
+            },
+            Link::Http(_) | Link::Closed => std::future::pending().await,
+        }
+    }
+}
+
+/// A request being answered.
+#[derive(Debug)]
+struct Turn {
+    id: String,
+    start: Instant,
+    model: Option<String>,
+    upstream_id: Option<String>,
+    /// A place among the requests in flight, as an HTTP request holds one.
+    permit: Option<OwnedSemaphorePermit>,
+    /// The request, kept until the backend's socket answers it: a socket
+    /// that ends before it does gets the request again on a new one.
+    unanswered: Option<Map<String, Value>>,
+}
+
+/// Why a request did not go out.
+#[derive(Debug)]
+enum NotSent {
+    /// The backend's socket had closed; a new one may take the request.
+    Gone(StreamError),
+    Refused(ApiError),
+}
+
+/// Holds an open socket as one request in flight, for idle exit.
+struct Open(Arc<Activity>);
+
+impl Open {
+    fn new(activity: &Arc<Activity>) -> Self {
+        activity.begin();
+        Open(activity.clone())
+    }
+}
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        self.0.end();
+    }
+}
+
+#[derive(Debug)]
+pub(super) struct Session {
+    state: AppState,
+    /// The client's handshake headers, read as an HTTP request's are.
+    headers: HeaderMap,
+    id: String,
+    path: String,
+    link: Link,
+    turn: Option<Turn>,
+    turns: u64,
+}
+
+impl Session {
+    pub(super) fn new(state: AppState, headers: HeaderMap, id: String, path: String) -> Self {
+        Session {
+            state,
+            headers,
+            id,
+            path,
+            link: Link::Closed,
+            turn: None,
+            turns: 0,
+        }
+    }
+
+    pub(super) async fn run(mut self, mut socket: WebSocket) {
+        let _open = Open::new(self.state.activity());
+        loop {
+            let in_turn = self.turn.is_some();
+            let flow = tokio::select! {
+                message = socket.recv() => match message {
+                    Some(Ok(message)) => self.on_client(message, &mut socket).await,
+                    // The client vanished.
+                    Some(Err(_)) | None => ControlFlow::Break(()),
+                },
+                from = self.link.next(in_turn) => self.on_backend(from, &mut socket).await,
+            };
+            if flow.is_break() {
+                break;
+            }
+        }
+        if let Some(turn) = self.turn.take() {
+            self.log_turn(turn, 499, "the client left");
+        }
+        if let Link::Socket(backend) = std::mem::replace(&mut self.link, Link::Closed) {
+            backend.close().await;
+        }
+        let _ = socket.close().await;
+    }
+
+    async fn on_client(&mut self, message: Message, socket: &mut WebSocket) -> ControlFlow<()> {
+        let text = match message {
+            Message::Text(text) => text,
+            Message::Binary(_) => {
+                let e = ApiError::invalid_request("Binary frames are not supported");
+                return send(socket, frames::wrapped(&e)).await;
+            }
+            Message::Close(_) => return ControlFlow::Break(()),
+            // Pings are answered by the WebSocket layer.
+            Message::Ping(_) | Message::Pong(_) => return ControlFlow::Continue(()),
+        };
+        match frames::read(text.as_str(), &self.state.inner.rules) {
+            ClientFrame::Create(body) if self.turn.is_none() => self.start(body, socket).await,
+            ClientFrame::Create(_) => send(socket, frames::wrapped(&frames::in_progress())).await,
+            ClientFrame::Refused(e) => send(socket, frames::wrapped(&e)).await,
+            ClientFrame::Legacy | ClientFrame::Unknown(_)
+                if matches!(self.link, Link::Socket(_)) =>
+            {
+                self.forward(text.as_str().to_owned(), socket).await
+            }
+            ClientFrame::Legacy => ControlFlow::Continue(()),
+            ClientFrame::Unknown(kind) => {
+                send(socket, frames::wrapped(&frames::unsupported(&kind))).await
+            }
+        }
+    }
+
+    /// Passes a frame that is not a request to the backend's socket.
+    async fn forward(&mut self, text: String, socket: &mut WebSocket) -> ControlFlow<()> {
+        if let Link::Socket(backend) = &mut self.link
+            && let Err(e) = backend.send(text).await
+        {
+            tracing::debug!(error = %e, "the backend's socket broke between turns");
+            self.link = Link::Closed;
+            if self.turn.is_some() {
+                return self.fail_turn(&e.to_api_error(), socket).await;
+            }
+        }
+        ControlFlow::Continue(())
+    }
+
+    /// Starts a turn for a patched `response.create`.
+    async fn start(&mut self, body: Map<String, Value>, socket: &mut WebSocket) -> ControlFlow<()> {
+        self.turns += 1;
+        let model = body.get("model").and_then(Value::as_str).map(str::to_owned);
+        let mut turn = Turn {
+            id: format!("{}.{}", self.id, self.turns),
+            start: Instant::now(),
+            model,
+            upstream_id: None,
+            permit: None,
+            unanswered: None,
+        };
+        if self.state.inner.config.debug {
+            tracing::debug!(body = %redacted(&body), "forwarding a WebSocket request");
+        }
+        let mut sent = self.send_request(&body, &mut turn).await;
+        if let Err(NotSent::Gone(e)) = &sent {
+            // The backend's socket closed since the last turn: a new one.
+            tracing::debug!(error = %e, "the backend's socket had closed; opening another");
+            sent = self.send_request(&body, &mut turn).await;
+        } else if matches!(self.link, Link::Socket(_)) {
+            turn.unanswered = Some(body);
+        }
+        self.sent(turn, sent, socket).await
+    }
+
+    /// The turn goes on if its request went out; else the client hears why.
+    async fn sent(
+        &mut self,
+        turn: Turn,
+        sent: Result<(), NotSent>,
+        socket: &mut WebSocket,
+    ) -> ControlFlow<()> {
+        let e = match sent {
+            Ok(()) => {
+                self.turn = Some(turn);
+                return ControlFlow::Continue(());
+            }
+            Err(NotSent::Gone(e)) => e.to_api_error(),
+            Err(NotSent::Refused(e)) => e,
+        };
+        self.log_turn(turn, e.status.as_u16(), "refused");
+        send(socket, frames::wrapped(&e)).await
+    }
+
+    /// Sends the request on the backend's socket (opened first if none is),
+    /// or over HTTP when the backend refused the upgrade.
+    async fn send_request(
+        &mut self,
+        body: &Map<String, Value>,
+        turn: &mut Turn,
+    ) -> Result<(), NotSent> {
+        let inner = &self.state.inner;
+        if matches!(self.link, Link::Closed) {
+            let opening = inner.sockets.open(&self.headers, body).await;
+            self.link = match opening.map_err(NotSent::Refused)? {
+                Opening::Open(backend) => Link::Socket(backend),
+                Opening::Refused(status) => {
+                    tracing::info!(
+                        request_id = %turn.id,
+                        status = status.as_u16(),
+                        "serving this WebSocket over HTTP: the backend refused the upgrade"
+                    );
+                    Link::Http(Box::default())
+                }
+            };
+        }
+        match &mut self.link {
+            Link::Socket(backend) => {
+                if turn.permit.is_none() {
+                    turn.permit = Some(inner.upstream.permit().map_err(NotSent::Refused)?);
+                }
+                turn.upstream_id = backend.upstream_id.clone();
+                let text = serde_json::to_string(body).map_err(|e| {
+                    let e = format!("the request could not be encoded: {e}");
+                    NotSent::Refused(ApiError::invalid_request(e))
+                })?;
+                let sent = backend.send(text).await;
+                if sent.is_err() {
+                    self.link = Link::Closed;
+                }
+                sent.map_err(NotSent::Gone)
+            }
+            Link::Http(http) => {
+                let started = http
+                    .start(&inner.upstream, &self.headers, body.clone())
+                    .await;
+                turn.upstream_id = started.map_err(NotSent::Refused)?;
+                Ok(())
+            }
+            Link::Closed => Err(NotSent::Gone(StreamError::ClosedEarly)),
+        }
+    }
+
+    async fn on_backend(&mut self, from: FromBackend, socket: &mut WebSocket) -> ControlFlow<()> {
+        let e = match from {
+            FromBackend::Frame(text) => {
+                if let Some(turn) = &mut self.turn {
+                    turn.unanswered = None;
+                }
+                if let Some(status) = frames::turn_end(text.as_str())
+                    && let Some(turn) = self.turn.take()
+                {
+                    self.log_turn(turn, status, "answered");
+                }
+                return socket_send(socket, Message::Text(text)).await;
+            }
+            FromBackend::Closed => StreamError::ClosedEarly,
+            FromBackend::Failed(e) => e,
+        };
+        match std::mem::replace(&mut self.link, Link::Closed) {
+            Link::Socket(backend) => {
+                tokio::spawn(backend.close());
+            }
+            // Only this answer failed: the socket stays on HTTP.
+            http @ Link::Http(_) => self.link = http,
+            Link::Closed => {}
+        }
+        let Some(mut turn) = self.turn.take() else {
+            // Between turns: the next request opens a new socket.
+            tracing::debug!(error = %e, "the backend's socket ended between turns");
+            return ControlFlow::Continue(());
+        };
+        // Gone before a word of the answer, as a socket closed since the
+        // last turn can be: the request goes once more, on a new socket.
+        if let Some(body) = turn.unanswered.take()
+            && !matches!(e, StreamError::Idle(_))
+        {
+            tracing::debug!(error = %e, "the backend's socket ended before answering; opening another");
+            let sent = self.send_request(&body, &mut turn).await;
+            return self.sent(turn, sent, socket).await;
+        }
+        tracing::warn!(error = %e, "the answer from the backend ended abnormally");
+        self.turn = Some(turn);
+        self.fail_turn(&e.to_api_error(), socket).await
+    }
+
+    /// Ends the turn in flight with our own wrapped error.
+    async fn fail_turn(&mut self, e: &ApiError, socket: &mut WebSocket) -> ControlFlow<()> {
+        if let Some(turn) = self.turn.take() {
+            self.log_turn(turn, e.status.as_u16(), "failed");
+        }
+        send(socket, frames::wrapped(e)).await
+    }
+
+    /// The summary line of a turn, as an HTTP request's.
+    fn log_turn(&self, turn: Turn, status: u16, end: &str) {
+        let ms = turn.start.elapsed().as_secs_f64() * 1000.0;
+        tracing::info!(
+            request_id = %turn.id,
+            path = %self.path,
+            model = turn.model.as_deref().unwrap_or("-"),
+            stream = true,
+            status,
+            duration_ms = (ms * 1000.0).round() / 1000.0,
+            upstream_request_id = turn.upstream_id.as_deref().unwrap_or("-"),
+            transport = "websocket",
+            end,
+            "request finished"
+        );
+    }
+}
+
+/// Sends one text frame to the client; a client that is gone ends the session.
+async fn send(socket: &mut WebSocket, text: String) -> ControlFlow<()> {
+    socket_send(socket, Message::Text(text.into())).await
+}
+
+async fn socket_send(socket: &mut WebSocket, message: Message) -> ControlFlow<()> {
+    match socket.send(message).await {
+        Ok(()) => ControlFlow::Continue(()),
+        Err(_) => ControlFlow::Break(()),
+    }
+}

@@ -1,0 +1,269 @@
+//! The backend's own Responses WebSocket (PROTOCOL.md §8), one per client
+//! socket. The handshake is an HTTP/1.1 request made by the project's HTTP
+//! client (its HTTP/1.1-only twin from [`crate::net`]) and upgraded, so TLS
+//! trust, `ca_file`, the proxy environment and our identity are those of
+//! every other call; the login's credentials go with it, and a 401 reloads
+//! or refreshes the login and tries once more, as HTTP calls do.
+
+use std::time::Duration;
+
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Map, Value};
+use tokio::time::Instant;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::handshake::client::generate_key;
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
+use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
+
+use super::relay::StreamError;
+use super::upstream::{ACCOUNT_HEADER, auth_error, unreachable};
+use super::{headers, status};
+use crate::auth::{Auth, Credentials};
+use crate::config::Config;
+use crate::error::ApiError;
+
+/// The transport version the current Codex CLI asks for; sent unless the
+/// client names a version of its own.
+pub const BETA: &str = "responses_websockets=2026-02-06";
+
+const OPENAI_BETA: HeaderName = HeaderName::from_static("openai-beta");
+
+/// Frames are JSON events of a few hundred bytes: the crate's default read
+/// buffer of 128 KiB per socket would be most of an idle socket's memory.
+/// Larger frames still arrive whole; the buffer grows for them.
+pub const READ_BUFFER_BYTES: usize = 4096;
+
+/// How long a closing handshake may take before the socket is just dropped.
+const CLOSE_WAIT: Duration = Duration::from_secs(2);
+
+/// The settings of every socket, ours to the backend and the client's to us:
+/// a small read buffer, each frame written at once (events are flushed one
+/// by one anyway), and a bound on a message's size.
+pub fn socket_config(max_message_bytes: usize) -> WebSocketConfig {
+    WebSocketConfig::default()
+        .read_buffer_size(READ_BUFFER_BYTES)
+        .write_buffer_size(0)
+        .max_message_size(Some(max_message_bytes))
+        .max_frame_size(Some(max_message_bytes))
+}
+
+/// Opens sockets to the backend. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Sockets {
+    client: reqwest::Client,
+    auth: Auth,
+    /// `{upstream_url}/responses`, as `http(s)://`: the handshake is an HTTP
+    /// request, and `ws(s)://` names the same place.
+    url: reqwest::Url,
+    idle_timeout: Duration,
+    max_event_bytes: usize,
+}
+
+/// What became of a handshake the backend answered.
+#[derive(Debug)]
+pub enum Opening {
+    Open(Box<BackendSocket>),
+    /// Answered with this status instead of 101 (404, 405, 426…): the
+    /// backend does not serve the WebSocket here.
+    Refused(StatusCode),
+}
+
+impl Sockets {
+    /// `client` must be [`crate::net::upgrade_client`]'s: HTTP/1.1 only.
+    pub fn new(config: &Config, client: reqwest::Client, auth: Auth) -> Self {
+        let base = config.upstream_url.as_str().trim_end_matches('/');
+        let url = reqwest::Url::parse(&format!("{base}/responses"))
+            .unwrap_or_else(|_| config.upstream_url.url().clone());
+        Sockets {
+            client,
+            auth,
+            url,
+            idle_timeout: config.idle_timeout,
+            max_event_bytes: config.max_event_bytes,
+        }
+    }
+
+    /// The backend's socket for a client that sent `client_headers` on its
+    /// handshake and `first` as its first request.
+    pub async fn open(
+        &self,
+        client_headers: &HeaderMap,
+        first: &Map<String, Value>,
+    ) -> Result<Opening, ApiError> {
+        let forwarded = handshake_headers(client_headers, first);
+        let credentials = self.auth.credentials().await.map_err(auth_error)?;
+        let (mut response, mut key) = self.handshake(&credentials, &forwarded).await?;
+        if response.status() == StatusCode::UNAUTHORIZED {
+            tracing::info!(
+                "the backend refused the access token on a WebSocket; reloading the login"
+            );
+            let credentials = self
+                .auth
+                .after_unauthorized(&credentials)
+                .await
+                .map_err(auth_error)?;
+            (response, key) = self.handshake(&credentials, &forwarded).await?;
+        }
+        match response.status() {
+            StatusCode::SWITCHING_PROTOCOLS => self.upgrade(response, &key).await,
+            StatusCode::UNAUTHORIZED => Err(status::error_from_response(response).await),
+            refused => {
+                tracing::info!(
+                    status = refused.as_u16(),
+                    "the backend refused the WebSocket upgrade"
+                );
+                Ok(Opening::Refused(refused))
+            }
+        }
+    }
+
+    /// Sends the upgrade request; its answer and the key it was sent with.
+    async fn handshake(
+        &self,
+        credentials: &Credentials,
+        forwarded: &HeaderMap,
+    ) -> Result<(reqwest::Response, String), ApiError> {
+        let key = generate_key();
+        let mut request = self
+            .client
+            .get(self.url.clone())
+            .headers(forwarded.clone())
+            .header(header::CONNECTION, "upgrade")
+            .header(header::UPGRADE, "websocket")
+            .header(header::SEC_WEBSOCKET_VERSION, "13")
+            .header(header::SEC_WEBSOCKET_KEY, key.as_str())
+            .header(header::AUTHORIZATION, credentials.authorization.clone());
+        if let Some(account) = &credentials.account_header {
+            request = request.header(ACCOUNT_HEADER, account.clone());
+        }
+        // The connect timeout covers the connection; this, the answer.
+        match tokio::time::timeout(self.idle_timeout, request.send()).await {
+            Ok(Ok(response)) => Ok((response, key)),
+            Ok(Err(e)) => Err(unreachable(&self.url, &e)),
+            Err(_) => Err(StreamError::Idle(self.idle_timeout).to_api_error()),
+        }
+    }
+
+    async fn upgrade(&self, response: reqwest::Response, key: &str) -> Result<Opening, ApiError> {
+        let accept = response.headers().get(header::SEC_WEBSOCKET_ACCEPT);
+        if accept.map(HeaderValue::as_bytes) != Some(derive_accept_key(key.as_bytes()).as_bytes()) {
+            return Err(ApiError::bad_gateway(
+                "the Codex backend answered the WebSocket handshake without a valid Sec-WebSocket-Accept",
+            ));
+        }
+        let upstream_id = headers::request_id(response.headers()).map(str::to_owned);
+        let upgraded = response.upgrade().await.map_err(|e| {
+            ApiError::bad_gateway(format!(
+                "the WebSocket to the Codex backend could not be opened: {}",
+                crate::net::describe(&e)
+            ))
+        })?;
+        let config = socket_config(self.max_event_bytes);
+        let ws = WebSocketStream::from_raw_socket(upgraded, Role::Client, Some(config)).await;
+        Ok(Opening::Open(Box::new(BackendSocket {
+            ws,
+            idle_timeout: self.idle_timeout,
+            upstream_id,
+        })))
+    }
+}
+
+/// The client's headers the backend reads (as on HTTP), with the transport
+/// version: the client's own when it names one, else ours.
+fn handshake_headers(client: &HeaderMap, first: &Map<String, Value>) -> HeaderMap {
+    let mut out = headers::to_backend(client, first);
+    let beta = client
+        .get_all(&OPENAI_BETA)
+        .iter()
+        .find(|v| {
+            v.to_str()
+                .is_ok_and(|v| v.contains("responses_websockets="))
+        })
+        .cloned()
+        .unwrap_or(HeaderValue::from_static(BETA));
+    out.insert(OPENAI_BETA, beta);
+    out
+}
+
+/// An open socket to the backend.
+#[derive(Debug)]
+pub struct BackendSocket {
+    ws: WebSocketStream<reqwest::Upgraded>,
+    idle_timeout: Duration,
+    /// The backend's request id of the handshake, for logs.
+    pub upstream_id: Option<String>,
+}
+
+impl BackendSocket {
+    /// Sends one text frame.
+    pub async fn send(&mut self, text: String) -> Result<(), StreamError> {
+        self.ws.send(Message::text(text)).await.map_err(broken)
+    }
+
+    /// The next text frame; `None` once the backend closed the socket.
+    /// While a turn is in flight (`in_turn`), a frame must come within the
+    /// idle timeout; pings are answered and do not count as frames.
+    pub async fn next(&mut self, in_turn: bool) -> Result<Option<Utf8Bytes>, StreamError> {
+        let deadline = in_turn.then(|| Instant::now() + self.idle_timeout);
+        loop {
+            let message = match deadline {
+                Some(at) => tokio::time::timeout_at(at, self.ws.next())
+                    .await
+                    .map_err(|_| StreamError::Idle(self.idle_timeout))?,
+                None => self.ws.next().await,
+            };
+            match message {
+                Some(Ok(Message::Text(text))) => return Ok(Some(text)),
+                None | Some(Ok(Message::Close(_))) => return Ok(None),
+                Some(Err(WsError::ConnectionClosed | WsError::AlreadyClosed)) => return Ok(None),
+                Some(Err(e)) => return Err(broken(e)),
+                Some(Ok(Message::Binary(_))) => {
+                    return Err(StreamError::Broken(
+                        "the backend sent a binary frame".to_owned(),
+                    ));
+                }
+                Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => {}
+            }
+        }
+    }
+
+    /// Ends the socket with a closing handshake, bounded in time.
+    pub async fn close(mut self) {
+        let _ = tokio::time::timeout(CLOSE_WAIT, self.ws.close(None)).await;
+    }
+}
+
+fn broken(e: WsError) -> StreamError {
+    let why = match &e {
+        WsError::Io(io) => crate::net::describe(io),
+        WsError::Capacity(_) => format!("an event larger than allowed: {e}"),
+        _ => e.to_string(),
+    };
+    StreamError::Broken(why)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_handshake_carries_the_clients_transport_version_or_ours() {
+        let mut client = HeaderMap::new();
+        client.insert("thread-id", HeaderValue::from_static("t1"));
+        let body = serde_json::json!({"prompt_cache_key": "pck"});
+        let body = body.as_object().unwrap();
+        let out = handshake_headers(&client, body);
+        assert_eq!(out["openai-beta"], BETA);
+        assert_eq!(out["thread-id"], "t1");
+        assert_eq!(out["session-id"], "pck");
+        client.insert(
+            "openai-beta",
+            HeaderValue::from_static("responses_websockets=2026-02-04"),
+        );
+        let out = handshake_headers(&client, body);
+        assert_eq!(out["openai-beta"], "responses_websockets=2026-02-04");
+        assert_eq!(out.get_all("openai-beta").iter().count(), 1);
+    }
+}
