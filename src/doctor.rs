@@ -187,7 +187,7 @@ fn login(report: &mut Report, config: &Config) {
 
 /// Only the user may read the login.
 fn file_mode(report: &mut Report, path: &Path) {
-    match std::fs::metadata(&path).map(|m| m.permissions().mode() & 0o777) {
+    match std::fs::metadata(path).map(|m| m.permissions().mode() & 0o777) {
         Ok(0o600) => report.check(Mark::Pass, "file mode 0600: only you can read it"),
         Ok(mode) => report.check(
             Mark::Warn,
