@@ -11,14 +11,14 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use super::{AppState, Summary, body, event_stream};
 use crate::dialect::messages::{
-    self, Catalogue, ErrorType, MessagesError, StreamTranslator, translate_request,
+    self, Catalogue, ErrorType, MessagesError, StreamTranslator, Translated, translate_request,
 };
 use crate::error::ApiError;
-use crate::patch;
+use crate::patch::{self, Patched};
 use crate::proxy::{Opened, relay};
 
 /// The proxy's own refusal when it forwards as many requests as it may:
@@ -41,25 +41,9 @@ async fn handle(
     let request = body::read_json_object(headers, body, inner.config.max_body_bytes)
         .await
         .map_err(from_api)?;
-    let catalogue = inner.models.catalogue(state).await;
-    let mut translated = translate_request(
-        Value::Object(request),
-        &inner.config.anthropic_models,
-        &catalogue,
-    )?;
-    for field in &translated.dropped {
-        tracing::debug!(field = %field, "messages field dropped");
-    }
-    state.resolve_model(&mut translated.body);
+    let (translated, patched) = translate(state, request).await?;
     summary.model = Some(translated.model.clone());
     summary.stream = translated.stream;
-    let patched = patch::patch(translated.body, &inner.rules).map_err(from_api)?;
-    let backend_model = patched.body.get("model").and_then(Value::as_str);
-    tracing::debug!(
-        model = %translated.model,
-        backend_model = backend_model.unwrap_or("-"),
-        "anthropic model resolved"
-    );
     let Opened {
         events,
         headers: passed,
@@ -91,6 +75,34 @@ async fn handle(
     let mut response = (StatusCode::OK, axum::Json(message)).into_response();
     response.headers_mut().extend(passed);
     Ok(response)
+}
+
+/// The Responses request for a Messages one: the model resolved (the
+/// Anthropic map, then `model_aliases`) and the backend's rules applied.
+async fn translate(
+    state: &AppState,
+    request: Map<String, Value>,
+) -> Result<(Translated, Patched), MessagesError> {
+    let inner = &state.inner;
+    let catalogue = inner.models.catalogue(state).await;
+    let mut translated = translate_request(
+        Value::Object(request),
+        &inner.config.anthropic_models,
+        &catalogue,
+    )?;
+    for field in &translated.dropped {
+        tracing::debug!(field = %field, "messages field dropped");
+    }
+    state.resolve_model(&mut translated.body);
+    let body = std::mem::take(&mut translated.body);
+    let patched = patch::patch(body, &inner.rules).map_err(from_api)?;
+    let backend_model = patched.body.get("model").and_then(Value::as_str);
+    tracing::debug!(
+        model = %translated.model,
+        backend_model = backend_model.unwrap_or("-"),
+        "anthropic model resolved"
+    );
+    Ok((translated, patched))
 }
 
 /// `{"input_tokens": N}`, an estimate counted on a blocking thread (the
