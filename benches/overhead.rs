@@ -7,9 +7,10 @@
 //! Environment: `BENCH_SECS` (seconds per measured case, default 2),
 //! `BENCH_STREAMS` (open streams for the memory figure, default 1000),
 //! `BENCH_ONLY` (a comma-separated subset of `json1,json16,json256,stream1,
-//! stream16,stream256,ttfe,memory,metrics,chain,ws,wsmem,start`, for quick
-//! comparisons; `ws` and `wsmem` are the Responses WebSocket's, see
-//! `overhead/ws.rs`),
+//! stream16,stream256,ttfe,messages,memory,metrics,chain,ws,wsmem,start`, for
+//! quick comparisons; `ws` and `wsmem` are the Responses WebSocket's, see
+//! `overhead/ws.rs`, `messages` the Anthropic Messages stream's, see
+//! `overhead/messages.rs`),
 //! `BENCH_PROXY` (another proxy binary to measure in place of the release build).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -32,6 +33,8 @@ use serde_json::{Value, json};
 
 #[path = "overhead/chain.rs"]
 mod chain;
+#[path = "overhead/messages.rs"]
+mod messages;
 #[path = "overhead/metrics.rs"]
 mod metrics;
 #[path = "../tests/common/mock/mod.rs"]
@@ -47,6 +50,8 @@ const MAX_REQUESTS: usize = 2_000_000;
 /// The first failed answer is shown; the rest are only counted.
 /// Both a collected answer and a stream's last event say this.
 const COMPLETED: &[u8] = b"\"completed\"";
+/// What the last event of a Messages stream says.
+const MESSAGE_STOP: &[u8] = b"\"message_stop\"";
 static REPORTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 // ---------------------------------------------------------------- mock backend
@@ -109,7 +114,7 @@ impl Answer {
 type MockBody = http_body_util::combinators::BoxBody<Bytes, Infallible>;
 
 /// A lean backend: no parsing beyond draining the body and checking that a
-/// bearer token came. The `session-id` header picks the behaviour: absent,
+/// bearer token came; `GET …/models` gets a one-model list. The `session-id` header picks the behaviour: absent,
 /// the whole answer at once; `ttfe`, the first event and the rest 2 ms later;
 /// `stall`, the first events and then nothing while the connection stays;
 /// `unique`, the whole answer under a response id of its own.
@@ -122,7 +127,15 @@ async fn mock_answer(answer: Arc<Answer>, request: Request<Incoming>) -> Respons
         .headers()
         .get("session-id")
         .map(|v| v.as_bytes().to_vec());
+    let models = request.uri().path().ends_with("/models");
     let _ = request.into_body().collect().await;
+    if bearer && models {
+        let list = json!({"models": [{"slug": "gpt-5", "visibility": "list", "priority": 1}]});
+        return Response::builder()
+            .header("content-type", "application/json")
+            .body(http_body_util::Full::new(Bytes::from(list.to_string())).boxed())
+            .unwrap();
+    }
     if !bearer {
         return Response::builder()
             .status(401)
@@ -511,8 +524,10 @@ async fn one(
         }
         if !complete {
             carry.extend_from_slice(&chunk[..chunk.len().min(16)]);
-            complete = memchr::memmem::find(&carry, COMPLETED).is_some()
-                || memchr::memmem::find(&chunk, COMPLETED).is_some();
+            complete = [COMPLETED, MESSAGE_STOP].iter().any(|done| {
+                memchr::memmem::find(&carry, done).is_some()
+                    || memchr::memmem::find(&chunk, done).is_some()
+            });
             carry.clear();
             carry.extend_from_slice(&chunk[chunk.len().saturating_sub(16)..]);
         }
@@ -954,6 +969,11 @@ fn main() {
                 us(s.pct(0.5) - direct_p50)
             }
         );
+    }
+
+    if wanted("messages") {
+        let anthropic = messages::target(proxy_addr);
+        messages::run(&rt, [&targets[1], &anthropic], pid, duration, answer.events);
     }
 
     if wanted("memory") {

@@ -12,8 +12,11 @@
 //! Responses WebSocket, each with a response id of its own (so answers can be
 //! chained by `previous_response_id`, through a proxy or on the socket). A line `pace MS` on stdin makes the next HTTP answer
 //! send its events MS milliseconds apart, so a test can keep a stream in
-//! flight; `ws-pace MS` does the same for the next WebSocket answer, and
-//! `primary PCT` makes every later answer report the 5-hour window PCT % used.
+//! flight; `ws-pace MS` does the same for the next WebSocket answer;
+//! `primary PCT` makes every later answer report the 5-hour window PCT % used;
+//! `tool NAME ARGS` makes the next HTTP answer a call of the tool NAME with
+//! the JSON arguments ARGS, so a client can go through a tool round trip.
+//! Each line is acknowledged on stdout once it holds.
 //!
 //! The Codex CLI talks to it directly with that CODEX_HOME and a provider
 //! such as (`name = "OpenAI"` also turns on remote compaction):
@@ -72,27 +75,28 @@ async fn main() -> anyhow::Result<()> {
     );
     println!("websocket_url={}", backend.websocket_url());
     // stdin is read on a thread of its own: tokio's is not built in.
-    let (tx, mut paces) = tokio::sync::mpsc::unbounded_channel::<Pace>();
+    let (tx, mut commands) = tokio::sync::mpsc::unbounded_channel::<Command>();
     std::thread::spawn(move || {
         for line in std::io::stdin().lines().map_while(Result::ok) {
-            if let Some(pace) = Pace::parse(&line)
-                && tx.send(pace).is_err()
+            if let Some(command) = Command::parse(&line)
+                && tx.send(command).is_err()
             {
                 break;
             }
         }
     });
-    while let Some(pace) = paces.recv().await {
-        match pace {
-            Pace::Http(ms) => {
+    let mut calls = 0;
+    while let Some(command) = commands.recv().await {
+        match command {
+            Command::Pace(ms) => {
                 backend.push_answer(answer(Duration::from_millis(ms)));
                 println!("next answer paced {ms} ms");
             }
-            Pace::WebSocket(ms) => {
+            Command::WsPace(ms) => {
                 backend.push_ws_answer(ws_answer(Duration::from_millis(ms)));
                 println!("next WebSocket answer paced {ms} ms");
             }
-            Pace::Primary(pct) => {
+            Command::Primary(pct) => {
                 let mut headers = backend
                     .state
                     .rate_limit_headers
@@ -105,31 +109,86 @@ async fn main() -> anyhow::Result<()> {
                 }
                 println!("primary window now {pct}% used");
             }
+            Command::Tool { name, arguments } => {
+                calls += 1;
+                backend.push_answer(Answer::Events {
+                    events: tool_call(&format!("call_mock_{calls}"), &name, &arguments),
+                    pace: Duration::ZERO,
+                });
+                println!("next answer calls {name}");
+            }
         }
     }
     std::future::pending::<()>().await;
     Ok(())
 }
 
-/// A line of stdin: the pause between the events of the next answer, or
-/// the share of the 5-hour window later answers report.
-enum Pace {
-    Http(u64),
-    WebSocket(u64),
+/// A line of stdin: what the next answer is.
+enum Command {
+    /// The pause between the events of the next HTTP answer.
+    Pace(u64),
+    /// The same for the next WebSocket answer.
+    WsPace(u64),
+    /// The next HTTP answer calls this tool.
+    Tool { name: String, arguments: String },
+    /// The share of the 5-hour window every later answer reports.
     Primary(u64),
 }
 
-impl Pace {
+impl Command {
     fn parse(line: &str) -> Option<Self> {
         let ms = |rest: &str| rest.trim().parse().ok();
         if let Some(rest) = line.strip_prefix("ws-pace ") {
-            return ms(rest).map(Pace::WebSocket);
+            return ms(rest).map(Command::WsPace);
+        }
+        if let Some(rest) = line.strip_prefix("tool ") {
+            let (name, arguments) = rest.trim().split_once(' ')?;
+            serde_json::from_str::<serde_json::Value>(arguments).ok()?;
+            return Some(Command::Tool {
+                name: name.to_owned(),
+                arguments: arguments.trim().to_owned(),
+            });
         }
         if let Some(rest) = line.strip_prefix("primary ") {
-            return ms(rest).map(Pace::Primary);
+            return ms(rest).map(Command::Primary);
         }
-        line.strip_prefix("pace ").and_then(ms).map(Pace::Http)
+        line.strip_prefix("pace ").and_then(ms).map(Command::Pace)
     }
+}
+
+/// An answer calling `name` with `arguments`, streamed in two halves as the
+/// backend streams them.
+fn tool_call(call_id: &str, name: &str, arguments: &str) -> Vec<serde_json::Value> {
+    use serde_json::json;
+    let id = "resp_mock_tool";
+    let item = |arguments: &str, status: &str| {
+        json!({"type": "function_call", "id": "fc_mock_1", "call_id": call_id, "name": name,
+               "arguments": arguments, "status": status})
+    };
+    let half = arguments
+        .char_indices()
+        .map(|(i, _)| i)
+        .nth(arguments.chars().count() / 2)
+        .unwrap_or(0);
+    let (a, b) = arguments.split_at(half);
+    let mut events = vec![
+        json!({"type": "response.created", "response": {"id": id, "object": "response",
+               "status": "in_progress", "model": "gpt-5", "output": []}}),
+        json!({"type": "response.output_item.added", "output_index": 0, "item": item("", "in_progress")}),
+    ];
+    for delta in [a, b] {
+        events.push(
+            json!({"type": "response.function_call_arguments.delta", "output_index": 0,
+                           "item_id": "fc_mock_1", "delta": delta}),
+        );
+    }
+    events.extend([
+        json!({"type": "response.function_call_arguments.done", "output_index": 0,
+               "item_id": "fc_mock_1", "arguments": arguments}),
+        json!({"type": "response.output_item.done", "output_index": 0, "item": item(arguments, "completed")}),
+        mock::completed(id),
+    ]);
+    events
 }
 
 fn answer(pace: Duration) -> Answer {

@@ -263,6 +263,22 @@ let
           '';
         };
 
+        anthropicModels = mkOption {
+          type = types.attrsOf types.str;
+          default = { };
+          example = {
+            "claude-opus-*" = "gpt-5.5:high";
+            "claude-haiku-*" = "gpt-5.4-mini:low";
+          };
+          description = ''
+            Sets `anthropic_models` in {option}`settings` unless that sets it
+            itself: Anthropic model names, or globs with `*`, and the backend
+            model that answers them on `/v1/messages`, as `model` or
+            `model:effort`. A Claude name no entry matches gets a model from
+            the backend's own list.
+          '';
+        };
+
         idleExit = mkOption {
           type = types.nullOr types.str;
           default = null;
@@ -303,6 +319,7 @@ let
         list_effort_variants = mkIf (config.listEffortVariants != null) (
           mkDefault config.listEffortVariants
         );
+        anthropic_models = mkIf (config.anthropicModels != { }) (mkDefault config.anthropicModels);
       };
     };
 

@@ -27,7 +27,7 @@ async fn with_an_api_key_file_only_clients_presenting_the_key_are_served() {
     let key_file = write_key(keys.path());
     let proxy = TestProxy::start_with(&mock, |c| c.api_key_file = Some(key_file)).await;
     let refused = json!({"error": {
-        "message": "this proxy requires `Authorization: Bearer <key>` with the key from its api_key_file",
+        "message": "this proxy requires `Authorization: Bearer <key>` or `x-api-key: <key>` with the key from its api_key_file",
         "type": "invalid_request_error", "code": "invalid_api_key", "param": null}});
 
     let without = proxy.post("/v1/responses", &hello(false)).await;

@@ -125,6 +125,30 @@ pub struct Flags {
     #[arg(long)]
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub list_effort_variants: bool,
+    /// An Anthropic model name or glob and the backend model it maps to, as
+    /// NAME=MODEL[:EFFORT] (repeatable; e.g. 'claude-opus-*=gpt-5.5:high').
+    #[arg(long = "anthropic-model", global = true, value_name = "NAME=MODEL", value_parser = model_entry)]
+    #[serde(
+        rename = "anthropic_models",
+        serialize_with = "as_table",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub anthropic_models: Vec<(String, String)>,
+}
+
+/// An `--anthropic-model` argument without its `=`.
+#[derive(Debug, thiserror::Error)]
+#[error("`{0}` is not NAME=MODEL[:EFFORT]")]
+pub struct ModelEntryError(String);
+
+/// `NAME=MODEL[:EFFORT]`; the value itself is checked with the other keys.
+fn model_entry(arg: &str) -> Result<(String, String), ModelEntryError> {
+    match arg.split_once('=') {
+        Some((name, model)) if !name.trim().is_empty() => {
+            Ok((name.trim().to_owned(), model.trim().to_owned()))
+        }
+        _ => Err(ModelEntryError(arg.to_owned())),
+    }
 }
 
 fn alias_pair(text: &str) -> Result<(String, String), String> {
@@ -136,6 +160,8 @@ fn alias_pair(text: &str) -> Result<(String, String), String> {
     }
 }
 
+/// Repeated `NAME=VALUE` flags as the table they set, so that they are
+/// merged key by key over the file's.
 fn as_table<S: Serializer>(pairs: &[(String, String)], s: S) -> Result<S::Ok, S::Error> {
     s.collect_map(pairs.iter().map(|(k, v)| (k, v)))
 }

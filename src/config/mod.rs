@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 pub use self::cli::{Cli, Command, Flags, LogTarget};
 pub use self::values::{HttpUrl, ListenAddr, ValueError};
 use self::values::{aliases, list, text};
+use crate::dialect::messages::ModelMap;
 use crate::models::aliases::ModelAliases;
 use crate::store::{StoreMode, StoreOptions, options as store_options};
 
@@ -135,6 +136,10 @@ pub struct Config {
     pub model_aliases: ModelAliases,
     /// `/v1/models` also lists `<model>-<effort>` for every reasoning effort.
     pub list_effort_variants: bool,
+    /// Anthropic model names (or globs with `*`) → backend `model` or
+    /// `model:effort`, for `/v1/messages`; a Claude name it does not match
+    /// gets a model picked from the backend's list.
+    pub anthropic_models: ModelMap,
 }
 
 impl Default for Config {
@@ -176,6 +181,7 @@ impl Default for Config {
             store_ttl: store_options::DEFAULT_TTL,
             model_aliases: ModelAliases::new(),
             list_effort_variants: false,
+            anthropic_models: ModelMap::default(),
         }
     }
 }

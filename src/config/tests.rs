@@ -247,3 +247,56 @@ fn a_zero_store_bound_is_refused() {
         assert!(err.contains("store_"), "{err}");
     }
 }
+
+#[test]
+fn the_anthropic_model_map_reads_from_toml_env_and_flags_merged_by_key() {
+    use crate::dialect::messages::{Effort, Target};
+    let target = |model: &str, effort: Option<Effort>| Target {
+        model: model.into(),
+        effort,
+    };
+    let flags = Flags {
+        anthropic_models: vec![("claude-haiku-*".into(), "gpt-5-mini".into())],
+        ..Flags::default()
+    };
+    let c: Config = Figment::from(Serialized::defaults(Config::default()))
+        .merge(Toml::string(
+            "[anthropic_models]\n\"claude-opus-*\" = \"gpt-5.5:high\"\n\"claude-*\" = \"gpt-5.5\"",
+        ))
+        .merge(Serialized::default(
+            "anthropic_models",
+            r#"{"claude-*" = "gpt-5.4:low"}"#.parse::<figment::value::Value>().unwrap(),
+        ))
+        .merge(Serialized::defaults(&flags))
+        .extract()
+        .unwrap();
+    let entries: Vec<(&str, &Target)> = c
+        .anthropic_models
+        .0
+        .iter()
+        .map(|(k, v)| (k.as_str(), v))
+        .collect();
+    assert_eq!(
+        entries,
+        [
+            ("claude-*", &target("gpt-5.4", Some(Effort::Low))),
+            ("claude-haiku-*", &target("gpt-5-mini", None)),
+            ("claude-opus-*", &target("gpt-5.5", Some(Effort::High))),
+        ]
+    );
+    let back: Config = toml::from_str(&c.to_toml()).unwrap();
+    assert_eq!(back, c);
+    let err = Figment::from(Serialized::defaults(Config::default()))
+        .merge(Toml::string(
+            "[anthropic_models]\n\"claude-*\" = \"gpt-5:max\"",
+        ))
+        .extract::<Config>()
+        .map_err(ConfigError::from)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("anthropic_models") || err.contains("claude-*"),
+        "{err}"
+    );
+    assert!(err.contains("the effort after `:`"), "{err}");
+}

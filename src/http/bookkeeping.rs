@@ -13,7 +13,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use http_body::{Frame, SizeHint};
 use subtle::ConstantTimeEq;
 
@@ -139,13 +139,16 @@ pub async fn bookkeeping(State(state): State<AppState>, request: Request, next: 
         && let Some(key) = &state.inner.client_key
         && !presents_key(&request, key)
     {
-        ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            ErrorKind::InvalidRequest,
-            Some("invalid_api_key"),
-            "this proxy requires `Authorization: Bearer <key>` with the key from its api_key_file",
+        super::in_dialect(
+            &path,
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                ErrorKind::InvalidRequest,
+                Some("invalid_api_key"),
+                "this proxy requires `Authorization: Bearer <key>` or `x-api-key: <key>` with \
+                 the key from its api_key_file",
+            ),
         )
-        .into_response()
     } else {
         state.inner.activity.begin();
         let in_flight = state.metrics().map(|m| m.request_started());
@@ -178,13 +181,18 @@ pub async fn bookkeeping(State(state): State<AppState>, request: Request, next: 
     response
 }
 
-/// The client sent `Authorization: Bearer <key>`, compared in constant time.
+/// The client sent `Authorization: Bearer <key>` (OpenAI's clients) or
+/// `x-api-key: <key>` (Anthropic's), compared in constant time.
 fn presents_key(request: &Request, key: &[u8]) -> bool {
-    request
-        .headers()
+    let headers = request.headers();
+    let bearer = headers
         .get(header::AUTHORIZATION)
-        .and_then(|v| v.as_bytes().strip_prefix(b"Bearer "))
-        .is_some_and(|given| bool::from(given.trim_ascii().ct_eq(key)))
+        .and_then(|v| v.as_bytes().strip_prefix(b"Bearer "));
+    let api_key = headers.get("x-api-key").map(HeaderValue::as_bytes);
+    [bearer, api_key]
+        .into_iter()
+        .flatten()
+        .any(|given| bool::from(given.trim_ascii().ct_eq(key)))
 }
 
 /// The route a request took, for its metrics.

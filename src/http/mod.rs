@@ -11,6 +11,7 @@ pub mod boundary;
 mod chat;
 mod compact;
 pub mod conversation;
+mod messages;
 mod models;
 mod responses;
 pub mod serve;
@@ -169,6 +170,8 @@ pub fn router(state: AppState) -> Router {
         .route("/responses/{id}/cancel", post(stored::cancel))
         .route("/v1/chat/completions", post(chat::create))
         .route("/chat/completions", post(chat::create))
+        .route("/v1/messages", post(messages::create))
+        .route("/v1/messages/count_tokens", post(messages::count_tokens))
         .route("/v1/models", get(models::list))
         .route("/models", get(models::list))
         .route("/v1/status", get(status::show))
@@ -195,26 +198,41 @@ async fn healthz() -> &'static str {
     "ok"
 }
 
-async fn not_found(request: Request) -> ApiError {
-    ApiError::new(
-        StatusCode::NOT_FOUND,
-        ErrorKind::InvalidRequest,
-        Some("unknown_url"),
-        format!("no route for {} {}", request.method(), request.uri().path()),
+async fn not_found(request: Request) -> Response {
+    in_dialect(
+        request.uri().path(),
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            ErrorKind::InvalidRequest,
+            Some("unknown_url"),
+            format!("no route for {} {}", request.method(), request.uri().path()),
+        ),
     )
 }
 
-async fn method_not_allowed(request: Request) -> ApiError {
-    ApiError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        ErrorKind::InvalidRequest,
-        Some("method_not_allowed"),
-        format!(
-            "{} is not allowed on {}",
-            request.method(),
-            request.uri().path()
+async fn method_not_allowed(request: Request) -> Response {
+    in_dialect(
+        request.uri().path(),
+        ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            ErrorKind::InvalidRequest,
+            Some("method_not_allowed"),
+            format!(
+                "{} is not allowed on {}",
+                request.method(),
+                request.uri().path()
+            ),
         ),
     )
+}
+
+/// The proxy's own error in the dialect of the route: Anthropic's shape on
+/// its paths, OpenAI's elsewhere.
+fn in_dialect(path: &str, error: ApiError) -> Response {
+    if messages::is_messages_path(path) {
+        return messages::error_response(messages::from_api(error));
+    }
+    error.into_response()
 }
 
 /// The handler's answer, carrying its summary for the log line.

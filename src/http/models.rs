@@ -1,33 +1,45 @@
-//! `GET /v1/models`: the backend's model list in OpenAI's list shape, kept
-//! for `models_cache_ttl` and revalidated with its ETag; with
+//! `GET /v1/models`: the backend's model list in OpenAI's list shape, or in
+//! Anthropic's when the request carries `anthropic-version`, kept for
+//! `models_cache_ttl` and revalidated with its ETag; with
 //! `list_effort_variants`, each model's `<model>-<effort>` names too. The
-//! catalogue also tells which effort suffixes the model names may carry.
+//! catalogue also tells which effort suffixes the model names may carry,
+//! and, as a [`Catalogue`], picks the backend model for an Anthropic name.
 
 use std::sync::{Arc, LazyLock, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::extract::State;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use serde_json::{Value, json};
 
 use super::AppState;
+use crate::dialect::messages::Catalogue;
 use crate::error::ApiError;
 use crate::models::aliases::{self, Efforts};
 use crate::net;
+
+/// After a failed fetch, how long Messages requests go on with the last
+/// catalogue (or none) before the backend is asked again.
+const CATALOGUE_RETRY: Duration = Duration::from_secs(30);
 
 /// The last list the backend gave.
 #[derive(Debug, Default)]
 pub struct Cache {
     entry: Mutex<Option<Entry>>,
+    failed: Mutex<Option<Instant>>,
 }
 
 #[derive(Debug, Clone)]
 struct Entry {
     fetched: Instant,
     etag: Option<HeaderValue>,
+    /// The OpenAI-shaped list.
     body: Bytes,
+    /// The backend's own answer, for the other shapes.
+    raw: Arc<Value>,
+    catalogue: Arc<Catalogue>,
     /// The effort suffixes and model names of the catalogue behind `body`.
     efforts: Arc<Efforts>,
 }
@@ -58,14 +70,47 @@ impl Cache {
     }
 }
 
-pub async fn list(State(state): State<AppState>) -> Response {
+pub async fn list(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let anthropic = headers.contains_key("anthropic-version");
     match fetch(&state).await {
-        Ok(body) => ([(header::CONTENT_TYPE, "application/json")], body).into_response(),
+        Ok(entry) if anthropic => axum::Json(to_anthropic_list(&entry.raw)).into_response(),
+        Ok(entry) => ([(header::CONTENT_TYPE, "application/json")], entry.body).into_response(),
+        Err(e) if anthropic => super::messages::error_response(super::messages::from_api(e)),
         Err(e) => e.into_response(),
     }
 }
 
-async fn fetch(state: &AppState) -> Result<Bytes, ApiError> {
+impl Cache {
+    /// The backend's catalogue, for the Anthropic model map: the cached one,
+    /// fetched when stale. A backend that cannot list its models does not
+    /// stop a request: the last catalogue known (or an empty one) is used,
+    /// and the backend is asked again after [`CATALOGUE_RETRY`]; a missing
+    /// or refused login is not waited out, so the first request after a
+    /// `codex login` maps its names again.
+    pub async fn catalogue(&self, state: &AppState) -> Arc<Catalogue> {
+        let cached = self.entry.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let failed = *self.failed.lock().unwrap_or_else(|e| e.into_inner());
+        let fresh = cached
+            .as_ref()
+            .is_some_and(|e| e.fetched.elapsed() < state.inner.config.models_cache_ttl);
+        let backing_off = failed.is_some_and(|at| at.elapsed() < CATALOGUE_RETRY);
+        if fresh || backing_off {
+            return cached.map(|e| e.catalogue).unwrap_or_default();
+        }
+        match fetch(state).await {
+            Ok(entry) => entry.catalogue,
+            Err(e) => {
+                tracing::warn!(error = %e, "the model list for the Anthropic model map is unavailable");
+                if e.status != StatusCode::UNAUTHORIZED {
+                    *self.failed.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
+                }
+                cached.map(|e| e.catalogue).unwrap_or_default()
+            }
+        }
+    }
+}
+
+async fn fetch(state: &AppState) -> Result<Entry, ApiError> {
     let inner = &state.inner;
     let cached = inner
         .models
@@ -76,7 +121,7 @@ async fn fetch(state: &AppState) -> Result<Bytes, ApiError> {
     if let Some(entry) = &cached
         && entry.fetched.elapsed() < inner.config.models_cache_ttl
     {
-        return Ok(entry.body.clone());
+        return Ok(entry.clone());
     }
     let etag = cached.as_ref().and_then(|e| e.etag.as_ref());
     let response = inner.upstream.models(etag).await?;
@@ -108,13 +153,19 @@ async fn fetch(state: &AppState) -> Result<Bytes, ApiError> {
                 fetched: Instant::now(),
                 etag,
                 body: Bytes::from(list.to_string()),
+                catalogue: Arc::new(Catalogue::from_backend(&value)),
                 efforts: Arc::new(Efforts::from_catalogue(&value)),
+                raw: Arc::new(value),
             }
         }
     };
-    let body = entry.body.clone();
-    *inner.models.entry.lock().unwrap_or_else(|e| e.into_inner()) = Some(entry);
-    Ok(body)
+    *inner.models.entry.lock().unwrap_or_else(|e| e.into_inner()) = Some(entry.clone());
+    *inner
+        .models
+        .failed
+        .lock()
+        .unwrap_or_else(|e| e.into_inner()) = None;
+    Ok(entry)
 }
 
 /// `{"models":[{slug, visibility, supported_in_api, …}]}` to OpenAI's
@@ -130,6 +181,31 @@ pub fn to_openai_list(upstream: &Value) -> Option<Value> {
         .map(|slug| json!({"id": slug, "object": "model", "created": 0, "owned_by": "openai"}))
         .collect();
     Some(json!({"object": "list", "data": data}))
+}
+
+/// The listed models in Anthropic's shape: `{"data":[{type, id,
+/// display_name, created_at}], has_more, first_id, last_id}`, one page. The
+/// backend gives no dates, so `created_at` is the Unix epoch.
+pub fn to_anthropic_list(upstream: &Value) -> Value {
+    let models = upstream.get("models").and_then(Value::as_array);
+    let data: Vec<Value> = models
+        .into_iter()
+        .flatten()
+        .filter(|m| m.get("visibility").and_then(Value::as_str) == Some("list"))
+        .filter(|m| m.get("supported_in_api").and_then(Value::as_bool) != Some(false))
+        .filter_map(|m| {
+            let slug = m.get("slug").and_then(Value::as_str)?;
+            let name = m
+                .get("display_name")
+                .and_then(Value::as_str)
+                .unwrap_or(slug);
+            Some(json!({"type": "model", "id": slug, "display_name": name,
+                        "created_at": "1970-01-01T00:00:00Z"}))
+        })
+        .collect();
+    let id = |m: Option<&Value>| m.map_or(Value::Null, |m| m["id"].clone());
+    json!({"first_id": id(data.first()), "last_id": id(data.last()),
+           "has_more": false, "data": data})
 }
 
 #[cfg(test)]
@@ -152,5 +228,25 @@ mod tests {
             ]})
         );
         assert_eq!(to_openai_list(&json!({"detail": "x"})), None);
+    }
+
+    #[test]
+    fn listed_models_are_offered_in_anthropic_shape() {
+        let upstream = json!({"models": [
+            {"slug": "gpt-5", "display_name": "GPT-5", "visibility": "list"},
+            {"slug": "hidden", "visibility": "hide"},
+            {"slug": "gpt-5-codex", "visibility": "list"},
+        ]});
+        assert_eq!(
+            to_anthropic_list(&upstream),
+            json!({"data": [
+                {"type": "model", "id": "gpt-5", "display_name": "GPT-5", "created_at": "1970-01-01T00:00:00Z"},
+                {"type": "model", "id": "gpt-5-codex", "display_name": "gpt-5-codex", "created_at": "1970-01-01T00:00:00Z"},
+            ], "has_more": false, "first_id": "gpt-5", "last_id": "gpt-5-codex"})
+        );
+        assert_eq!(
+            to_anthropic_list(&json!({"models": []})),
+            json!({"data": [], "has_more": false, "first_id": null, "last_id": null})
+        );
     }
 }

@@ -4,10 +4,14 @@
 // `node cases.mjs NAME...` runs the named cases in one process and prints one
 // line per case: `ok NAME SECONDS` or `FAIL NAME SECONDS WHY`. run.sh starts
 // the daemon in front of the mock backend and passes its root URL in
-// PROXY_URL; every answer of the mock is EXPECTED_TEXT.
+// PROXY_URL; every answer of the mock is EXPECTED_TEXT, unless a case
+// scripts the next one through the mock's stdin (MOCK_CONTROL), which the
+// mock acknowledges in its log (MOCK_LOG).
 //
 // Retries are off and timeouts short, so a broken answer shows as itself and
 // not as a slow retry loop.
+
+import { appendFileSync, readFileSync } from "node:fs";
 
 const PROXY_URL = process.env.PROXY_URL;
 const ANSWER = process.env.EXPECTED_TEXT;
@@ -45,6 +49,20 @@ const textOf = (message) =>
     .filter((block) => block.type === "text")
     .map((block) => block.text)
     .join("");
+
+// Has the mock answer the next request with a call of the tool `name`, and
+// waits until it will.
+async function nextAnswerCalls(name, args) {
+  const ack = `next answer calls ${name}\n`;
+  const acks = () => readFileSync(process.env.MOCK_LOG, "utf8").split(ack).length - 1;
+  const before = acks();
+  appendFileSync(process.env.MOCK_CONTROL, `tool ${name} ${JSON.stringify(args)}\n`);
+  const deadline = Date.now() + 5_000;
+  while (acks() === before) {
+    expect(Date.now() < deadline, "the mock did not take the scripted tool call");
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
 
 const TOOL = {
   name: "get_weather",
@@ -178,19 +196,29 @@ const CASES = {
   },
 
   async "node-anthropic-messages-tool-round-trip"() {
-    // The second half of a tool round trip: the tool's definition, the
-    // model's call and the tool's result go up; the mock answers with text.
-    const message = await (await anthropicClient()).messages.create({
+    // The model calls the tool (streamed: the SDK assembles the arguments
+    // from their deltas); its result goes back with the call, and the model
+    // answers with text.
+    const client = await anthropicClient();
+    const question = { role: "user", content: "What is the weather in Paris?" };
+    await nextAnswerCalls("get_weather", { city: "Paris" });
+    const first = await client.messages
+      .stream({ model: MODEL, max_tokens: 1024, tools: [TOOL], messages: [question] })
+      .finalMessage();
+    expect(first.stop_reason === "tool_use", `first stop_reason ${show(first.stop_reason)}`);
+    const calls = first.content.filter((block) => block.type === "tool_use");
+    expect(
+      show(calls.map((c) => [c.name, c.input])) === show([["get_weather", { city: "Paris" }]]),
+      `tool calls ${show(calls)}`,
+    );
+    const message = await client.messages.create({
       model: MODEL,
       max_tokens: 1024,
       tools: [TOOL],
       messages: [
-        { role: "user", content: "What is the weather in Paris?" },
-        {
-          role: "assistant",
-          content: [{ type: "tool_use", id: "toolu_01", name: "get_weather", input: { city: "Paris" } }],
-        },
-        { role: "user", content: [{ type: "tool_result", tool_use_id: "toolu_01", content: "18 C and sunny" }] },
+        question,
+        { role: "assistant", content: first.content },
+        { role: "user", content: [{ type: "tool_result", tool_use_id: calls[0].id, content: "18 C and sunny" }] },
       ],
     });
     expect(textOf(message) === ANSWER, `text ${show(textOf(message))}`);

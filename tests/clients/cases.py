@@ -4,11 +4,13 @@
 seconds of CPU to import, too much to pay per case) and prints one line per
 case: `ok NAME SECONDS` or `FAIL NAME SECONDS WHY`. run.sh starts the daemon in
 front of the mock backend and passes its root URL in PROXY_URL; every answer
-of the mock is EXPECTED_TEXT.
+of the mock is EXPECTED_TEXT, unless a case scripts the next one through the
+mock's stdin (MOCK_CONTROL), which the mock acknowledges in its log (MOCK_LOG).
 
 Retries are off and timeouts short, so a broken answer shows as itself and
 not as a slow retry loop."""
 
+import json
 import os
 import signal
 import sys
@@ -184,6 +186,24 @@ def text_of(message) -> str:
     return "".join(block.text for block in message.content if block.type == "text")
 
 
+def next_answer_calls(name: str, arguments: dict) -> None:
+    """Has the mock answer the next request with a call of the tool `name`,
+    and waits until it will."""
+    ack = f"next answer calls {name}\n"
+
+    def acks() -> int:
+        with open(os.environ["MOCK_LOG"]) as log:
+            return log.read().count(ack)
+
+    before = acks()
+    with open(os.environ["MOCK_CONTROL"], "w") as control:
+        control.write(f"tool {name} {json.dumps(arguments)}\n")
+    deadline = time.monotonic() + 5
+    while acks() == before:
+        expect(time.monotonic() < deadline, "the mock did not take the scripted tool call")
+        time.sleep(0.02)
+
+
 @case("py-anthropic-messages-create")
 def anthropic_messages_create() -> None:
     message = anthropic_client().messages.create(
@@ -217,25 +237,24 @@ def anthropic_messages_create_stream() -> None:
 
 @case("py-anthropic-messages-tool-round-trip")
 def anthropic_messages_tool_round_trip() -> None:
-    # The second half of a tool round trip: the tool's definition, the
-    # model's call and the tool's result go up; the mock answers with text.
-    message = anthropic_client().messages.create(
+    # The model calls the tool; its result goes back with the call, and the
+    # model answers with text.
+    client = anthropic_client()
+    question = {"role": "user", "content": "What is the weather in Paris?"}
+    next_answer_calls("get_weather", {"city": "Paris"})
+    first = client.messages.create(model=MODEL, max_tokens=1024, tools=[TOOL], messages=[question])
+    expect(first.stop_reason == "tool_use", f"first stop_reason {first.stop_reason!r}")
+    calls = [block for block in first.content if block.type == "tool_use"]
+    expect(
+        [(c.name, c.input) for c in calls] == [("get_weather", {"city": "Paris"})],
+        f"tool calls {calls!r}",
+    )
+    result = {"type": "tool_result", "tool_use_id": calls[0].id, "content": "18 C and sunny"}
+    message = client.messages.create(
         model=MODEL,
         max_tokens=1024,
         tools=[TOOL],
-        messages=[
-            {"role": "user", "content": "What is the weather in Paris?"},
-            {
-                "role": "assistant",
-                "content": [
-                    {"type": "tool_use", "id": "toolu_01", "name": "get_weather", "input": {"city": "Paris"}}
-                ],
-            },
-            {
-                "role": "user",
-                "content": [{"type": "tool_result", "tool_use_id": "toolu_01", "content": "18 C and sunny"}],
-            },
-        ],
+        messages=[question, {"role": "assistant", "content": first.content}, {"role": "user", "content": [result]}],
     )
     expect(text_of(message) == ANSWER, f"text {text_of(message)!r}")
     expect(message.stop_reason == "end_turn", f"stop_reason {message.stop_reason!r}")

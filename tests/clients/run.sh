@@ -60,16 +60,6 @@ CASES=(
 # yet. They are reported as skipped; delete a line here when its capability
 # lands, and the case counts from then on.
 PENDING=(
-  # The Anthropic Messages API (/v1/messages, /v1/messages/count_tokens).
-  py-anthropic-messages-create
-  py-anthropic-messages-create-stream
-  py-anthropic-messages-tool-round-trip
-  py-anthropic-messages-count-tokens
-  node-anthropic-messages-create
-  node-anthropic-messages-create-stream
-  node-anthropic-messages-tool-round-trip
-  node-anthropic-messages-count-tokens
-  claude-print
 )
 
 # The mock backend (examples/mock_upstream.rs) answers every request with
@@ -173,11 +163,16 @@ clean_env() { # HOME COMMAND...
 }
 start() { # LOG HOME COMMAND...: in the background; env execs, so $! is the command
   mkdir -p "$2"
-  "${clean[@]}" HOME="$2" "${@:3}" </dev/null >"$1" 2>&1 &
+  "${clean[@]}" HOME="$2" "${@:3}" <"${START_STDIN:-/dev/null}" >"$1" 2>&1 &
   pids+=($!)
 }
 
-start "$work/mock.log" "$work/mock-home" "$mock_bin" 127.0.0.1:0 "$work/codex-home"
+# The mock reads what its next answer is (`tool NAME ARGS`) on stdin: a pipe
+# the SDK cases write to (MOCK_CONTROL), held open here so that it never
+# reads an end.
+mkfifo "$work/mock.in"
+exec 3<>"$work/mock.in"
+START_STDIN=$work/mock.in start "$work/mock.log" "$work/mock-home" "$mock_bin" 127.0.0.1:0 "$work/codex-home"
 until_true 20 grep -qs upstream_url= "$work/mock.log" || {
   failed=1
   echo "FAIL setup: the mock backend did not start: $(tail -3 "$work/mock.log")"
@@ -211,6 +206,7 @@ run_batch() { # RUNNER_MISSING_WHY COMMAND... -- NAME...
   fi
   start_ns=$(date +%s%N)
   out=$(clean_env "$work/sdk-home" PROXY_URL="$url" EXPECTED_TEXT="$ANSWER" CLIENTS_MODEL="$MODEL" \
+    MOCK_CONTROL="$work/mock.in" MOCK_LOG="$work/mock.log" \
     timeout -k 5 "$(budget $((LOAD_SECONDS + 30 * ${#names[@]})))" "${cmd[@]}" "${names[@]}" 2>"$work/${names[0]%%-*}.err")
   rc=$?
   for name in "${names[@]}"; do

@@ -449,6 +449,9 @@ impl StreamTranslator {
     }
 }
 
+#[path = "stream_wire.rs"]
+mod wire;
+
 #[cfg(test)]
 #[path = "stream_tests.rs"]
 mod tests;
