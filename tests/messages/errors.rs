@@ -145,6 +145,14 @@ async fn backend_refusals_keep_their_meaning_in_anthropics_terms() {
     assert_eq!((status, kind.as_str()), (429, "rate_limit_error"));
     assert!(message.contains("usage limit"), "{message}");
 
+    // Until the window resets, the proxy answers for the backend, in the
+    // same shape, without asking it.
+    let calls = mock.responses_calls();
+    let (status, kind, _) = error_of(proxy.post("/v1/messages", &hello(false)).await).await;
+    assert_eq!((status, kind.as_str()), (429, "rate_limit_error"));
+    assert_eq!(mock.responses_calls(), calls);
+
+    let proxy = TestProxy::start_with(&mock, |c| c.limit_cooldown = false).await;
     let (status, kind, message) = error_of(proxy.post("/v1/messages", &hello(false)).await).await;
     assert_eq!(
         (status, kind.as_str(), message.as_str()),
