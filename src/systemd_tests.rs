@@ -1,5 +1,7 @@
 //! Unit tests of `systemd`, beside it to keep the module short.
+use super::listeners::bind_unix;
 use super::*;
+use std::os::unix::fs::PermissionsExt;
 
 #[test]
 fn status_line_names_place_account_and_expiry() {
