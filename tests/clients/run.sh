@@ -53,6 +53,7 @@ CASES=(
   node-anthropic-messages-count-tokens
   codex-exec-http
   codex-exec-websocket
+  codex-exec-builtin
   claude-print
 )
 
@@ -226,12 +227,12 @@ run_batch() { # RUNNER_MISSING_WHY COMMAND... -- NAME...
 # plugins or apps, no analytics or feedback uploads, no login-shell snapshot.
 # --strict-config makes a setting a newer CLI no longer knows fail the case
 # rather than be silently ignored.
-codex_exec() { # NAME PROVIDER_EXTRA_TOML: runs it, leaves stdout and stderr in $work/NAME.*
-  local home=$work/$1
+codex_exec() { # NAME PROVIDER_EXTRA_TOML [PROVIDER_CHOICE_TOML]: runs it, leaves stdout and stderr in $work/NAME.*
+  local home=$work/$1 choice=${3:-'model_provider = "codex-responses-proxy"'}
   mkdir -p "$home/codex-home" "$home/project"
   cat >"$home/codex-home/config.toml" <<EOF
 model = "$MODEL"
-model_provider = "codex-responses-proxy"
+$choice
 check_for_update_on_startup = false
 
 [features]
@@ -254,7 +255,7 @@ wire_api = "responses"
 env_key = "CODEX_RESPONSES_PROXY_KEY"
 $2
 EOF
-  clean_env "$home" CODEX_HOME="$home/codex-home" CODEX_RESPONSES_PROXY_KEY=unused \
+  clean_env "$home" CODEX_HOME="$home/codex-home" CODEX_RESPONSES_PROXY_KEY=unused CODEX_API_KEY=unused \
     timeout -k 5 "$(budget $CLI_SECONDS)" codex exec --skip-git-repo-check --ephemeral --strict-config \
     --sandbox read-only --color never -C "$home/project" "Say hello." \
     </dev/null >"$work/$1.out" 2>"$work/$1.err"
@@ -262,7 +263,7 @@ EOF
 
 # The answer must be what the CLI printed on stdout, and it must have got
 # there without a retry or a fallback.
-judge_cli() { # NAME RC START_NS FORBIDDEN_PATTERN
+judge_cli() { # NAME RC START_NS FORBIDDEN_PATTERN [DAEMON_LOG_PATTERN COUNT_BEFORE]
   local name=$1 rc=$2 took why=
   took=$(elapsed "$3")
   if ((rc == 124)); then
@@ -273,6 +274,8 @@ judge_cli() { # NAME RC START_NS FORBIDDEN_PATTERN
     why="the answer is not on stdout: $(tail -c 200 "$work/$name.out" | tr '\n' ' ')"
   elif grep -qE "$4" "$work/$name.out" "$work/$name.err"; then
     why="it printed: $(grep -hE "$4" "$work/$name.out" "$work/$name.err" | head -2 | tr '\n' ' ')"
+  elif [[ -n ${5:-} ]] && (($(grep -cE "$5" "$work/proxy.log") <= $6)); then
+    why="the daemon logged no new line matching $5"
   fi
   if [[ -z $why ]]; then ok "$name" "$took"; else fail "$name" "$took" "$why"; fi
 }
@@ -285,10 +288,21 @@ case_codex_exec_http() {
 }
 
 case_codex_exec_websocket() {
-  local start_ns
+  local start_ns turns
   start_ns=$(date +%s%N)
+  turns=$(grep -c 'transport="websocket"' "$work/proxy.log")
   codex_exec codex-exec-websocket "supports_websockets = true"
-  judge_cli codex-exec-websocket $? "$start_ns" 'Falling back|failed to connect|Reconnecting|ERROR'
+  judge_cli codex-exec-websocket $? "$start_ns" 'Falling back|failed to connect|Reconnecting|ERROR' 'transport="websocket"' "$turns"
+}
+
+# The built-in provider, moved to the proxy by `openai_base_url` alone; it
+# speaks the WebSocket without being told to.
+case_codex_exec_builtin() {
+  local start_ns turns
+  start_ns=$(date +%s%N)
+  turns=$(grep -c 'transport="websocket"' "$work/proxy.log")
+  codex_exec codex-exec-builtin "" "openai_base_url = \"$url/v1\""
+  judge_cli codex-exec-builtin $? "$start_ns" 'Falling back|failed to connect|Reconnecting|ERROR' 'transport="websocket"' "$turns"
 }
 
 # Claude Code in print mode. The variables keep it offline: no auto-update,
