@@ -40,10 +40,10 @@ const IDLE_CHECK_MIN: Duration = Duration::from_millis(100);
 /// Returns once requests in flight have finished or the grace period ran out.
 ///
 /// Watchdog: a ping is sent every half `WATCHDOG_USEC`, and only while the
-/// server is healthy: the serving task is still running, no stop has begun,
-/// and the runtime runs a probe task within a quarter of the interval. A
-/// wedged runtime, which can no longer run this loop or the probe, sends no
-/// ping; systemd then restarts the unit.
+/// server is healthy: the serving task is still running (or draining after
+/// a stop) and the runtime runs a probe task within a quarter of the
+/// interval. A wedged runtime, which can no longer run this loop or the
+/// probe, sends no ping; systemd then restarts the unit.
 pub async fn run(
     daemon: Daemon,
     listeners: Listeners,
@@ -83,7 +83,7 @@ pub async fn run(
     };
     announce_stop(stop, &daemon, config.idle_exit);
     let _ = stop_tx.send(());
-    let joined = server.await;
+    let joined = drain(&mut server, watchdog).await;
     remove_socket_file(own_socket_file.as_deref());
     joined.map_err(|e| anyhow::anyhow!("the server failed while stopping: {e}"))?;
     tracing::info!("stopped");
@@ -163,6 +163,29 @@ async fn wait_for_stop(
                     Ok(()) => anyhow::anyhow!("the server stopped on its own"),
                     Err(e) => anyhow::anyhow!("the server failed: {e}"),
                 });
+            }
+        }
+    }
+}
+
+/// Waits for the server to let its requests in flight finish, feeding the
+/// watchdog meanwhile while the runtime still responds: a long answer being
+/// drained is not a hang.
+async fn drain(
+    server: &mut tokio::task::JoinHandle<()>,
+    watchdog: Option<Duration>,
+) -> Result<(), tokio::task::JoinError> {
+    let Some(watchdog) = watchdog else {
+        return server.await;
+    };
+    let mut tick = tokio::time::interval(watchdog / 2);
+    loop {
+        tokio::select! {
+            joined = &mut *server => return joined,
+            _ = tick.tick() => {
+                if responds(&tokio::runtime::Handle::current(), watchdog / 4).await {
+                    notify(&[NotifyState::Watchdog]);
+                }
             }
         }
     }
