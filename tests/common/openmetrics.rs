@@ -20,6 +20,7 @@ families = {}
 for family in text_string_to_metric_families(sys.stdin.read()):
     families[family.name] = {
         "type": family.type,
+        "unit": family.unit,
         "samples": [[s.name, s.labels, s.value] for s in family.samples],
     }
 print(json.dumps(families))
@@ -73,6 +74,12 @@ pub fn parse(text: &str) -> Option<Families> {
 pub struct Families(Value);
 
 impl Families {
+    /// The parser's whole answer: by family name, its `type`, `unit` and
+    /// `samples` as `[name, labels, value]`.
+    pub fn into_json(self) -> Value {
+        self.0
+    }
+
     /// The family's type (`counter`, `gauge`, `histogram`, …).
     pub fn kind(&self, family: &str) -> Option<String> {
         self.0[family]["type"].as_str().map(str::to_owned)
