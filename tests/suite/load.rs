@@ -4,7 +4,7 @@
 //! and resident memory are the ones measured.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

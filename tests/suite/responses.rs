@@ -2,7 +2,7 @@
 //! streaming, collection and every error mapping.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

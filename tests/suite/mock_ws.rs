@@ -3,7 +3,7 @@
 //! `mock_ws/http.rs`. A plain WebSocket client talks to the mock directly.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 #[path = "mock_ws/http.rs"]
 mod http;
 

@@ -4,7 +4,7 @@
 //! the official SDKs do it, and the streamed final answer carrying its output.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 #[path = "state/durability.rs"]
 mod durability;
 #[path = "state/models.rs"]

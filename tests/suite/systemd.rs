@@ -4,8 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "common/mock/mod.rs"]
-mod mock;
+use crate::common::mock;
 
 use std::future::Future;
 use std::os::unix::fs::PermissionsExt;
@@ -15,7 +14,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::mock::{Answer, MockBackend};
+use mock::{Answer, MockBackend};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const BIN: &str = env!("CARGO_BIN_EXE_codex-responses-proxy");

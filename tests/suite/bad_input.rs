@@ -2,7 +2,7 @@
 //! OpenAI-shaped error saying what is wrong, and none reaches the backend.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::net::SocketAddr;
 use std::time::Duration;

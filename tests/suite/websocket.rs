@@ -3,7 +3,7 @@
 //! when it refuses the upgrade) on the other, over real sockets.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 #[path = "websocket/failures.rs"]
 mod failures;
 #[path = "websocket/limits.rs"]

@@ -2,7 +2,7 @@
 //! HTTP proxy the environment names (`HTTPS_PROXY`, `HTTP_PROXY`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

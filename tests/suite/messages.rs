@@ -7,7 +7,7 @@
 
 #[path = "messages/clients.rs"]
 mod clients;
-mod common;
+use crate::common;
 #[path = "messages/content.rs"]
 mod content;
 #[path = "messages/errors.rs"]

@@ -4,7 +4,7 @@
 //! of another site sends its `Origin`. Neither may reach the backend.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

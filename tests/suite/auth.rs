@@ -2,7 +2,7 @@
 //! tokens, writing back safely, and saying plainly what to do when it is gone.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::os::unix::fs::PermissionsExt;
 

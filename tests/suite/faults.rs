@@ -5,7 +5,7 @@
 //! each fault the proxy must still serve the next request.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::net::SocketAddr;
 use std::time::Duration;

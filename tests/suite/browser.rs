@@ -8,7 +8,7 @@
 //! fail when `CI` is set and say they were skipped otherwise.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;

@@ -4,7 +4,7 @@
 //! (§12) in `compat/compressed.rs`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 #[path = "compat/compressed.rs"]
 mod compressed;
 #[path = "compat/headers.rs"]

@@ -1,7 +1,7 @@
 //! `/v1/chat/completions` end to end through the mock backend.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
