@@ -23,6 +23,8 @@
 //! - [`store`]: stored responses, `previous_response_id` expansion, and the
 //!   reasoning kept between turns (the backend keeps no state).
 //! - [`models`]: model aliases and reasoning-effort suffixes (pure).
+//! - [`wire`]: long requests at wire speed: the Responses request as raw
+//!   bytes patched in place, and the body compressed for the backend (pure).
 //!
 //! Around it: [`config`] (layered settings), [`systemd`] (passed sockets,
 //! sd-notify, watchdog, idle exit), [`logging`] (journald or stderr),
@@ -50,6 +52,7 @@ pub mod sse;
 pub mod status;
 pub mod store;
 pub mod systemd;
+pub mod wire;
 
 use std::future::Future;
 use std::sync::Arc;

@@ -21,6 +21,7 @@ use self::values::{aliases, list, text};
 use crate::dialect::messages::ModelMap;
 use crate::models::aliases::ModelAliases;
 use crate::store::{StoreMode, StoreOptions, options as store_options};
+use crate::wire::encoding::UpstreamCompression;
 
 /// Prefix of the environment variables that set configuration keys.
 pub const ENV_PREFIX: &str = "CODEX_RESPONSES_PROXY_";
@@ -120,6 +121,9 @@ pub struct Config {
     pub limit_probe_every: Duration,
     /// Serve `GET /metrics` (OpenMetrics) on the main listener.
     pub metrics: bool,
+    /// Request bodies to the backend as zstd whatever the client sent
+    /// (`zstd`), or as JSON (`off`); a backend refusing zstd turns it off.
+    pub upstream_compression: UpstreamCompression,
     /// Where responses are kept for `previous_response_id` and retrieval:
     /// `disk`, `memory` or `off`.
     pub store: StoreMode,
@@ -175,6 +179,7 @@ impl Default for Config {
             limit_cooldown: true,
             limit_probe_every: crate::limits::DEFAULT_PROBE_EVERY,
             metrics: false,
+            upstream_compression: UpstreamCompression::Zstd,
             store: StoreMode::Disk,
             store_dir: None,
             store_max_bytes: store_options::DEFAULT_MAX_BYTES,

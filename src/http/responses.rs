@@ -1,4 +1,4 @@
-//! `POST /v1/responses`: prepare (patch, expand a `previous_response_id`),
+//! `POST /v1/responses`: prepare (patch as raw bytes, expand a `previous_response_id`),
 //! forward, and either pass the events through or collect them into one
 //! Responses object; the answer is kept when the client's `store` says so.
 
@@ -9,11 +9,13 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use super::conversation::{self, Turn};
+use super::conversation::{self, RawTurn};
 use super::{AppState, Summary, body, event_stream, with_summary};
 use crate::error::ApiError;
 use crate::metrics::Dialect;
 use crate::proxy::{Opened, relay};
+use crate::wire::Outgoing;
+use crate::wire::raw::RawRequest;
 
 pub async fn create(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
     let arrived = Instant::now();
@@ -29,13 +31,18 @@ async fn handle(
     summary: &mut Summary,
     arrived: Instant,
 ) -> Result<Response, ApiError> {
-    let request = body::read_json_object(headers, body, state.inner.config.max_body_bytes).await?;
-    let Turn { patched, finish } = conversation::prepare(state, request).await?;
-    summary.model = patched
-        .body
-        .get("model")
-        .and_then(|m| m.as_str())
-        .map(str::to_owned);
+    let received = body::read_outgoing(headers, body, state.inner.config.max_body_bytes).await?;
+    let request = RawRequest::parse(received.json.clone())?;
+    let RawTurn {
+        request,
+        patched,
+        finish,
+    } = conversation::prepare_raw(state, request).await?;
+    summary.model = request
+        .value("model")
+        .ok()
+        .flatten()
+        .and_then(|m| m.as_str().map(str::to_owned));
     summary.stream = patched.client_stream;
     for change in &patched.changes {
         tracing::debug!(change = %change, "request patched");
@@ -45,7 +52,15 @@ async fn handle(
         headers: passed,
         permit,
         upstream_id,
-    } = state.inner.upstream.stream(headers, &patched.body).await?;
+    } = {
+        // Unchanged, the body goes as it came, compressed or not.
+        let outgoing = match request.is_changed() {
+            true => Outgoing::json(request.to_bytes()),
+            false => received,
+        };
+        state.inner.upstream.stream_raw(headers, &request, outgoing)
+    }
+    .await?;
     summary.upstream_id = upstream_id;
     if let Some(tap) = events.tap_mut() {
         tap.time_first_event(Dialect::Responses, arrived);

@@ -30,6 +30,7 @@ impl Refusal {
 /// The request body decoded and parsed, or why it could not be.
 struct Read {
     parts: axum::http::request::Parts,
+    raw: axum::body::Bytes,
     body: Value,
     encoding: Option<Encoding>,
     refusal: Option<Refusal>,
@@ -43,12 +44,14 @@ async fn read(request: Request) -> Read {
     match body::decode(&parts.headers, &raw) {
         Ok((bytes, encoding)) => Read {
             parts,
+            raw,
             body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
             encoding,
             refusal: None,
         },
         Err(refusal) => Read {
             parts,
+            raw,
             body: Value::Null,
             encoding: None,
             refusal: Some(refusal),
@@ -70,6 +73,7 @@ impl Read {
             headers: self.parts.headers.clone(),
             body: self.body.clone(),
             encoding: self.encoding,
+            raw: self.raw.clone(),
             history: input_of(&self.body),
             turn_state: self
                 .parts
@@ -85,8 +89,20 @@ impl Read {
         if let Some(refusal) = check_auth(state, &self.parts.headers) {
             return Some(refusal);
         }
+        let refused_encoding = self.encoding.and_then(|encoding| {
+            let status = (*state.refuse_encoded.lock().unwrap())?;
+            let name = match encoding {
+                Encoding::Zstd => "zstd",
+                Encoding::Gzip => "gzip",
+            };
+            Some(Refusal {
+                status,
+                message: format!("Unsupported Content-Encoding: {name}"),
+            })
+        });
         self.refusal
             .clone()
+            .or(refused_encoding)
             .or_else(|| rules(&self.body))
             .or_else(|| state.check_compactions(&input_of(&self.body)))
             .map(Refusal::into_http)
