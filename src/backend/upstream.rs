@@ -11,9 +11,9 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use serde_json::{Map, Value};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use super::limits::{AnsweredFor, LimitsWatch};
-use super::relay::EventStream;
-use super::{headers, status, usage};
+use super::events::EventStream;
+use super::watch::{AnsweredFor, LimitsWatch};
+use super::{headers, refusal, usage};
 use crate::auth::refresh::RefreshError;
 use crate::auth::{Auth, AuthError, Credentials};
 use crate::config::Config;
@@ -23,10 +23,6 @@ use crate::wire::Outgoing;
 use crate::wire::encoding::{Compression, Encoded};
 use crate::wire::raw::RawRequest;
 
-#[path = "compact.rs"]
-mod compact;
-pub use self::compact::Compacted;
-
 /// A model list call is small; one that takes longer than this is stuck.
 const MODELS_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -35,18 +31,18 @@ pub(super) const ACCOUNT_HEADER: HeaderName = HeaderName::from_static("chatgpt-a
 /// The Codex backend and the login it is called with.
 #[derive(Debug, Clone)]
 pub struct Upstream {
-    client: reqwest::Client,
-    auth: Auth,
-    responses_url: reqwest::Url,
+    pub(super) client: reqwest::Client,
+    pub(super) auth: Auth,
+    pub(super) responses_url: reqwest::Url,
     models_url: reqwest::Url,
     usage_url: reqwest::Url,
     limiter: Arc<Semaphore>,
     max_concurrent: usize,
-    idle_timeout: Duration,
-    max_event_bytes: usize,
-    debug: bool,
+    pub(super) idle_timeout: Duration,
+    pub(super) max_event_bytes: usize,
+    pub(super) debug: bool,
     first_answer: Arc<FirstAnswer>,
-    limits: LimitsWatch,
+    pub(super) limits: LimitsWatch,
     compression: Arc<Compression>,
 }
 
@@ -179,13 +175,13 @@ impl Upstream {
     }
 
     /// The body as it goes to the backend now: zstd unless compression is off.
-    fn encode(&self, body: Outgoing) -> Result<Encoded, ApiError> {
+    pub(super) fn encode(&self, body: Outgoing) -> Result<Encoded, ApiError> {
         Encoded::new(body, self.compression.is_on()).map_err(|e| encode_failed(&e))
     }
 
     /// `POST`s an encoded body through [`Upstream::send`]; a refusal of its
     /// compression turns compression off and sends it once more, plain.
-    async fn post(
+    pub(super) async fn post(
         &self,
         url: &reqwest::Url,
         encoded: &Encoded,
@@ -249,7 +245,7 @@ impl Upstream {
     /// `POST`) is answered locally during the login's cooldown; every
     /// answer's limits are kept, and the answer carries its login
     /// ([`AnsweredFor`]).
-    async fn send(
+    pub(super) async fn send(
         &self,
         method: reqwest::Method,
         url: &reqwest::Url,
@@ -281,9 +277,9 @@ impl Upstream {
                 .insert(AnsweredFor(account.clone()));
             return Ok(response);
         }
-        let (code, body) = status::read_error(response).await;
+        let (code, body) = refusal::read_error(response).await;
         self.limits.refused(account, code, &body, limited);
-        Err(status::map_status(
+        Err(refusal::map_status(
             code,
             &body,
             std::time::SystemTime::now(),
@@ -316,7 +312,7 @@ impl Upstream {
     }
 }
 
-fn encode_failed(e: &dyn std::fmt::Display) -> ApiError {
+pub(super) fn encode_failed(e: &dyn std::fmt::Display) -> ApiError {
     ApiError::invalid_request(format!("the request could not be encoded: {e}"))
 }
 

@@ -9,9 +9,10 @@ use axum::http::{HeaderMap, header};
 use bytes::{Bytes, BytesMut};
 use serde_json::{Map, Value};
 
-use super::{Outgoing, Upstream, encode_failed, redacted};
+use super::upstream::{Upstream, encode_failed, redacted};
+use crate::backend::headers;
 use crate::error::ApiError;
-use crate::proxy::headers;
+use crate::wire::Outgoing;
 
 /// The backend sends nothing while it summarizes a long history, so no
 /// idle timeout can apply; this bounds a call that never ends.

@@ -6,17 +6,16 @@
 
 use serde_json::{Map, Value};
 
-use super::AppState;
-use super::stored::store_error;
 use crate::error::ApiError;
+use crate::http::AppState;
 use crate::models::aliases;
-use crate::proxy::finish::{Finish, Keep};
+use crate::turn::finish::{Finish, Keep};
 use crate::wire::raw::RawRequest;
 use crate::wire::rules::{self, RawPatched};
 
 impl AppState {
     /// Rewrites `model` by the configured aliases and an effort suffix.
-    pub(super) fn resolve_model(&self, body: &mut Map<String, Value>) {
+    pub(crate) fn resolve_model(&self, body: &mut Map<String, Value>) {
         let efforts = self.inner.models.efforts();
         aliases::apply(body, &self.inner.config.model_aliases, &efforts);
     }
@@ -58,7 +57,7 @@ pub async fn prepare_raw(state: &AppState, mut request: RawRequest) -> Result<Ra
         false => None,
     };
     if let Some(id) = &previous {
-        let earlier = store.expand(id, Vec::new()).await.map_err(store_error)?;
+        let earlier = store.expand(id, Vec::new()).await.map_err(ApiError::from)?;
         rules::splice_input(&mut request, &earlier);
         patched.changes.push(format!(
             "input: {} items of earlier turns (previous_response_id) first",
