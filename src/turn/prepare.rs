@@ -52,10 +52,8 @@ pub async fn prepare_raw(state: &AppState, mut request: RawRequest) -> Result<Ra
             .changes
             .push("include: reasoning.encrypted_content (kept for a next turn)".into());
     }
-    let own = match keep {
-        true => Some(rules::input_items(&request)?),
-        false => None,
-    };
+    // This turn's own items, before earlier ones are spliced in.
+    let own = keep.then(|| request.get_bytes("input")).flatten();
     if let Some(id) = &previous {
         let earlier = store.expand(id, Vec::new()).await.map_err(ApiError::from)?;
         rules::splice_input(&mut request, &earlier);

@@ -76,6 +76,15 @@ impl RawRequest {
         Some(self.bytes_of(&self.fields[i].1))
     }
 
+    /// The bytes of `key`'s value, sharing the body's buffer (no copy).
+    pub fn get_bytes(&self, key: &str) -> Option<Bytes> {
+        let i = self.position(key)?;
+        Some(match &self.fields[i].1 {
+            Slot::Source(range) => self.source.slice(range.clone()),
+            Slot::Owned(bytes) => bytes.clone(),
+        })
+    }
+
     /// `key`'s value parsed, for the small fields the rules read; `None`
     /// when absent. The scan checked the JSON's syntax, not what only a
     /// parse finds (a lone surrogate, a number past f64): such a value is

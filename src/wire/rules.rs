@@ -210,14 +210,6 @@ pub fn splice_input(body: &mut RawRequest, earlier: &[Value]) {
     body.set_raw("input", out.freeze());
 }
 
-/// This turn's own input items, parsed: for the store, when the answer is kept.
-pub fn input_items(body: &RawRequest) -> Result<Vec<Value>, ApiError> {
-    match body.value("input")? {
-        Some(Value::Array(items)) => Ok(items),
-        Some(_) | None => Ok(Vec::new()),
-    }
-}
-
 /// Runs `edit` on a map of just `keys` (those present) and writes back
 /// the ones it changed or added, so a rule written for a parsed map reads
 /// only the fields it names.
