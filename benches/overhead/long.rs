@@ -295,7 +295,7 @@ fn items(rng: &mut Rng) -> Vec<Value> {
         let size = rng.below(8);
         let item = match items.len() % 6 {
             0 => json!({"type": "message", "role": "user",
-                "content": [{"type": "input_text", "text": prose(rng, 2 + size % 6)}]}),
+                "content": [{"type": "input_text", "text": prose(rng, 4 + 2 * (size % 6))}]}),
             1 | 3 => {
                 call += 1;
                 let command = format!(
@@ -308,9 +308,9 @@ fn items(rng: &mut Rng) -> Vec<Value> {
                     "arguments": arguments.to_string()})
             }
             2 | 4 => json!({"type": "function_call_output", "call_id": format!("call_{call:04}"),
-                "output": code(rng, 20 + size * 5)}),
+                "output": code(rng, 40 + size * 10)}),
             _ => json!({"type": "message", "role": "assistant",
-                "content": [{"type": "output_text", "text": prose(rng, 3 + size)}]}),
+                "content": [{"type": "output_text", "text": prose(rng, 6 + 2 * size)}]}),
         };
         items.push(item);
     }

@@ -20,8 +20,10 @@ use std::io::Read as _;
 
 use super::*;
 
-/// Set in the child run inside the namespace, to the namespace's name.
-const CHILD: &str = "CODEX_RESPONSES_PROXY_BENCH_UPLINK_CHILD";
+/// Set in the child run inside the namespace, to the namespace's name. Not
+/// under the daemon's `CODEX_RESPONSES_PROXY_` prefix: the proxy the child
+/// starts inherits it, and would refuse an unknown key.
+const CHILD: &str = "OVERHEAD_BENCH_UPLINK_CHILD";
 /// Samples per target, after one warm-up each.
 const SAMPLES: usize = 5;
 /// The child is killed past this.
