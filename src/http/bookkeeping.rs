@@ -7,7 +7,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
@@ -20,7 +20,7 @@ use subtle::ConstantTimeEq;
 use super::AppState;
 use super::body::Lingering;
 use crate::error::{ApiError, ErrorKind};
-use crate::metrics::{Dialect, InFlight, Route};
+use crate::metrics::{InFlight, Route};
 
 /// What a handler tells the summary log line, through the response's extensions.
 #[derive(Debug, Clone, Default)]
@@ -212,18 +212,6 @@ fn route_of(method: &Method, path: &str) -> Route {
     }
 }
 
-/// The API shape spoken on `route`.
-fn dialect_of(route: Route) -> Dialect {
-    match route {
-        Route::Responses | Route::ResponsesWebSocket | Route::Compact => Dialect::Responses,
-        Route::ChatCompletions => Dialect::Chat,
-        Route::Messages | Route::CountTokens => Dialect::Messages,
-        Route::Models | Route::Status | Route::Metrics | Route::Health | Route::Other => {
-            Dialect::None
-        }
-    }
-}
-
 /// Written once, when the response body ends or is dropped.
 #[derive(Debug)]
 struct Finish {
@@ -242,40 +230,75 @@ struct Finish {
 
 impl Drop for Finish {
     fn drop(&mut self) {
-        let elapsed = self.start.elapsed();
-        let ms = elapsed.as_secs_f64() * 1000.0;
+        let Some(state) = self.activity.take() else {
+            return;
+        };
+        Record {
+            id: &self.id,
+            path: &self.path,
+            route: self.route,
+            transport: "http",
+            summary: &self.summary,
+            status: self.status.as_u16(),
+            elapsed: self.start.elapsed(),
+            end: None,
+        }
+        .write(&state);
+        if self.streaming {
+            state.inner.activity.streams.fetch_sub(1, Ordering::SeqCst);
+        }
+        state.inner.activity.end();
+    }
+}
+
+/// The summary of one request, or of one turn on a WebSocket: one log
+/// record with the same fields whichever door the turn came in by (the
+/// login's usage windows included), and the request metrics.
+#[derive(Debug)]
+pub struct Record<'a> {
+    pub id: &'a str,
+    pub path: &'a str,
+    pub route: Route,
+    /// `http`, or `websocket` for a turn on a socket.
+    pub transport: &'static str,
+    pub summary: &'a Summary,
+    pub status: u16,
+    pub elapsed: Duration,
+    /// How a WebSocket turn ended (`answered`, `failed`, …).
+    pub end: Option<&'a str>,
+}
+
+impl Record<'_> {
+    pub fn write(&self, state: &AppState) {
+        let ms = self.elapsed.as_secs_f64() * 1000.0;
         // The login's own windows as they stand now, `34` or `12.5` (the
         // journal writes a float field as `34.0`); left out when unknown.
-        let [primary, secondary] = self
-            .activity
-            .as_ref()
-            .map_or([None, None], AppState::used_percent);
+        let [primary, secondary] = state.used_percent();
         tracing::info!(
             request_id = %self.id,
             path = %self.path,
             model = self.summary.model.as_deref().unwrap_or("-"),
             stream = self.summary.stream,
-            status = self.status.as_u16(),
+            status = self.status,
             duration_ms = (ms * 1000.0).round() / 1000.0,
             upstream_request_id = self.summary.upstream_id.as_deref().unwrap_or("-"),
             limit_primary_pct = primary.map(tracing::field::display),
             limit_secondary_pct = secondary.map(tracing::field::display),
+            transport = self.transport,
+            end = self.end.map(tracing::field::display),
             "request finished"
         );
-        if let Some(state) = self.activity.take() {
-            if let Some(metrics) = state.metrics() {
-                metrics.request_finished(
-                    self.route,
-                    dialect_of(self.route),
-                    self.status.as_u16(),
-                    self.summary.stream,
-                    elapsed,
-                );
-            }
-            if self.streaming {
-                state.inner.activity.streams.fetch_sub(1, Ordering::SeqCst);
-            }
-            state.inner.activity.end();
+        // A handshake's 101 is no turn: the socket's turns are counted.
+        if let Some(metrics) = state.metrics()
+            && self.status != StatusCode::SWITCHING_PROTOCOLS.as_u16()
+        {
+            metrics.request_finished(
+                self.route,
+                self.route.dialect(),
+                self.status,
+                self.summary.stream,
+                self.elapsed,
+            );
         }
     }
 }

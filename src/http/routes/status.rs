@@ -32,7 +32,7 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
         )
         .into_response();
     };
-    let book = state.inner.upstream.limits().book();
+    let book = state.inner.pipeline.upstream.limits().book();
     match metrics.encode(book, Timestamp::now()) {
         Ok(text) => ([(header::CONTENT_TYPE, metrics::CONTENT_TYPE)], text).into_response(),
         Err(e) => ApiError::new(
@@ -47,10 +47,10 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
 
 async fn report(state: &AppState) -> StatusReport {
     let inner = &state.inner;
-    let watch = inner.upstream.limits();
-    let summary = inner.upstream.auth().summary();
+    let watch = inner.pipeline.upstream.limits();
+    let summary = inner.pipeline.upstream.auth().summary();
     let usage = match &summary {
-        Ok(_) => watch.refresh_usage(&inner.upstream).await,
+        Ok(_) => watch.refresh_usage(&inner.pipeline.upstream).await,
         Err(_) => UsageFetch::default(),
     };
     let now = Timestamp::now();
@@ -88,7 +88,7 @@ async fn report(state: &AppState) -> StatusReport {
             fetched_at: usage.fetched_at,
             error: usage.error,
         },
-        models_cache_age_seconds: inner.models.age().map(|age| age.as_secs()),
+        models_cache_age_seconds: inner.pipeline.models.age().map(|age| age.as_secs()),
     }
 }
 

@@ -1,10 +1,12 @@
 use super::*;
 
-fn rules() -> Rules {
-    Rules {
+/// The backend's rules as the pipeline applies them to a frame.
+fn rules() -> impl Fn(Map<String, Value>) -> Result<Patched, ApiError> {
+    let rules = crate::patch::Rules {
         instructions: "be brief".into(),
         strip_fields: vec!["temperature".into()],
-    }
+    };
+    move |body| crate::patch::patch(body, &rules)
 }
 
 #[test]

@@ -44,7 +44,7 @@ pub async fn upgrade(
         }
     };
     let id = id.map_or_else(|| "ws".to_owned(), |Extension(RequestId(id))| id);
-    let max = state.inner.config.max_body_bytes;
+    let max = state.inner.pipeline.config.max_body_bytes;
     upgrade
         .read_buffer_size(READ_BUFFER_BYTES)
         .write_buffer_size(0)

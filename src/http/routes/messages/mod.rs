@@ -6,27 +6,34 @@
 
 mod stream;
 
+use std::time::Instant;
+
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value};
 
-use crate::backend::{Opened, events as relay};
 use crate::dialect::messages::{
     self, Catalogue, ErrorType, MessagesError, StreamTranslator, Translated, translate_request,
 };
 use crate::error::ApiError;
 use crate::http::{AppState, Summary, body, event_stream};
-use crate::patch::{self, Patched};
+use crate::metrics::Dialect;
+use crate::patch::Patched;
+use crate::turn::Pipeline;
+use crate::turn::answer;
+
+use self::stream::AnthropicEvents;
 
 /// The proxy's own refusal when it forwards as many requests as it may:
 /// Anthropic clients back off and retry an overload.
 const AT_CAPACITY: &str = "too_many_requests_in_flight";
 
 pub async fn create(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+    let arrived = Instant::now();
     let mut summary = Summary::default();
-    let result = handle(&state, &headers, body, &mut summary).await;
+    let result = handle(&state, &headers, body, &mut summary, arrived).await;
     with_summary(result, summary)
 }
 
@@ -35,66 +42,55 @@ async fn handle(
     headers: &HeaderMap,
     body: Body,
     summary: &mut Summary,
+    arrived: Instant,
 ) -> Result<Response, MessagesError> {
-    let inner = &state.inner;
-    let request = body::read_json_object(headers, body, inner.config.max_body_bytes)
+    let pipeline = state.pipeline();
+    let request = body::read_json_object(headers, body, pipeline.config.max_body_bytes)
         .await
         .map_err(from_api)?;
-    let (translated, patched) = translate(state, request).await?;
+    let (translated, patched) = translate(pipeline, request).await?;
     summary.model = Some(translated.model.clone());
     summary.stream = translated.stream;
-    let Opened {
-        events,
-        headers: passed,
-        permit,
-        upstream_id,
-    } = inner
-        .upstream
-        .stream(headers, &patched.body)
+    let opened = pipeline
+        .open(headers, &patched.body, Dialect::Messages, arrived)
         .await
         .map_err(from_api)?;
-    summary.upstream_id = upstream_id;
+    summary.upstream_id = opened.upstream_id;
     if translated.stream {
         let translator = StreamTranslator::new(translated.model, translated.tool_names);
-        let body = Body::from_stream(stream::anthropic_events(
-            events,
-            translator,
-            permit,
-            stream::PING_AFTER,
-        ));
-        return Ok(event_stream(body, passed));
+        let writer = AnthropicEvents::new(translator, stream::PING_AFTER);
+        let body = answer::stream(opened.events, writer, opened.permit);
+        return Ok(event_stream(Body::from_stream(body), opened.headers));
     }
-    let collected = relay::collect(events).await;
-    drop(permit);
+    let collected = answer::collect(opened.events).await;
+    drop(opened.permit);
     let message = messages::to_message(
         &collected.map_err(from_api)?.to_value(),
         &translated.model,
         &translated.tool_names,
     );
     let mut response = (StatusCode::OK, axum::Json(message)).into_response();
-    response.headers_mut().extend(passed);
+    response.headers_mut().extend(opened.headers);
     Ok(response)
 }
 
 /// The Responses request for a Messages one: the model resolved (the
 /// Anthropic map, then `model_aliases`) and the backend's rules applied.
 async fn translate(
-    state: &AppState,
+    pipeline: &Pipeline,
     request: Map<String, Value>,
 ) -> Result<(Translated, Patched), MessagesError> {
-    let inner = &state.inner;
-    let catalogue = inner.models.catalogue(state).await;
+    let catalogue = pipeline.models.catalogue(&pipeline.upstream).await;
     let mut translated = translate_request(
         Value::Object(request),
-        &inner.config.anthropic_models,
+        &pipeline.config.anthropic_models,
         &catalogue,
     )?;
     for field in &translated.dropped {
         tracing::debug!(field = %field, "messages field dropped");
     }
-    state.resolve_model(&mut translated.body);
     let body = std::mem::take(&mut translated.body);
-    let patched = patch::patch(body, &inner.rules).map_err(from_api)?;
+    let patched = pipeline.patch(body).map_err(from_api)?;
     let backend_model = patched.body.get("model").and_then(Value::as_str);
     tracing::debug!(
         model = %translated.model,
@@ -114,7 +110,7 @@ pub async fn count_tokens(
 ) -> Response {
     let mut summary = Summary::default();
     let result = async {
-        let limit = state.inner.config.max_body_bytes;
+        let limit = state.pipeline().config.max_body_bytes;
         let request = body::read_json_object(&headers, body, limit)
             .await
             .map_err(from_api)?;
@@ -126,7 +122,7 @@ pub async fn count_tokens(
         let counted = tokio::task::spawn_blocking(move || {
             messages::count_tokens(
                 Value::Object(request),
-                &counting.inner.config.anthropic_models,
+                &counting.pipeline().config.anthropic_models,
                 &Catalogue::default(),
             )
         })
