@@ -17,7 +17,7 @@ use super::{call, headers, refusal, usage};
 use crate::auth::refresh::RefreshError;
 use crate::auth::{Auth, AuthError};
 use crate::config::Config;
-use crate::error::{ApiError, ErrorKind};
+use crate::error::{ApiError, Code, ErrorKind};
 use crate::{compression, net};
 
 /// A model list call is small; one that takes longer than this is stuck.
@@ -137,10 +137,10 @@ impl Upstream {
     /// held until the answer is finished; a WebSocket turn takes one too.
     pub fn permit(&self) -> Result<OwnedSemaphorePermit, ApiError> {
         self.limiter.clone().try_acquire_owned().map_err(|_| {
-            ApiError::new(
+            ApiError::own(
                 StatusCode::SERVICE_UNAVAILABLE,
                 ErrorKind::Server,
-                Some("too_many_requests_in_flight"),
+                Code::TooManyRequestsInFlight,
                 format!(
                     "the proxy is already forwarding {} requests (max_concurrent_requests); retry shortly",
                     self.max_concurrent
@@ -306,16 +306,16 @@ fn check_event_stream(response: &reqwest::Response) -> Result<(), ApiError> {
 /// Maps a missing or dead login to the client's error.
 pub fn auth_error(e: AuthError) -> ApiError {
     match e {
-        AuthError::Login(e) => ApiError::new(
+        AuthError::Login(e) => ApiError::own(
             StatusCode::UNAUTHORIZED,
             ErrorKind::Authentication,
-            Some("codex_login_required"),
+            Code::CodexLoginRequired,
             e.to_string(),
         ),
-        AuthError::Refresh(e @ RefreshError::Permanent { .. }) => ApiError::new(
+        AuthError::Refresh(e @ RefreshError::Permanent { .. }) => ApiError::own(
             StatusCode::UNAUTHORIZED,
             ErrorKind::Authentication,
-            Some("codex_login_expired"),
+            Code::CodexLoginExpired,
             e.to_string(),
         ),
         AuthError::Refresh(ref r @ RefreshError::Transient { unavailable, .. }) => {
@@ -324,10 +324,10 @@ pub fn auth_error(e: AuthError) -> ApiError {
             } else {
                 StatusCode::BAD_GATEWAY
             };
-            ApiError::new(
+            ApiError::own(
                 status,
                 ErrorKind::Upstream,
-                Some("token_refresh_failed"),
+                Code::TokenRefreshFailed,
                 r.to_string(),
             )
         }

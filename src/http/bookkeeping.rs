@@ -9,9 +9,10 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use axum::Extension;
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
-use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::Response;
 use http_body::{Frame, SizeHint};
@@ -19,8 +20,8 @@ use subtle::ConstantTimeEq;
 
 use super::AppState;
 use super::body::Lingering;
-use crate::error::{ApiError, ErrorKind};
-use crate::metrics::{InFlight, Route};
+use crate::error::{ApiError, Code, ErrorKind};
+use crate::metrics::{Dialect, InFlight, Route};
 
 /// What a handler tells the summary log line, through the response's extensions.
 #[derive(Debug, Clone, Default)]
@@ -134,17 +135,19 @@ pub async fn bookkeeping(State(state): State<AppState>, request: Request, next: 
     request.extensions_mut().insert(RequestId(id.clone()));
     let path = request.uri().path().to_owned();
     let route = route_of(request.method(), &path);
+    let dialect = dialect_of(route, &path, request.headers());
+    request.extensions_mut().insert(dialect);
     let start = Instant::now();
     let mut response = if path != "/healthz"
         && let Some(key) = &state.inner.client_key
         && !presents_key(&request, key)
     {
-        super::in_dialect(
-            &path,
-            ApiError::new(
+        super::respond(
+            Some(Extension(dialect)),
+            ApiError::own(
                 StatusCode::UNAUTHORIZED,
                 ErrorKind::InvalidRequest,
-                Some("invalid_api_key"),
+                Code::InvalidApiKey,
                 "this proxy requires `Authorization: Bearer <key>` or `x-api-key: <key>` with \
                  the key from its api_key_file",
             ),
@@ -209,6 +212,17 @@ fn route_of(method: &Method, path: &str) -> Route {
         "/metrics" => Route::Metrics,
         "/healthz" => Route::Health,
         _ => Route::Other,
+    }
+}
+
+/// The dialect a request's answer and errors are in, decided once for its
+/// route: Anthropic's on its routes (an unknown one under `/v1/messages/`
+/// included) and on the model list when the client says `anthropic-version`.
+fn dialect_of(route: Route, path: &str, headers: &HeaderMap) -> Dialect {
+    match route {
+        Route::Models if headers.contains_key("anthropic-version") => Dialect::Messages,
+        Route::Other if path.starts_with("/v1/messages/") => Dialect::Messages,
+        route => route.dialect(),
     }
 }
 

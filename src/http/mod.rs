@@ -18,14 +18,15 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use axum::{Extension, middleware};
 
 use crate::backend::{Sockets, Upstream};
 use crate::config::Config;
-use crate::error::{ApiError, ErrorKind};
-use crate::metrics::Metrics;
+use crate::dialect::messages::MessagesError;
+use crate::error::{ApiError, Code, ErrorKind};
+use crate::metrics::{Dialect, Metrics};
 use crate::store::Store;
 use crate::turn::Pipeline;
 
@@ -183,25 +184,25 @@ async fn healthz() -> &'static str {
     "ok"
 }
 
-async fn not_found(request: Request) -> Response {
-    in_dialect(
-        request.uri().path(),
-        ApiError::new(
+async fn not_found(dialect: Option<Extension<Dialect>>, request: Request) -> Response {
+    respond(
+        dialect,
+        ApiError::own(
             StatusCode::NOT_FOUND,
             ErrorKind::InvalidRequest,
-            Some("unknown_url"),
+            Code::UnknownUrl,
             format!("no route for {} {}", request.method(), request.uri().path()),
         ),
     )
 }
 
-async fn method_not_allowed(request: Request) -> Response {
-    in_dialect(
-        request.uri().path(),
-        ApiError::new(
+async fn method_not_allowed(dialect: Option<Extension<Dialect>>, request: Request) -> Response {
+    respond(
+        dialect,
+        ApiError::own(
             StatusCode::METHOD_NOT_ALLOWED,
             ErrorKind::InvalidRequest,
-            Some("method_not_allowed"),
+            Code::MethodNotAllowed,
             format!(
                 "{} is not allowed on {}",
                 request.method(),
@@ -211,13 +212,27 @@ async fn method_not_allowed(request: Request) -> Response {
     )
 }
 
-/// The proxy's own error in the dialect of the route: Anthropic's shape on
-/// its paths, OpenAI's elsewhere.
-fn in_dialect(path: &str, error: ApiError) -> Response {
-    if messages::is_messages_path(path) {
-        return messages::error_response(messages::from_api(error));
+/// The proxy's own error in the dialect [`bookkeeping`] decided for the
+/// request's route: Anthropic's shape on its routes, OpenAI's elsewhere.
+fn respond(dialect: Option<Extension<Dialect>>, error: ApiError) -> Response {
+    match dialect {
+        Some(Extension(Dialect::Messages)) => MessagesError::from(error).into_response(),
+        _ => error.into_response(),
     }
-    error.into_response()
+}
+
+/// `{"type":"error","error":{"type","message"}}` with its status and, for a
+/// limit, `retry-after`.
+impl IntoResponse for MessagesError {
+    fn into_response(self) -> Response {
+        let mut response = (self.status, axum::Json(self.body())).into_response();
+        if let Some(secs) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        response
+    }
 }
 
 /// The handler's answer, carrying its summary for the log line.

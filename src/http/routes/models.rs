@@ -1,27 +1,32 @@
 //! `GET /v1/models`: the backend's model list in OpenAI's list shape, or in
 //! Anthropic's when the request carries `anthropic-version`.
 
+use axum::Extension;
 use axum::extract::State;
-use axum::http::{HeaderMap, header};
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
+use crate::dialect::messages::MessagesError;
 use crate::http::AppState;
-use crate::http::routes::messages;
+use crate::metrics::Dialect;
 
-pub async fn list(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let anthropic = headers.contains_key("anthropic-version");
-    match state
-        .pipeline()
-        .models
-        .fetch(&state.pipeline().upstream)
-        .await
-    {
-        Ok(entry) if anthropic => axum::Json(to_anthropic_list(&entry.raw)).into_response(),
-        Ok(entry) => ([(header::CONTENT_TYPE, "application/json")], entry.body).into_response(),
-        Err(e) if anthropic => messages::error_response(messages::from_api(e)),
-        Err(e) => e.into_response(),
+/// The list in the dialect the request's route was given (`anthropic-version`
+/// asks for Anthropic's).
+pub async fn list(
+    State(state): State<AppState>,
+    Extension(dialect): Extension<Dialect>,
+) -> Response {
+    let pipeline = state.pipeline();
+    let entry = match pipeline.models.fetch(&pipeline.upstream).await {
+        Ok(entry) => entry,
+        Err(e) if dialect == Dialect::Messages => return MessagesError::from(e).into_response(),
+        Err(e) => return e.into_response(),
+    };
+    if dialect == Dialect::Messages {
+        return axum::Json(to_anthropic_list(&entry.raw)).into_response();
     }
+    ([(header::CONTENT_TYPE, "application/json")], entry.body).into_response()
 }
 
 /// The listed models in Anthropic's shape: `{"data":[{type, id,

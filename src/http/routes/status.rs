@@ -11,7 +11,7 @@ use jiff::Timestamp;
 
 use crate::auth::{LoginSummary, NO_ACCOUNT};
 use crate::backend::watch::UsageFetch;
-use crate::error::{ApiError, ErrorKind};
+use crate::error::{ApiError, Code, ErrorKind};
 use crate::http::AppState;
 use crate::metrics;
 use crate::status::{Activation, InFlight, Login, RefreshError, StatusReport, UsageEndpoint};
@@ -24,10 +24,10 @@ pub async fn show(State(state): State<AppState>) -> Response {
 /// `GET /metrics`: the counters, and each login's windows read from the book now.
 pub async fn metrics(State(state): State<AppState>) -> Response {
     let Some(metrics) = state.metrics() else {
-        return ApiError::new(
+        return ApiError::own(
             StatusCode::NOT_FOUND,
             ErrorKind::InvalidRequest,
-            Some("unknown_url"),
+            Code::UnknownUrl,
             "metrics are off: set `metrics = true`",
         )
         .into_response();

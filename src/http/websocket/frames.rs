@@ -6,7 +6,7 @@
 use axum::http::StatusCode;
 use serde_json::{Map, Value, json};
 
-use crate::error::{ApiError, ErrorKind};
+use crate::error::{ApiError, Code, ErrorKind};
 use crate::patch::Patched;
 use crate::sse;
 
@@ -84,10 +84,10 @@ pub fn wrapped(e: &ApiError) -> String {
 /// A second `response.create` while one is answered: one request at a time
 /// per socket, as on the backend.
 pub fn in_progress() -> ApiError {
-    ApiError::new(
+    ApiError::own(
         StatusCode::BAD_REQUEST,
         ErrorKind::InvalidRequest,
-        Some("response_in_progress"),
+        Code::ResponseInProgress,
         "A response is already in progress on this connection.",
     )
 }

@@ -21,7 +21,7 @@ use axum::response::{IntoResponse, Response};
 use super::AppState;
 use super::bookkeeping::RequestId;
 use crate::backend::socket::READ_BUFFER_BYTES;
-use crate::error::{ApiError, ErrorKind};
+use crate::error::{ApiError, Code, ErrorKind};
 
 /// `GET` on the Responses path: a WebSocket handshake, or a clear refusal.
 pub async fn upgrade(
@@ -58,10 +58,10 @@ pub async fn upgrade(
 
 /// A plain `GET` on a path that takes `POST` or a WebSocket.
 fn not_an_upgrade(path: &str) -> Response {
-    let mut response = ApiError::new(
+    let mut response = ApiError::own(
         StatusCode::METHOD_NOT_ALLOWED,
         ErrorKind::InvalidRequest,
-        Some("method_not_allowed"),
+        Code::MethodNotAllowed,
         format!(
             "GET is not allowed on {path} except as a WebSocket upgrade (the Responses \
              WebSocket); send a request with POST"

@@ -10,14 +10,13 @@ use std::time::Instant;
 
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value};
 
 use crate::dialect::messages::{
     self, Catalogue, ErrorType, MessagesError, StreamTranslator, Translated, translate_request,
 };
-use crate::error::ApiError;
 use crate::http::{AppState, Summary, body, event_stream};
 use crate::metrics::Dialect;
 use crate::patch::Patched;
@@ -25,10 +24,6 @@ use crate::turn::Pipeline;
 use crate::turn::answer;
 
 use self::stream::AnthropicEvents;
-
-/// The proxy's own refusal when it forwards as many requests as it may:
-/// Anthropic clients back off and retry an overload.
-const AT_CAPACITY: &str = "too_many_requests_in_flight";
 
 pub async fn create(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
     let arrived = Instant::now();
@@ -47,14 +42,14 @@ async fn handle(
     let pipeline = state.pipeline();
     let request = body::read_json_object(headers, body, pipeline.config.max_body_bytes)
         .await
-        .map_err(from_api)?;
+        .map_err(MessagesError::from)?;
     let (translated, patched) = translate(pipeline, request).await?;
     summary.model = Some(translated.model.clone());
     summary.stream = translated.stream;
     let opened = pipeline
         .open(headers, &patched.body, Dialect::Messages, arrived)
         .await
-        .map_err(from_api)?;
+        .map_err(MessagesError::from)?;
     summary.upstream_id = opened.upstream_id;
     if translated.stream {
         let translator = StreamTranslator::new(translated.model, translated.tool_names);
@@ -65,7 +60,7 @@ async fn handle(
     let collected = answer::collect(opened.events).await;
     drop(opened.permit);
     let message = messages::to_message(
-        &collected.map_err(from_api)?.to_value(),
+        &collected.map_err(MessagesError::from)?.to_value(),
         &translated.model,
         &translated.tool_names,
     );
@@ -90,7 +85,7 @@ async fn translate(
         tracing::debug!(field = %field, "messages field dropped");
     }
     let body = std::mem::take(&mut translated.body);
-    let patched = pipeline.patch(body).map_err(from_api)?;
+    let patched = pipeline.patch(body).map_err(MessagesError::from)?;
     let backend_model = patched.body.get("model").and_then(Value::as_str);
     tracing::debug!(
         model = %translated.model,
@@ -113,7 +108,7 @@ pub async fn count_tokens(
         let limit = state.pipeline().config.max_body_bytes;
         let request = body::read_json_object(&headers, body, limit)
             .await
-            .map_err(from_api)?;
+            .map_err(MessagesError::from)?;
         summary.model = request
             .get("model")
             .and_then(Value::as_str)
@@ -134,36 +129,8 @@ pub async fn count_tokens(
     with_summary(result, summary)
 }
 
-/// Whether `path` is one of Anthropic's routes, answered in its error shape.
-pub fn is_messages_path(path: &str) -> bool {
-    path == "/v1/messages" || path.starts_with("/v1/messages/")
-}
-
-/// An error of the proxy or the backend in Anthropic's terms: a backend
-/// overload, or the proxy at its limit of requests in flight, is a 529.
-pub fn from_api(e: ApiError) -> MessagesError {
-    let error = if e.code.as_deref() == Some(AT_CAPACITY) {
-        MessagesError::new(ErrorType::Overloaded, e.message)
-    } else {
-        MessagesError::from_status(e.status, e.code.as_deref(), e.message)
-    };
-    error.with_retry_after(e.retry_after)
-}
-
-/// `{"type":"error","error":{"type","message"}}` with its status and, for a
-/// limit, `retry-after`.
-pub fn error_response(e: MessagesError) -> Response {
-    let mut response = (e.status, axum::Json(e.body())).into_response();
-    if let Some(secs) = e.retry_after {
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
-    }
-    response
-}
-
 fn with_summary(result: Result<Response, MessagesError>, summary: Summary) -> Response {
-    let mut response = result.unwrap_or_else(error_response);
+    let mut response = result.unwrap_or_else(IntoResponse::into_response);
     response.extensions_mut().insert(summary);
     response
 }
