@@ -4,6 +4,7 @@
 //! environment < command-line flags. The key names are the public interface.
 
 mod cli;
+pub mod hosts;
 mod values;
 pub(crate) use self::values::duration;
 
@@ -306,8 +307,6 @@ impl Config {
                 ),
             ));
         }
-        crate::http::boundary::validate(&self.allowed_hosts, &self.allowed_origins)
-            .map_err(|e| invalid(e.key(), e.to_string()))?;
         tracing_subscriber::EnvFilter::try_new(&self.log_level)
             .map_err(|e| invalid("log_level", e.to_string()))?;
         for (key, zero) in [
@@ -342,9 +341,14 @@ impl Config {
         if self.instructions.trim().is_empty() {
             return Err(invalid("instructions", "must not be empty".into()));
         }
-        crate::http::boundary::validate(&self.allowed_hosts, &self.allowed_origins)
-            .map_err(|e| invalid(e.key(), e.to_string()))?;
+        self.names().map_err(|e| invalid(e.key(), e.to_string()))?;
         Ok(())
+    }
+
+    /// `allowed_hosts` and `allowed_origins`, parsed (loading refuses a
+    /// configuration whose entries do not parse).
+    pub fn names(&self) -> Result<hosts::Names, hosts::EntryError> {
+        hosts::parse(&self.allowed_hosts, &self.allowed_origins)
     }
 
     /// How many worker threads serve connections.
