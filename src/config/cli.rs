@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 use serde::{Deserialize, Serialize, Serializer};
 
+use super::store::StoreMode;
 use super::values::aliases::NotAPair;
-use crate::store::StoreMode;
 
 /// Command line of the daemon.
 #[derive(Debug, Parser)]
