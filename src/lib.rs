@@ -28,10 +28,13 @@
 //! sd-notify, watchdog, idle exit), [`logging`] (journald or stderr),
 //! [`doctor`] (the `doctor` subcommand's checks), [`limits`] (usage windows
 //! per login, the cooldown after a reached limit, their plain words; pure),
-//! [`metrics`] (the Prometheus registry) and [`status`] (the `/v1/status`
+//! [`metrics`] (the Prometheus registry), [`accounting`] (what each turn
+//! cost, per client family: the tokens the backend counted, the last turns)
+//! and [`status`] (the `/v1/status`
 //! report and the `status` subcommand that reads it). Nothing below `http` knows
 //! about axum's routing; nothing above `proxy` knows about reqwest.
 
+pub mod accounting;
 pub mod auth;
 pub mod compression;
 pub mod config;

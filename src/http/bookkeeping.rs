@@ -19,6 +19,7 @@ use subtle::ConstantTimeEq;
 
 use super::AppState;
 use super::body::Lingering;
+use crate::accounting::{Client, Meter, Turn, TurnRecord};
 use crate::error::{ApiError, ErrorKind};
 use crate::metrics::{Dialect, InFlight, Route};
 
@@ -28,6 +29,8 @@ pub struct Summary {
     pub model: Option<String>,
     pub stream: bool,
     pub upstream_id: Option<String>,
+    /// The turn's first event and usage, read from its event stream.
+    pub meter: Meter,
 }
 
 /// The id of a request, as its summary line and `x-proxy-request-id` give it.
@@ -134,6 +137,7 @@ pub async fn bookkeeping(State(state): State<AppState>, request: Request, next: 
     request.extensions_mut().insert(RequestId(id.clone()));
     let path = request.uri().path().to_owned();
     let route = route_of(request.method(), &path);
+    let client = Client::of(request.headers());
     let start = Instant::now();
     let mut response = if path != "/healthz"
         && let Some(key) = &state.inner.client_key
@@ -167,6 +171,7 @@ pub async fn bookkeeping(State(state): State<AppState>, request: Request, next: 
             id: id.clone(),
             path,
             route,
+            client,
             status: response.status(),
             start,
             summary,
@@ -231,6 +236,7 @@ struct Finish {
     id: String,
     path: String,
     route: Route,
+    client: Client,
     status: StatusCode,
     start: Instant,
     summary: Summary,
@@ -250,6 +256,15 @@ impl Drop for Finish {
             .activity
             .as_ref()
             .map_or([None, None], AppState::used_percent);
+        let door = Turn {
+            door: self.route.as_str(),
+            client: self.client,
+            model: self.summary.model.as_deref(),
+            stream: self.summary.stream,
+            status: self.status.as_u16(),
+        };
+        let turn = TurnRecord::new(door, self.start, &self.summary.meter);
+        let [input, cached_input, output, reasoning] = turn.token_counts();
         tracing::info!(
             request_id = %self.id,
             path = %self.path,
@@ -260,9 +275,23 @@ impl Drop for Finish {
             upstream_request_id = self.summary.upstream_id.as_deref().unwrap_or("-"),
             limit_primary_pct = primary.map(tracing::field::display),
             limit_secondary_pct = secondary.map(tracing::field::display),
+            client = self.client.as_str(),
+            effort = turn.effort.as_deref(),
+            first_event_ms = turn.first_event_ms,
+            input_tokens = input,
+            cached_input_tokens = cached_input,
+            output_tokens = output,
+            reasoning_tokens = reasoning,
             "request finished"
         );
         if let Some(state) = self.activity.take() {
+            // A WebSocket's turns are recorded by its session, one by one.
+            if matches!(
+                self.route,
+                Route::Responses | Route::ChatCompletions | Route::Messages
+            ) {
+                state.record_turn(dialect_of(self.route), turn);
+            }
             if let Some(metrics) = state.metrics() {
                 metrics.request_finished(
                     self.route,

@@ -48,6 +48,7 @@ async fn handle(
         upstream_id,
     } = state.inner.upstream.stream(headers, &patched.body).await?;
     summary.upstream_id = upstream_id;
+    events.meter(summary.meter.sent(&patched.body));
     if let Some(tap) = events.tap_mut() {
         tap.time_first_event(Dialect::Chat, arrived);
     }

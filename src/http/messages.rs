@@ -45,7 +45,7 @@ async fn handle(
     summary.model = Some(translated.model.clone());
     summary.stream = translated.stream;
     let Opened {
-        events,
+        mut events,
         headers: passed,
         permit,
         upstream_id,
@@ -55,6 +55,7 @@ async fn handle(
         .await
         .map_err(from_api)?;
     summary.upstream_id = upstream_id;
+    events.meter(summary.meter.sent(&patched.body));
     if translated.stream {
         let translator = StreamTranslator::new(translated.model, translated.tool_names);
         let body = Body::from_stream(stream::anthropic_events(

@@ -29,9 +29,10 @@ use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
+use crate::accounting::{Ledger, TurnRecord};
 use crate::config::Config;
 use crate::error::{ApiError, ErrorKind};
-use crate::metrics::Metrics;
+use crate::metrics::{Dialect, Metrics};
 use crate::patch::Rules;
 use crate::proxy::{Sockets, Upstream};
 use crate::store::Store;
@@ -58,6 +59,8 @@ pub(crate) struct Inner {
     pub store: Store,
     /// Where the daemon listens, for `/v1/status`.
     pub serving: Mutex<Serving>,
+    /// The last turns and the last hour's tokens per client, for `/v1/status`.
+    pub ledger: Ledger,
 }
 
 /// The listeners, as the daemon was started on them.
@@ -85,6 +88,7 @@ impl AppState {
                 models: models::Cache::default(),
                 activity: Arc::new(Activity::new(upstream.limits().changed().clone())),
                 serving: Mutex::default(),
+                ledger: Ledger::default(),
                 store: Store::open_or_warn(&config.store_options()),
                 config,
                 rules,
@@ -124,6 +128,14 @@ impl AppState {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
+    }
+
+    /// A model turn ended: counted in the metrics and kept for `/v1/status`.
+    pub(crate) fn record_turn(&self, dialect: Dialect, turn: TurnRecord) {
+        if let Some(metrics) = self.metrics() {
+            metrics.turn(turn.client, dialect, turn.usage);
+        }
+        self.inner.ledger.record(turn);
     }
 
     /// The used share of the last answered login's own windows, now.

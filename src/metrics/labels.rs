@@ -6,6 +6,7 @@ use std::fmt;
 
 use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
 
+use crate::accounting::Client;
 use crate::limits::Slot;
 
 /// The route a request was answered on.
@@ -105,6 +106,20 @@ pub(super) struct RefreshLabels {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub(super) struct ClientLabels {
+    pub(super) client: Client,
+    pub(super) dialect: Dialect,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub(super) struct TokenLabels {
+    pub(super) client: Client,
+    pub(super) dialect: Dialect,
+    /// `input`, `cached_input`, `output`, `reasoning`: see [`crate::accounting::Usage::kinds`].
+    pub(super) kind: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 pub(super) struct AccountLabels {
     pub(super) account: String,
 }
@@ -163,6 +178,12 @@ label_values! {
         ResponseFailed => "response_failed",
     }
     RefreshOutcome { Refreshed => "refreshed", Transient => "transient", Permanent => "permanent" }
+}
+
+impl EncodeLabelValue for Client {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), fmt::Error> {
+        fmt::Write::write_str(encoder, self.as_str())
+    }
 }
 
 impl EncodeLabelValue for Slot {

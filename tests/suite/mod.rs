@@ -1,5 +1,6 @@
 //! The integration tests, one module a feature.
 
+mod accounting;
 mod auth;
 mod bad_input;
 mod boundary;

@@ -16,8 +16,10 @@ use tokio::sync::OwnedSemaphorePermit;
 
 use super::fallback::HttpLink;
 use super::frames::{self, ClientFrame};
+use crate::accounting::{Client, Meter, TurnRecord};
 use crate::error::ApiError;
 use crate::http::{Activity, AppState};
+use crate::metrics::{Dialect, Route};
 use crate::proxy::relay::StreamError;
 use crate::proxy::socket::{BackendSocket, Opening};
 use crate::proxy::upstream::redacted;
@@ -70,6 +72,8 @@ struct Turn {
     start: Instant,
     model: Option<String>,
     upstream_id: Option<String>,
+    /// Its first event and usage, for its record.
+    meter: Meter,
     /// A place among the requests in flight, as an HTTP request holds one.
     permit: Option<OwnedSemaphorePermit>,
     /// The request, kept until the backend's socket answers it: a socket
@@ -201,6 +205,7 @@ impl Session {
             start: Instant::now(),
             model,
             upstream_id: None,
+            meter: Meter::default().sent(&body),
             permit: None,
             unanswered: None,
         };
@@ -292,6 +297,7 @@ impl Session {
             FromBackend::Frame(text) => {
                 if let Some(turn) = &mut self.turn {
                     turn.unanswered = None;
+                    turn.meter.frame(text.as_str());
                 }
                 if let Some(status) = frames::turn_end(text.as_str())
                     && let Some(turn) = self.turn.take()
@@ -346,6 +352,15 @@ impl Session {
     fn log_turn(&self, turn: Turn, status: u16, end: &str) {
         let ms = turn.start.elapsed().as_secs_f64() * 1000.0;
         let [primary, secondary] = self.state.used_percent();
+        let door = crate::accounting::Turn {
+            door: Route::ResponsesWebSocket.as_str(),
+            client: Client::of(&self.headers),
+            model: turn.model.as_deref(),
+            stream: true,
+            status,
+        };
+        let record = TurnRecord::new(door, turn.start, &turn.meter);
+        let [input, cached_input, output, reasoning] = record.token_counts();
         tracing::info!(
             request_id = %turn.id,
             path = %self.path,
@@ -358,8 +373,16 @@ impl Session {
             limit_secondary_pct = secondary.map(tracing::field::display),
             transport = "websocket",
             end,
+            client = record.client.as_str(),
+            effort = record.effort.as_deref(),
+            first_event_ms = record.first_event_ms,
+            input_tokens = input,
+            cached_input_tokens = cached_input,
+            output_tokens = output,
+            reasoning_tokens = reasoning,
             "request finished"
         );
+        self.state.record_turn(Dialect::Responses, record);
     }
 }
 
