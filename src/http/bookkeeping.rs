@@ -139,7 +139,9 @@ pub async fn bookkeeping(State(state): State<AppState>, request: Request, next: 
     let route = route_of(request.method(), &path);
     let client = Client::of(request.headers());
     let start = Instant::now();
-    let mut response = if path != "/healthz"
+    // The page holds no data: its script asks for the key `/v1/status` wants.
+    let public = matches!(route, Route::Health | Route::Page);
+    let mut response = if !public
         && let Some(key) = &state.inner.client_key
         && !presents_key(&request, key)
     {
@@ -213,6 +215,7 @@ fn route_of(method: &Method, path: &str) -> Route {
         "/v1/status" => Route::Status,
         "/metrics" => Route::Metrics,
         "/healthz" => Route::Health,
+        "/" | "/status" => Route::Page,
         _ => Route::Other,
     }
 }
@@ -223,9 +226,12 @@ fn dialect_of(route: Route) -> Dialect {
         Route::Responses | Route::ResponsesWebSocket | Route::Compact => Dialect::Responses,
         Route::ChatCompletions => Dialect::Chat,
         Route::Messages | Route::CountTokens => Dialect::Messages,
-        Route::Models | Route::Status | Route::Metrics | Route::Health | Route::Other => {
-            Dialect::None
-        }
+        Route::Models
+        | Route::Status
+        | Route::Page
+        | Route::Metrics
+        | Route::Health
+        | Route::Other => Dialect::None,
     }
 }
 

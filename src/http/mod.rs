@@ -13,6 +13,7 @@ mod compact;
 pub mod conversation;
 mod messages;
 mod models;
+mod page;
 mod responses;
 pub mod serve;
 mod status;
@@ -187,6 +188,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/models", get(models::list))
         .route("/models", get(models::list))
         .route("/v1/status", get(status::show))
+        .route("/", get(page::show))
+        .route("/status", get(page::show))
         .route("/healthz", get(healthz))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

@@ -21,6 +21,8 @@ pub enum Route {
     CountTokens,
     Models,
     Status,
+    /// The status page, `/` and `/status`.
+    Page,
     Metrics,
     Health,
     /// No route matched (404, 405).
@@ -166,7 +168,7 @@ label_values! {
     Route {
         Responses => "responses", ResponsesWebSocket => "responses_websocket", Compact => "compact",
         ChatCompletions => "chat_completions", Messages => "messages",
-        CountTokens => "count_tokens", Models => "models", Status => "status",
+        CountTokens => "count_tokens", Models => "models", Status => "status", Page => "page",
         Metrics => "metrics", Health => "health", Other => "other",
     }
     Dialect { Responses => "responses", Chat => "chat", Messages => "messages", None => "none" }

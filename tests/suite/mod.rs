@@ -14,6 +14,7 @@ mod load;
 mod messages;
 mod metrics;
 mod mock_ws;
+mod page;
 mod responses;
 mod security;
 mod state;
