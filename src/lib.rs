@@ -26,7 +26,8 @@
 //!
 //! Around it: [`config`] (layered settings), [`systemd`] (passed sockets,
 //! sd-notify, watchdog, idle exit), [`logging`] (journald or stderr),
-//! [`doctor`] (the `doctor` subcommand's checks), [`limits`] (usage windows
+//! [`doctor`] (the `doctor` subcommand's checks), [`manual`] (the man page
+//! and shell completions, from the command line's own definition), [`limits`] (usage windows
 //! per login, the cooldown after a reached limit, their plain words; pure),
 //! [`metrics`] (the Prometheus registry), [`accounting`] (what each turn
 //! cost, per client family: the tokens the backend counted, the last turns)
@@ -44,6 +45,7 @@ pub mod error;
 pub mod http;
 pub mod limits;
 pub mod logging;
+pub mod manual;
 pub mod metrics;
 pub mod models;
 pub mod net;

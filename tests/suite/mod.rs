@@ -11,6 +11,7 @@ mod crash;
 mod faults;
 mod limits;
 mod load;
+mod manual;
 mod messages;
 mod metrics;
 mod mock_ws;
