@@ -9,6 +9,7 @@ mod chat;
 mod compat;
 mod crash;
 mod faults;
+mod grafana;
 mod limits;
 mod load;
 mod manual;
