@@ -5,7 +5,7 @@
 //! final usage for the turn's record. A turn whose final event carries no
 //! usage has none: nothing is counted, not zero.
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
 use memchr::memmem;
@@ -83,7 +83,15 @@ pub struct Reading {
 /// One turn's reading, shared between the reader of its events and whoever
 /// writes its record when it ends. Cheap to clone.
 #[derive(Debug, Clone, Default)]
-pub struct Meter(Arc<Mutex<Reading>>);
+pub struct Meter(Arc<Shared>);
+
+#[derive(Debug, Default)]
+struct Shared {
+    /// Set once, without a lock: every block of a stream passes here.
+    first_event: OnceLock<Instant>,
+    effort: Mutex<Option<String>>,
+    usage: Mutex<Option<Usage>>,
+}
 
 impl Meter {
     /// Notes what the request sent upstream asked for; returns the meter
@@ -93,7 +101,7 @@ impl Meter {
             .get("reasoning")
             .and_then(|r| r.get("effort"))
             .and_then(Value::as_str);
-        self.update(|r| r.effort = effort.map(str::to_owned));
+        *lock(&self.0.effort) = effort.map(str::to_owned);
         self.clone()
     }
 
@@ -116,22 +124,24 @@ impl Meter {
     }
 
     fn saw(&self, usage: Option<Usage>) {
-        self.update(|r| {
-            r.first_event.get_or_insert_with(Instant::now);
-            if usage.is_some() {
-                r.usage = usage;
-            }
-        });
+        self.0.first_event.get_or_init(Instant::now);
+        if usage.is_some() {
+            *lock(&self.0.usage) = usage;
+        }
     }
 
     /// What the turn showed so far.
     pub fn reading(&self) -> Reading {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        Reading {
+            effort: lock(&self.0.effort).clone(),
+            first_event: self.0.first_event.get().copied(),
+            usage: *lock(&self.0.usage),
+        }
     }
+}
 
-    fn update(&self, f: impl FnOnce(&mut Reading)) {
-        f(&mut self.0.lock().unwrap_or_else(|e| e.into_inner()));
-    }
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 #[cfg(test)]
