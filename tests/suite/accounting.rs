@@ -227,3 +227,18 @@ async fn collected_and_streamed_answers_on_every_http_door_are_counted() {
     );
     assert_eq!(other["cache_hit_ratio"], 0.5);
 }
+
+#[tokio::test]
+async fn a_websocket_served_over_http_counts_its_turns_too() {
+    let mock = MockBackend::start().await;
+    mock.refuse_websocket(Some(426));
+    let proxy = TestProxy::start(&mock).await;
+    mock.push_answer(answer(with_usage(text_answer("Hi.", 1), [64, 48, 4, 2])));
+    codex_cli_socket_turn(&proxy).await;
+    let status = status_after(&proxy, 1).await;
+    let turn = &status["recent_turns"][0];
+    assert_eq!(turn["door"], "responses_websocket");
+    assert_eq!(turn["client"], "codex_cli");
+    assert_eq!(turn["usage"]["cached_input"], 48);
+    assert_eq!(usage_of(&status, "codex_cli")["cache_hit_ratio"], 0.75);
+}
