@@ -242,3 +242,55 @@ async fn a_websocket_served_over_http_counts_its_turns_too() {
     assert_eq!(turn["usage"]["cached_input"], 48);
     assert_eq!(usage_of(&status, "codex_cli")["cache_hit_ratio"], 0.75);
 }
+
+#[tokio::test]
+async fn the_summary_line_carries_the_client_and_the_token_counts() {
+    let mock = MockBackend::start().await;
+    let home = tempfile::tempdir().unwrap();
+    let (daemon, address) = super::browser::daemon(&mock, home.path(), &[]).await;
+    mock.push_answer(answer(with_usage(text_answer("Hi.", 1), [30, 10, 8, 2])));
+    let body = json!({"model": "gpt-5", "input": "hi", "reasoning": {"effort": "low"}});
+    let response = reqwest::Client::new()
+        .post(format!("http://{address}/v1/responses"))
+        .header("user-agent", "OpenAI/JS 6.9.0")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    response.text().await.unwrap();
+    // A turn without usage leaves the token fields out.
+    let mut silent = text_answer("Hi.", 1);
+    silent.last_mut().unwrap()["response"]
+        .as_object_mut()
+        .unwrap()
+        .remove("usage");
+    mock.push_answer(answer(silent));
+    let response = reqwest::Client::new()
+        .post(format!("http://{address}/v1/responses"))
+        .json(&common::hello(false))
+        .send()
+        .await
+        .unwrap();
+    response.text().await.unwrap();
+    let log = daemon.stop().await;
+    let finished: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("request finished") && l.contains("path=/v1/responses"))
+        .collect();
+    assert_eq!(finished.len(), 2, "{log}");
+    for field in [
+        "client=\"openai_sdk\"",
+        "effort=\"low\"",
+        "first_event_ms=",
+        "input_tokens=30",
+        "cached_input_tokens=10",
+        "output_tokens=8",
+        "reasoning_tokens=2",
+    ] {
+        assert!(finished[0].contains(field), "no {field} in {}", finished[0]);
+    }
+    assert!(finished[1].contains("client=\"other\""), "{}", finished[1]);
+    assert!(!finished[1].contains("input_tokens"), "{}", finished[1]);
+    assert!(!log.contains("Hi."), "an answer was logged");
+}

@@ -124,7 +124,7 @@ async fn serve_page() -> (String, tokio::task::JoinHandle<()>) {
 }
 
 /// The real daemon in front of `mock`, with extra flags; its address.
-async fn daemon(mock: &MockBackend, home: &Path, flags: &[&str]) -> (Child, String) {
+pub(super) async fn daemon(mock: &MockBackend, home: &Path, flags: &[&str]) -> (Child, String) {
     let codex_home = home.join("codex");
     std::fs::create_dir(&codex_home).unwrap();
     common::write_auth(&codex_home, &mock.login(mock::now_secs() + 3600));
