@@ -262,6 +262,12 @@ impl Drop for Finish {
             .activity
             .as_ref()
             .map_or([None, None], AppState::used_percent);
+        // A model turn's record; a WebSocket's turns are recorded by its
+        // session, one by one.
+        let is_turn = matches!(
+            self.route,
+            Route::Responses | Route::ChatCompletions | Route::Messages
+        );
         let door = Turn {
             door: self.route.as_str(),
             client: self.client,
@@ -269,8 +275,9 @@ impl Drop for Finish {
             stream: self.summary.stream,
             status: self.status.as_u16(),
         };
-        let turn = TurnRecord::new(door, self.start, &self.summary.meter);
-        let [input, cached_input, output, reasoning] = turn.token_counts();
+        let turn = is_turn.then(|| TurnRecord::new(door, self.start, &self.summary.meter));
+        let [input, cached_input, output, reasoning] =
+            turn.as_ref().map_or([None; 4], TurnRecord::token_counts);
         tracing::info!(
             request_id = %self.id,
             path = %self.path,
@@ -282,8 +289,8 @@ impl Drop for Finish {
             limit_primary_pct = primary.map(tracing::field::display),
             limit_secondary_pct = secondary.map(tracing::field::display),
             client = self.client.as_str(),
-            effort = turn.effort.as_deref(),
-            first_event_ms = turn.first_event_ms,
+            effort = turn.as_ref().and_then(|t| t.effort.as_deref()),
+            first_event_ms = turn.as_ref().and_then(|t| t.first_event_ms),
             input_tokens = input,
             cached_input_tokens = cached_input,
             output_tokens = output,
@@ -291,11 +298,7 @@ impl Drop for Finish {
             "request finished"
         );
         if let Some(state) = self.activity.take() {
-            // A WebSocket's turns are recorded by its session, one by one.
-            if matches!(
-                self.route,
-                Route::Responses | Route::ChatCompletions | Route::Messages
-            ) {
+            if let Some(turn) = turn {
                 state.record_turn(dialect_of(self.route), turn);
             }
             if let Some(metrics) = state.metrics() {
