@@ -8,6 +8,7 @@ mod browser;
 mod chat;
 mod compat;
 mod crash;
+mod devtools;
 mod faults;
 mod grafana;
 mod limits;

@@ -8,20 +8,15 @@
 
 use crate::common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde_json::json;
 
 use super::accounting::{CLAUDE_CODE, OPENAI_PYTHON, answer, post_as, status_after};
 use super::browser::{chromium, dom_after_scripts};
+use super::devtools::{Page, output_dir};
 use common::mock::{text_answer, with_usage};
 use common::{MockBackend, TestProxy};
-
-/// Where a failed test leaves its screenshot: `target/test-output/`.
-fn output_dir() -> PathBuf {
-    let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
-    tmp.parent().unwrap_or(tmp).join("test-output")
-}
 
 /// Checks `dom` with `check`; on a failure, a screenshot of `url` 360 px
 /// wide is written as `name.png` first, and the failure names it.
@@ -111,6 +106,70 @@ async fn behind_a_client_key_the_page_asks_for_it_and_shows_no_data() {
             && !dom.contains("<td>")
     })
     .await;
+}
+
+#[tokio::test]
+async fn with_the_key_typed_in_the_page_shows_the_data_and_keeps_the_key_for_the_tab() {
+    let Some(chromium) = chromium() else {
+        return;
+    };
+    let mock = MockBackend::start().await;
+    let keys = tempfile::tempdir().unwrap();
+    let key_file = keys.path().join("key");
+    std::fs::write(&key_file, "sk-page-key-1\n").unwrap();
+    let proxy = TestProxy::start_with(&mock, |c| c.api_key_file = Some(key_file)).await;
+    let turn = proxy
+        .client
+        .post(proxy.url("/v1/responses"))
+        .bearer_auth("sk-page-key-1")
+        .json(&common::hello(false))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(turn.status(), 200);
+
+    let mut page = Page::open(&chromium, &proxy.url("/")).await;
+    let name = "status-page-typed-key";
+    page.until("!document.getElementById('key').hidden", name)
+        .await;
+    let type_key = |key: &str| {
+        format!(
+            "document.getElementById('key-input').value = {key:?}; \
+             document.getElementById('key-save').click(); true"
+        )
+    };
+    // A wrong key is refused, said so, and not kept.
+    page.eval(&type_key("sk-wrong")).await;
+    page.until("!document.getElementById('key-error').hidden", name)
+        .await;
+    assert_eq!(page.eval("sessionStorage.length").await, 0);
+    assert_eq!(
+        page.eval("document.getElementById('account').textContent")
+            .await,
+        ""
+    );
+    // The right key shows the data, and is kept in this tab's storage.
+    page.eval(&type_key("sk-page-key-1")).await;
+    page.until(
+        "document.getElementById('account').textContent === 'dev@example.com'",
+        name,
+    )
+    .await;
+    page.until(
+        "document.querySelectorAll('#turns tbody tr').length === 1",
+        name,
+    )
+    .await;
+    assert_eq!(
+        page.eval("document.getElementById('key').hidden").await,
+        true
+    );
+    assert_eq!(
+        page.eval("sessionStorage.getItem('codex-responses-proxy.key')")
+            .await,
+        "sk-page-key-1"
+    );
+    assert_eq!(page.eval("localStorage.length").await, 0);
 }
 
 #[tokio::test]
