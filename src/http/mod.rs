@@ -1,8 +1,7 @@
 //! The HTTP side: the listeners and the serve loop ([`serve`]), the routes
 //! and their handlers (the Responses WebSocket and the status page among
-//! them), and the
-//! per-request bookkeeping every route shares ([`bookkeeping`]: request id,
-//! client key, summary log line, activity).
+//! them), and the per-request bookkeeping every route shares
+//! ([`bookkeeping`]: request id, client key, summary log line, activity).
 //! Handlers read a request, hand it to a dialect and to [`crate::proxy`],
 //! and turn the answer back into HTTP.
 
