@@ -15,6 +15,7 @@ pub use self::render::{Verdict, render};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
+use crate::accounting::{ClientUsage, TurnRecord};
 use crate::limits::{CooldownView, Limits};
 
 /// Everything `GET /v1/status` tells.
@@ -36,6 +37,12 @@ pub struct StatusReport {
     pub usage_endpoint: UsageEndpoint,
     /// Seconds since the model list was fetched; `None` before the first.
     pub models_cache_age_seconds: Option<u64>,
+    /// The last turns, newest first: counts and names, never a prompt or an answer.
+    #[serde(default)]
+    pub recent_turns: Vec<TurnRecord>,
+    /// What each client family spent in the last hour (families without a turn left out).
+    #[serde(default)]
+    pub usage_last_hour: Vec<ClientUsage>,
 }
 
 /// Who opened the listening sockets.

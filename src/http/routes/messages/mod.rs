@@ -47,7 +47,13 @@ async fn handle(
     summary.model = Some(translated.model.clone());
     summary.stream = translated.stream;
     let opened = pipeline
-        .open(headers, &patched.body, Dialect::Messages, arrived)
+        .open(
+            headers,
+            &patched.body,
+            Dialect::Messages,
+            arrived,
+            &summary.meter,
+        )
         .await
         .map_err(MessagesError::from)?;
     summary.upstream_id = opened.upstream_id;
