@@ -2,21 +2,46 @@
 //! headers on the way to the backend (they feed its prompt cache, routing
 //! and accounting), its identity when the client is the Codex CLI itself,
 //! and the backend's limits, ids and turn state on the way back.
+//!
+//! The way there is a rule, not a list of this release's names: every
+//! header of the client's own families (`x-codex-*`, `x-openai-*`) and W3C
+//! trace context cross, so the next CLI feature that rides on a new header
+//! works behind the proxy without a proxy release. One function,
+//! [`class`], decides for HTTP calls and the WebSocket handshake alike.
 
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::{Map, Value};
 
-/// The client's own headers the backend reads, forwarded as sent.
-const FORWARDED: [HeaderName; 9] = [
-    HeaderName::from_static("thread-id"),
-    HeaderName::from_static("conversation_id"),
-    HeaderName::from_static("x-client-request-id"),
-    HeaderName::from_static("x-codex-window-id"),
-    HeaderName::from_static("x-codex-turn-metadata"),
-    HeaderName::from_static("x-codex-turn-state"),
-    HeaderName::from_static("x-openai-subagent"),
-    HeaderName::from_static("x-codex-parent-thread-id"),
-    HeaderName::from_static("x-codex-beta-features"),
+/// The client's own headers outside its families that the backend reads,
+/// forwarded as sent.
+const FORWARDED: [&str; 3] = ["thread-id", "conversation_id", "x-client-request-id"];
+
+/// The client's header families (PROTOCOL.md §13): new features ride on new
+/// names of these.
+const FAMILIES: [&str; 2] = ["x-codex-", "x-openai-"];
+
+/// W3C trace context, so a client's traces continue through the proxy.
+const TRACE: [&str; 2] = ["traceparent", "tracestate"];
+
+/// The client's credentials for the proxy (or a browser's), and the
+/// login's account the proxy sets itself: never forwarded.
+const CREDENTIALS: [&str; 5] = [
+    "authorization",
+    "proxy-authorization",
+    "x-api-key",
+    "cookie",
+    "chatgpt-account-id",
+];
+
+/// Headers about one connection (RFC 9110 §7.6.1), never a request's.
+const HOP_BY_HOP: [&str; 7] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
 ];
 
 /// What the Codex CLI says it is; forwarded instead of ours when the client
@@ -39,13 +64,54 @@ const PASSED_BACK: &[&str] = &[
     "x-reasoning-included",
 ];
 
+/// What becomes of one request header on its way to the backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Class {
+    /// The client's own (its families, trace context, conversation ids):
+    /// forwarded as sent.
+    Forwarded,
+    /// A credential, or the login's account: never forwarded.
+    Credential,
+    /// About the client's connection only: never forwarded.
+    HopByHop,
+    /// `originator`, `version`, `User-Agent`: the Codex CLI's own, anyone
+    /// else's replaced by ours ([`to_backend`]).
+    Identity,
+    /// `session-id`/`session_id`: derived, sent in both spellings.
+    Session,
+    /// Anything else (content negotiation, other APIs' headers): the proxy
+    /// builds its own request.
+    Dropped,
+}
+
+/// The one rule for request headers, on HTTP and on the WebSocket handshake.
+pub fn class(name: &HeaderName) -> Class {
+    let n = name.as_str();
+    if CREDENTIALS.contains(&n) || n.ends_with("-api-key") || n.contains("authorization") {
+        Class::Credential
+    } else if HOP_BY_HOP.contains(&n) || n.starts_with("proxy-") {
+        Class::HopByHop
+    } else if IDENTITY.iter().any(|i| i == name) {
+        Class::Identity
+    } else if *name == SESSION_UNDERSCORE || *name == SESSION_HYPHEN {
+        Class::Session
+    } else if FORWARDED.contains(&n)
+        || TRACE.contains(&n)
+        || FAMILIES.iter().any(|f| n.starts_with(f))
+    {
+        Class::Forwarded
+    } else {
+        Class::Dropped
+    }
+}
+
 /// The headers a request to the backend carries for this client: its
-/// conversation id (both spellings), its turn headers, and its identity
-/// when it is the Codex CLI.
+/// conversation id (both spellings), its own headers ([`Class::Forwarded`]),
+/// and its identity when it is the Codex CLI.
 pub fn to_backend(client: &HeaderMap, body: &Map<String, Value>) -> HeaderMap {
     let mut out = HeaderMap::new();
-    for name in &FORWARDED {
-        for value in client.get_all(name) {
+    for (name, value) in client {
+        if class(name) == Class::Forwarded {
             out.append(name.clone(), value.clone());
         }
     }
@@ -160,16 +226,17 @@ mod tests {
             cli.insert(HeaderName::from_static(k), HeaderValue::from_static(v));
         }
         let out = to_backend(&cli, &Map::new());
-        let names: Vec<&str> = out.keys().map(HeaderName::as_str).collect();
+        let mut names: Vec<&str> = out.keys().map(HeaderName::as_str).collect();
+        names.sort_unstable();
         assert_eq!(
             names,
             [
-                "thread-id",
-                "x-codex-window-id",
-                "x-codex-turn-state",
                 "originator",
+                "thread-id",
+                "user-agent",
                 "version",
-                "user-agent"
+                "x-codex-turn-state",
+                "x-codex-window-id",
             ]
         );
         let mut sdk = cli.clone();
@@ -207,5 +274,77 @@ mod tests {
             identity("codex_exec", "codex_exec/ (x)"),
             [None, None, None]
         );
+    }
+
+    #[test]
+    fn each_class_of_request_header_is_named_by_one_rule() {
+        let cases = [
+            ("x-codex-window-id", Class::Forwarded),
+            ("x-codex-feature-of-next-week", Class::Forwarded),
+            ("x-openai-internal-codex-responses-lite", Class::Forwarded),
+            ("traceparent", Class::Forwarded),
+            ("tracestate", Class::Forwarded),
+            ("thread-id", Class::Forwarded),
+            ("conversation_id", Class::Forwarded),
+            ("x-client-request-id", Class::Forwarded),
+            ("authorization", Class::Credential),
+            ("proxy-authorization", Class::Credential),
+            ("x-api-key", Class::Credential),
+            ("x-openai-api-key", Class::Credential),
+            ("x-codex-authorization", Class::Credential),
+            ("cookie", Class::Credential),
+            ("chatgpt-account-id", Class::Credential),
+            ("connection", Class::HopByHop),
+            ("upgrade", Class::HopByHop),
+            ("transfer-encoding", Class::HopByHop),
+            ("te", Class::HopByHop),
+            ("proxy-connection", Class::HopByHop),
+            ("originator", Class::Identity),
+            ("version", Class::Identity),
+            ("user-agent", Class::Identity),
+            ("session-id", Class::Session),
+            ("session_id", Class::Session),
+            ("accept-language", Class::Dropped),
+            ("anthropic-version", Class::Dropped),
+            ("x-stainless-lang", Class::Dropped),
+            ("host", Class::Dropped),
+        ];
+        for (name, expected) in cases {
+            assert_eq!(class(&HeaderName::from_static(name)), expected, "{name}");
+        }
+    }
+
+    #[test]
+    fn unknown_family_headers_and_trace_context_cross_but_credentials_do_not() {
+        let mut client = HeaderMap::new();
+        for (k, v) in [
+            ("x-codex-new-thing", "1"),
+            ("x-openai-subagent", "review"),
+            (
+                "traceparent",
+                "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+            ),
+            ("tracestate", "vendor=1"),
+            ("cookie", "session=browser"),
+            ("x-api-key", "client-key"),
+            ("chatgpt-account-id", "someone-else"),
+            ("connection", "keep-alive"),
+            ("accept-language", "fr"),
+        ] {
+            client.append(HeaderName::from_static(k), HeaderValue::from_static(v));
+        }
+        let out = to_backend(&client, &Map::new());
+        let mut names: Vec<&str> = out.keys().map(HeaderName::as_str).collect();
+        names.sort_unstable();
+        assert_eq!(
+            names,
+            [
+                "traceparent",
+                "tracestate",
+                "x-codex-new-thing",
+                "x-openai-subagent"
+            ]
+        );
+        assert_eq!(out["x-codex-new-thing"], "1");
     }
 }

@@ -306,4 +306,34 @@ mod tests {
         assert_eq!(out["openai-beta"], "responses_websockets=2026-02-04");
         assert_eq!(out.get_all("openai-beta").iter().count(), 1);
     }
+
+    #[test]
+    fn the_handshake_forwards_the_clients_families_and_trace_but_not_its_cookie() {
+        let mut client = HeaderMap::new();
+        for (k, v) in [
+            ("x-codex-new-thing", "1"),
+            ("x-openai-internal-codex-responses-lite", "true"),
+            (
+                "traceparent",
+                "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+            ),
+            ("cookie", "session=browser"),
+            ("authorization", "Bearer client-key"),
+            ("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ=="),
+        ] {
+            client.insert(HeaderName::from_static(k), HeaderValue::from_static(v));
+        }
+        let out = handshake_headers(&client, &Map::new());
+        let mut names: Vec<&str> = out.keys().map(HeaderName::as_str).collect();
+        names.sort_unstable();
+        assert_eq!(
+            names,
+            [
+                "openai-beta",
+                "traceparent",
+                "x-codex-new-thing",
+                "x-openai-internal-codex-responses-lite"
+            ]
+        );
+    }
 }
