@@ -121,6 +121,15 @@ fn configuration(report: &mut Report, loaded: &Loaded) {
     if loaded.config.api_key_file.is_none() {
         report.detail("api_key_file = (unset: clients need no key)    [default]");
     }
+    let chosen = loaded.config.client_version().current();
+    report.check(
+        Mark::Pass,
+        format!(
+            "Codex CLI version presented to the backend: {} ({}; the daemon also follows \
+             newer Codex CLI clients unless `client_version` is set)",
+            chosen.version, chosen.source
+        ),
+    );
     web_pages(report, &loaded.config);
 }
 
@@ -180,7 +189,7 @@ fn network(report: &mut Report, config: &Config) {
         }
     };
     let client = match net::client(net::Identity {
-        client_version: &config.client_version,
+        client_version: &config.client_version().current().version,
         connect_timeout: config.connect_timeout,
         ca_file: config.ca_file.as_deref(),
     }) {

@@ -75,8 +75,15 @@ impl Daemon {
     /// Builds the HTTP client, the token source and the routes. Nothing is
     /// read from the network; the login is read on the first request.
     pub fn new(config: Config) -> anyhow::Result<Self> {
+        let version = config.client_version();
+        let presented = version.current();
+        tracing::info!(
+            client_version = %presented.version,
+            source = %presented.source,
+            "presenting the Codex CLI version"
+        );
         let identity = net::Identity {
-            client_version: &config.client_version,
+            client_version: &presented.version,
             connect_timeout: config.connect_timeout,
             ca_file: config.ca_file.as_deref(),
         };
@@ -90,9 +97,12 @@ impl Daemon {
                 .with_metrics(metrics.clone()),
         );
         let limits = LimitsWatch::new(config.cooldown_policy(), metrics);
-        let sockets =
-            Sockets::new(&config, upgrade_client, auth.clone()).with_limits(limits.clone());
-        let upstream = Upstream::new(&config, client, auth).with_limits(limits);
+        let sockets = Sockets::new(&config, upgrade_client, auth.clone())
+            .with_limits(limits.clone())
+            .with_version(version.clone());
+        let upstream = Upstream::new(&config, client, auth)
+            .with_limits(limits)
+            .with_version(version);
         let client_key = match &config.api_key_file {
             Some(path) => {
                 let key = std::fs::read_to_string(path)

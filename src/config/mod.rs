@@ -38,10 +38,12 @@ pub const DEFAULT_STRIP_FIELDS: &[&str] = &[
     "top_p",
 ];
 
-/// The Codex CLI version the proxy presents itself as (`version` header,
-/// `User-Agent`, and the models list's `client_version`). The backend decides
-/// which models a client may see from it.
-pub const DEFAULT_CLIENT_VERSION: &str = "0.169.0";
+/// The lowest Codex CLI version the proxy presents itself as (`version`
+/// header, `User-Agent`, and the models list's `client_version`). The backend
+/// decides which models a client may see from it; unless `client_version`
+/// is set, a newer one from `version.json` or a CLI client is used instead
+/// ([`crate::models::client_version`]).
+pub const DEFAULT_CLIENT_VERSION: &str = "0.171.0";
 
 /// The effective configuration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -94,8 +96,9 @@ pub struct Config {
     /// How long the upstream model list is reused before it is revalidated.
     #[serde(with = "duration")]
     pub models_cache_ttl: Duration,
-    /// Codex CLI version presented to the backend.
-    pub client_version: String,
+    /// Codex CLI version presented to the backend; unset, the newest of the
+    /// built-in one, `$CODEX_HOME/version.json` and the CLI clients seen.
+    pub client_version: Option<String>,
     /// File holding the key clients must send as `Authorization: Bearer <key>`.
     pub api_key_file: Option<PathBuf>,
     /// PEM certificates trusted for the backend and the token endpoint besides
@@ -166,7 +169,7 @@ impl Default for Config {
             worker_threads: 0,
             strip_fields: DEFAULT_STRIP_FIELDS.iter().map(|s| s.to_string()).collect(),
             models_cache_ttl: Duration::from_secs(300),
-            client_version: DEFAULT_CLIENT_VERSION.into(),
+            client_version: None,
             api_key_file: None,
             ca_file: None,
             allow_remote_without_key: false,
@@ -363,6 +366,16 @@ impl Config {
             enabled: self.limit_cooldown,
             probe_every: Some(self.limit_probe_every).filter(|d| !d.is_zero()),
         }
+    }
+
+    /// The client version to present, following `version.json` and the CLI
+    /// clients seen unless `client_version` pins it.
+    pub fn client_version(&self) -> crate::models::client_version::ClientVersion {
+        crate::models::client_version::ClientVersion::new(
+            self.client_version.as_deref(),
+            DEFAULT_CLIENT_VERSION,
+            &self.codex_home,
+        )
     }
 
     /// The response store's settings.

@@ -34,6 +34,9 @@ pub struct Cache {
 #[derive(Debug, Clone)]
 struct Entry {
     fetched: Instant,
+    /// The client version the list was fetched for: the backend lists
+    /// models by it, so another version is another list.
+    client_version: String,
     etag: Option<HeaderValue>,
     /// The OpenAI-shaped list.
     body: Bytes,
@@ -90,9 +93,8 @@ impl Cache {
     pub async fn catalogue(&self, state: &AppState) -> Arc<Catalogue> {
         let cached = self.entry.lock().unwrap_or_else(|e| e.into_inner()).clone();
         let failed = *self.failed.lock().unwrap_or_else(|e| e.into_inner());
-        let fresh = cached
-            .as_ref()
-            .is_some_and(|e| e.fetched.elapsed() < state.inner.config.models_cache_ttl);
+        let version = state.inner.upstream.client_version().version;
+        let fresh = cached.as_ref().is_some_and(|e| e.is_fresh(state, &version));
         let backing_off = failed.is_some_and(|at| at.elapsed() < CATALOGUE_RETRY);
         if fresh || backing_off {
             return cached.map(|e| e.catalogue).unwrap_or_default();
@@ -110,21 +112,32 @@ impl Cache {
     }
 }
 
+impl Entry {
+    /// Fetched for this client version within `models_cache_ttl`: a newer
+    /// version (from `version.json` or a CLI client) refreshes the list.
+    fn is_fresh(&self, state: &AppState, version: &str) -> bool {
+        self.client_version == version
+            && self.fetched.elapsed() < state.inner.config.models_cache_ttl
+    }
+}
+
 async fn fetch(state: &AppState) -> Result<Entry, ApiError> {
     let inner = &state.inner;
+    let version = inner.upstream.client_version().version;
     let cached = inner
         .models
         .entry
         .lock()
         .unwrap_or_else(|e| e.into_inner())
-        .clone();
+        .clone()
+        .filter(|e| e.client_version == version);
     if let Some(entry) = &cached
-        && entry.fetched.elapsed() < inner.config.models_cache_ttl
+        && entry.is_fresh(state, &version)
     {
         return Ok(entry.clone());
     }
     let etag = cached.as_ref().and_then(|e| e.etag.as_ref());
-    let response = inner.upstream.models(etag).await?;
+    let response = inner.upstream.models(&version, etag).await?;
     let entry = match (response.status(), cached) {
         (StatusCode::NOT_MODIFIED, Some(mut entry)) => {
             entry.fetched = Instant::now();
@@ -151,6 +164,7 @@ async fn fetch(state: &AppState) -> Result<Entry, ApiError> {
             }
             Entry {
                 fetched: Instant::now(),
+                client_version: version,
                 etag,
                 body: Bytes::from(list.to_string()),
                 catalogue: Arc::new(Catalogue::from_backend(&value)),

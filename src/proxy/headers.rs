@@ -12,6 +12,8 @@
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::{Map, Value};
 
+use crate::models::client_version::ClientVersion;
+
 /// The client's own headers outside its families that the backend reads,
 /// forwarded as sent.
 const FORWARDED: [&str; 3] = ["thread-id", "conversation_id", "x-client-request-id"];
@@ -132,6 +134,17 @@ pub fn to_backend(client: &HeaderMap, body: &Map<String, Value>) -> HeaderMap {
         }
     }
     out
+}
+
+/// Tells `version` the release of a client that is the Codex CLI, so
+/// other clients are presented as at least that new.
+pub fn note_release(client: &HeaderMap, version: &ClientVersion) {
+    let originator = client.get(&IDENTITY[0]).and_then(|v| v.to_str().ok());
+    if let (Some(originator), Some(release)) = (originator, codex_cli_release(client))
+        && let Ok(release) = release.to_str()
+    {
+        version.saw(originator, release);
+    }
 }
 
 /// The release of a client that is the Codex CLI, which names itself in

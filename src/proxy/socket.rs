@@ -28,6 +28,7 @@ use super::{headers, status};
 use crate::auth::{Auth, Credentials};
 use crate::config::Config;
 use crate::error::ApiError;
+use crate::models::client_version::ClientVersion;
 
 /// The transport version the current Codex CLI asks for; sent unless the
 /// client names a version of its own.
@@ -65,6 +66,7 @@ pub struct Sockets {
     idle_timeout: Duration,
     max_event_bytes: usize,
     limits: LimitsWatch,
+    version: ClientVersion,
 }
 
 /// What became of a handshake the backend answered.
@@ -89,7 +91,14 @@ impl Sockets {
             idle_timeout: config.idle_timeout,
             max_event_bytes: config.max_event_bytes,
             limits: LimitsWatch::default(),
+            version: config.client_version(),
         }
+    }
+
+    /// Presents the proxy as `version`, shared with HTTP calls.
+    pub fn with_version(mut self, version: ClientVersion) -> Self {
+        self.version = version;
+        self
     }
 
     /// Reports the sockets' limits to `limits`, and answers from its cooldown.
@@ -105,7 +114,10 @@ impl Sockets {
         client_headers: &HeaderMap,
         first: &Map<String, Value>,
     ) -> Result<Opening, ApiError> {
-        let forwarded = handshake_headers(client_headers, first);
+        headers::note_release(client_headers, &self.version);
+        let mut forwarded = crate::net::identity_headers(&self.version.current().version);
+        // A Codex CLI client's own identity replaces ours.
+        forwarded.extend(handshake_headers(client_headers, first));
         let mut credentials = self.auth.credentials().await.map_err(auth_error)?;
         let (mut response, mut key) = self.handshake(&credentials, &forwarded).await?;
         if response.status() == StatusCode::UNAUTHORIZED {

@@ -16,6 +16,7 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use crate::limits::{CooldownView, Limits};
+use crate::models::client_version::Chosen;
 
 /// Everything `GET /v1/status` tells.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -36,6 +37,10 @@ pub struct StatusReport {
     pub usage_endpoint: UsageEndpoint,
     /// Seconds since the model list was fetched; `None` before the first.
     pub models_cache_age_seconds: Option<u64>,
+    /// The Codex CLI version presented to the backend and where it came
+    /// from; absent from daemons that predate it.
+    #[serde(default)]
+    pub client_version: Option<Chosen>,
 }
 
 /// Who opened the listening sockets.

@@ -58,6 +58,12 @@ pub fn render(report: &StatusReport, now: Timestamp, tz: &TimeZone) -> (Vec<Stri
         ),
         None => "model list: not fetched yet".into(),
     });
+    if let Some(chosen) = &report.client_version {
+        lines.push(format!(
+            "client version: {} ({})",
+            chosen.version, chosen.source
+        ));
+    }
     (lines, verdict(report, now))
 }
 
