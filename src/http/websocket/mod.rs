@@ -10,6 +10,7 @@
 mod fallback;
 mod frames;
 mod session;
+mod violations;
 
 use axum::Extension;
 use axum::extract::State;
