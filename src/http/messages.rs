@@ -13,6 +13,9 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value};
 
+use std::sync::Arc;
+
+use super::overflow::Overflow;
 use super::{AppState, Summary, body, event_stream};
 use crate::dialect::messages::{
     self, Catalogue, ErrorType, MessagesError, StreamTranslator, Translated, translate_request,
@@ -44,31 +47,38 @@ async fn handle(
     let (translated, patched) = translate(state, request).await?;
     summary.model = Some(translated.model.clone());
     summary.stream = translated.stream;
+    let body = Arc::new(patched.body);
+    let overflow = Overflow::new(&*inner.models.catalogue(state).await, &body);
+    let opened = inner.upstream.stream(headers, &body).await;
     let Opened {
-        events,
+        mut events,
         headers: passed,
         permit,
         upstream_id,
-    } = inner
-        .upstream
-        .stream(headers, &patched.body)
-        .await
-        .map_err(from_api)?;
+    } = match opened {
+        Ok(opened) => opened,
+        Err(e) => return Err(overflow.error_for(e, from_api).await),
+    };
     summary.upstream_id = upstream_id;
     if translated.stream {
-        let translator = StreamTranslator::new(translated.model, translated.tool_names);
+        let mut translator = StreamTranslator::new(translated.model, translated.tool_names);
+        let first = stream::opening(&mut events, &mut translator, &overflow).await?;
         let body = Body::from_stream(stream::anthropic_events(
             events,
             translator,
             permit,
             stream::PING_AFTER,
+            (first, overflow),
         ));
         return Ok(event_stream(body, passed));
     }
-    let collected = relay::collect(events).await;
+    let collected = match relay::collect(events).await {
+        Ok(collected) => collected,
+        Err(e) => return Err(overflow.error_for(e, from_api).await),
+    };
     drop(permit);
     let message = messages::to_message(
-        &collected.map_err(from_api)?.to_value(),
+        &collected.to_value(),
         &translated.model,
         &translated.tool_names,
     );

@@ -13,6 +13,7 @@ mod compact;
 pub mod conversation;
 mod messages;
 mod models;
+mod overflow;
 mod responses;
 pub mod serve;
 mod status;
