@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use crate::config::{self, Config, Flags, Loaded};
-use crate::net;
+use crate::{client_env, net};
 
 #[path = "doctor_limits.rs"]
 mod limits;
@@ -77,6 +77,7 @@ pub fn run(flags: &Flags) -> ExitCode {
             login::check(&mut report, &loaded.config);
             network(&mut report, &loaded.config);
             limits::check(&mut report, &loaded.config);
+            clients(&mut report, &loaded.config);
             activation(&mut report, &loaded.config);
         }
         Err(e) => {
@@ -221,6 +222,41 @@ fn network(report: &mut Report, config: &Config) {
             ),
         }
     }
+}
+
+/// What Claude Code needs told: the context window of the models its names
+/// map to (it assumes 1M tokens for a model it does not know).
+fn clients(report: &mut Report, config: &Config) {
+    report.section("Clients");
+    let models = match client_env::mapped(config) {
+        Ok(models) => models,
+        Err(e) => {
+            report.check(
+                Mark::Warn,
+                format!("Claude Code's context window is not known: the model list: {e}"),
+            );
+            return;
+        }
+    };
+    match client_env::max_context(&models) {
+        Some(window) => report.check(
+            Mark::Pass,
+            format!(
+                "Claude Code: CLAUDE_CODE_MAX_CONTEXT_TOKENS={window} and \
+                 CLAUDE_CODE_AUTO_COMPACT_WINDOW={window}, so it compacts in time"
+            ),
+        ),
+        None => report.check(
+            Mark::Warn,
+            "Claude Code: the model list gives no context window for the mapped models",
+        ),
+    }
+    for m in &models {
+        report.detail(m.describe());
+    }
+    report.detail(
+        "eval \"$(codex-responses-proxy env claude)\" sets them (also: env openai, env codex)",
+    );
 }
 
 fn activation(report: &mut Report, config: &Config) {

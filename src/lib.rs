@@ -26,13 +26,15 @@
 //!
 //! Around it: [`config`] (layered settings), [`systemd`] (passed sockets,
 //! sd-notify, watchdog, idle exit), [`logging`] (journald or stderr),
-//! [`doctor`] (the `doctor` subcommand's checks), [`limits`] (usage windows
+//! [`doctor`] (the `doctor` subcommand's checks), [`client_env`] (the `env`
+//! subcommand: shell lines that point a client at the daemon), [`limits`] (usage windows
 //! per login, the cooldown after a reached limit, their plain words; pure),
 //! [`metrics`] (the Prometheus registry) and [`status`] (the `/v1/status`
 //! report and the `status` subcommand that reads it). Nothing below `http` knows
 //! about axum's routing; nothing above `proxy` knows about reqwest.
 
 pub mod auth;
+pub mod client_env;
 pub mod compression;
 pub mod config;
 pub mod dialect;

@@ -27,6 +27,13 @@ pub enum Command {
     /// limits and activity; exits non-zero when the login is broken or a
     /// limit is reached.
     Status,
+    /// Print shell lines that point a client at this daemon, for
+    /// `eval "$(codex-responses-proxy env claude)"`.
+    Env {
+        /// The client: claude (Claude Code), openai (the OpenAI SDKs) or codex.
+        #[arg(value_enum)]
+        client: crate::client_env::Client,
+    },
 }
 
 /// Flags that override configuration keys, plus the file to read.
