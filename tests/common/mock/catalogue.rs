@@ -99,7 +99,7 @@ impl MockState {
 
     /// The events of a response failed for its size, as the backend sends
     /// them in an HTTP 200 stream.
-    pub(super) fn overflow_events(&self) -> Vec<Value> {
+    pub fn overflow_events(&self) -> Vec<Value> {
         self.overflows_answered.fetch_add(1, Ordering::SeqCst);
         let response = |status: &str| {
             json!({"id": "resp_mock_overflow", "object": "response", "status": status,

@@ -112,7 +112,7 @@ pub struct MockState {
     pub models_etag: Mutex<String>,
     /// The `client_version` of every model list request, oldest first.
     pub models_client_versions: Mutex<Vec<String>>,
-    /// Requests refused for a context past the model's window.
+    /// Answers failed (or scripted to fail) for a context past the model's window.
     pub overflows_answered: AtomicUsize,
     /// Refuse such a request with a 400 before the stream instead of a
     /// `response.failed` in it.
