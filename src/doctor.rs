@@ -11,6 +11,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use crate::config::{self, Config, Flags, Loaded};
+use crate::models::client_version::ClientVersion;
 use crate::{client_env, net};
 
 #[path = "doctor_limits.rs"]
@@ -122,7 +123,7 @@ fn configuration(report: &mut Report, loaded: &Loaded) {
     if loaded.config.api_key_file.is_none() {
         report.detail("api_key_file = (unset: clients need no key)    [default]");
     }
-    let chosen = loaded.config.client_version().current();
+    let chosen = ClientVersion::of(&loaded.config).current();
     report.check(
         Mark::Pass,
         format!(
@@ -190,7 +191,7 @@ fn network(report: &mut Report, config: &Config) {
         }
     };
     let client = match net::client(net::Identity {
-        client_version: &config.client_version().current().version,
+        client_version: &ClientVersion::of(config).current().version,
         connect_timeout: config.connect_timeout,
         ca_file: config.ca_file.as_deref(),
     }) {

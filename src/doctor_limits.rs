@@ -13,6 +13,7 @@ use super::{Mark, REACH_TIMEOUT, Report};
 use crate::auth::file;
 use crate::config::Config;
 use crate::limits;
+use crate::models::client_version::ClientVersion;
 use crate::net;
 use crate::proxy::usage;
 
@@ -71,7 +72,7 @@ fn ask(
         .build()
         .map_err(|e| unreachable(e.to_string()))?;
     let client = net::client(net::Identity {
-        client_version: &config.client_version().current().version,
+        client_version: &ClientVersion::of(config).current().version,
         connect_timeout: config.connect_timeout,
         ca_file: config.ca_file.as_deref(),
     })

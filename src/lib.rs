@@ -64,6 +64,7 @@ use crate::config::Config;
 use crate::http::serve::ServeOptions;
 use crate::http::{AppState, Listener};
 use crate::metrics::Metrics;
+use crate::models::client_version::ClientVersion;
 use crate::proxy::limits::LimitsWatch;
 use crate::proxy::{Sockets, Upstream};
 
@@ -77,7 +78,7 @@ impl Daemon {
     /// Builds the HTTP client, the token source and the routes. Nothing is
     /// read from the network; the login is read on the first request.
     pub fn new(config: Config) -> anyhow::Result<Self> {
-        let version = config.client_version();
+        let version = ClientVersion::of(&config);
         let presented = version.current();
         tracing::info!(
             client_version = %presented.version,
@@ -99,12 +100,9 @@ impl Daemon {
                 .with_metrics(metrics.clone()),
         );
         let limits = LimitsWatch::new(config.cooldown_policy(), metrics);
-        let sockets = Sockets::new(&config, upgrade_client, auth.clone())
-            .with_limits(limits.clone())
-            .with_version(version.clone());
-        let upstream = Upstream::new(&config, client, auth)
-            .with_limits(limits)
-            .with_version(version);
+        let sockets = Sockets::new(&config, upgrade_client, auth.clone(), version.clone())
+            .with_limits(limits.clone());
+        let upstream = Upstream::new(&config, client, auth, version).with_limits(limits);
         let client_key = match &config.api_key_file {
             Some(path) => {
                 let key = std::fs::read_to_string(path)

@@ -21,6 +21,7 @@ use serde_json::Value;
 use crate::auth::file;
 use crate::config::{Config, Flags, ListenAddr};
 use crate::dialect::messages::{Catalogue, resolve};
+use crate::models::client_version::ClientVersion;
 use crate::net;
 
 /// The Claude names Claude Code asks for, one per family, and how they are shown.
@@ -107,7 +108,7 @@ pub fn mapped(config: &Config) -> Result<Vec<Mapped>, ListError> {
 fn model_list(config: &Config) -> Result<Value, ListError> {
     let (auth, _) = file::load(&config.codex_home.join(file::AUTH_FILE))
         .map_err(|e| ListError::Login(e.to_string()))?;
-    let version = config.client_version().current().version;
+    let version = ClientVersion::of(config).current().version;
     let unreachable = |e: &dyn std::fmt::Display| ListError::Unreachable(e.to_string());
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -38,11 +38,8 @@ pub const DEFAULT_STRIP_FIELDS: &[&str] = &[
     "top_p",
 ];
 
-/// The lowest Codex CLI version the proxy presents itself as (`version`
-/// header, `User-Agent`, and the models list's `client_version`). The backend
-/// decides which models a client may see from it; unless `client_version`
-/// is set, a newer one from `version.json` or a CLI client is used instead
-/// ([`crate::models::client_version`]).
+/// The lowest Codex CLI version the proxy presents itself as; the backend
+/// lists models by it ([`crate::models::client_version`] may choose newer).
 pub const DEFAULT_CLIENT_VERSION: &str = "0.171.0";
 
 /// The effective configuration.
@@ -96,8 +93,7 @@ pub struct Config {
     /// How long the upstream model list is reused before it is revalidated.
     #[serde(with = "duration")]
     pub models_cache_ttl: Duration,
-    /// Codex CLI version presented to the backend; unset, the newest of the
-    /// built-in one, `$CODEX_HOME/version.json` and the CLI clients seen.
+    /// Codex CLI version presented to the backend; unset: follow the CLI.
     pub client_version: Option<String>,
     /// File holding the key clients must send as `Authorization: Bearer <key>`.
     pub api_key_file: Option<PathBuf>,
@@ -366,16 +362,6 @@ impl Config {
             enabled: self.limit_cooldown,
             probe_every: Some(self.limit_probe_every).filter(|d| !d.is_zero()),
         }
-    }
-
-    /// The client version to present, following `version.json` and the CLI
-    /// clients seen unless `client_version` pins it.
-    pub fn client_version(&self) -> crate::models::client_version::ClientVersion {
-        crate::models::client_version::ClientVersion::new(
-            self.client_version.as_deref(),
-            DEFAULT_CLIENT_VERSION,
-            &self.codex_home,
-        )
     }
 
     /// The response store's settings.

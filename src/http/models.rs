@@ -93,7 +93,7 @@ impl Cache {
     pub async fn catalogue(&self, state: &AppState) -> Arc<Catalogue> {
         let cached = self.entry.lock().unwrap_or_else(|e| e.into_inner()).clone();
         let failed = *self.failed.lock().unwrap_or_else(|e| e.into_inner());
-        let version = state.inner.upstream.client_version().version;
+        let version = state.inner.upstream.version.current().version;
         let fresh = cached.as_ref().is_some_and(|e| e.is_fresh(state, &version));
         let backing_off = failed.is_some_and(|at| at.elapsed() < CATALOGUE_RETRY);
         if fresh || backing_off {
@@ -123,7 +123,7 @@ impl Entry {
 
 async fn fetch(state: &AppState) -> Result<Entry, ApiError> {
     let inner = &state.inner;
-    let version = inner.upstream.client_version().version;
+    let version = inner.upstream.version.current().version;
     let cached = inner
         .models
         .entry
@@ -137,7 +137,9 @@ async fn fetch(state: &AppState) -> Result<Entry, ApiError> {
         return Ok(entry.clone());
     }
     let etag = cached.as_ref().and_then(|e| e.etag.as_ref());
-    let response = inner.upstream.models(&version, etag).await?;
+    // The list is asked for the version in use, read again there: should it
+    // have moved on since, the next use sees the mismatch and asks again.
+    let response = inner.upstream.models(etag).await?;
     let entry = match (response.status(), cached) {
         (StatusCode::NOT_MODIFIED, Some(mut entry)) => {
             entry.fetched = Instant::now();

@@ -89,7 +89,7 @@ async fn report(state: &AppState) -> StatusReport {
             error: usage.error,
         },
         models_cache_age_seconds: inner.models.age().map(|age| age.as_secs()),
-        client_version: Some(inner.upstream.client_version()),
+        client_version: Some(inner.upstream.version.current()),
     }
 }
 

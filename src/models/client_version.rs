@@ -221,6 +221,17 @@ impl ClientVersion {
         }
     }
 
+    /// The version for `config`: its `client_version`, else following the
+    /// CLI in its `codex_home`.
+    pub fn of(config: &crate::config::Config) -> Self {
+        let configured = config.client_version.as_deref();
+        Self::new(
+            configured,
+            crate::config::DEFAULT_CLIENT_VERSION,
+            &config.codex_home,
+        )
+    }
+
     /// The version to present now, re-reading `version.json` when it was
     /// last read more than [`FILE_TTL`] ago.
     pub fn current(&self) -> Chosen {
@@ -244,6 +255,11 @@ impl ClientVersion {
             state.from_file.as_ref(),
             state.seen.as_ref(),
         )
+    }
+
+    /// The model list's query for the version in use.
+    pub fn query(&self) -> [(&'static str, String); 1] {
+        [("client_version", self.current().version)]
     }
 
     /// A Codex CLI client (`originator`) sent `release` through the daemon.

@@ -109,8 +109,13 @@ pub fn class(name: &HeaderName) -> Class {
 
 /// The headers a request to the backend carries for this client: its
 /// conversation id (both spellings), its own headers ([`Class::Forwarded`]),
-/// and its identity when it is the Codex CLI.
-pub fn to_backend(client: &HeaderMap, body: &Map<String, Value>) -> HeaderMap {
+/// and its identity when it is the Codex CLI (whose release `version` then
+/// notes), else the release `version` presents.
+pub fn to_backend(
+    client: &HeaderMap,
+    body: &Map<String, Value>,
+    version: &ClientVersion,
+) -> HeaderMap {
     let mut out = HeaderMap::new();
     for (name, value) in client {
         if class(name) == Class::Forwarded {
@@ -122,27 +127,28 @@ pub fn to_backend(client: &HeaderMap, body: &Map<String, Value>) -> HeaderMap {
         out.insert(SESSION_UNDERSCORE, session.clone());
         out.insert(SESSION_HYPHEN, session);
     }
-    if let Some(release) = codex_cli_release(client) {
-        for name in &IDENTITY {
-            if let Some(value) = client.get(name) {
-                out.insert(name.clone(), value.clone());
-            }
+    let Some(release) = codex_cli_release(client) else {
+        out.extend(crate::net::identity_headers(&version.current().version));
+        return out;
+    };
+    note_release(client, &release, version);
+    for name in &IDENTITY {
+        if let Some(value) = client.get(name) {
+            out.insert(name.clone(), value.clone());
         }
-        // Current releases send no `version`: ours would contradict theirs.
-        if !out.contains_key(&IDENTITY[1]) {
-            out.insert(IDENTITY[1].clone(), release);
-        }
+    }
+    // Current releases send no `version`: ours would contradict theirs.
+    if !out.contains_key(&IDENTITY[1]) {
+        out.insert(IDENTITY[1].clone(), release);
     }
     out
 }
 
-/// Tells `version` the release of a client that is the Codex CLI, so
+/// Tells `version` the `release` of a client that is the Codex CLI, so
 /// other clients are presented as at least that new.
-pub fn note_release(client: &HeaderMap, version: &ClientVersion) {
+fn note_release(client: &HeaderMap, release: &HeaderValue, version: &ClientVersion) {
     let originator = client.get(&IDENTITY[0]).and_then(|v| v.to_str().ok());
-    if let (Some(originator), Some(release)) = (originator, codex_cli_release(client))
-        && let Ok(release) = release.to_str()
-    {
+    if let (Some(originator), Ok(release)) = (originator, release.to_str()) {
         version.saw(originator, release);
     }
 }
@@ -207,9 +213,14 @@ pub fn request_id(headers: &HeaderMap) -> Option<&str> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use serde_json::json;
+
+    /// The built-in version: no `version.json` where it looks.
+    pub(crate) fn builtin() -> ClientVersion {
+        ClientVersion::new(None, "0.171.0", std::path::Path::new("/nonexistent"))
+    }
 
     #[test]
     fn session_prefers_the_client_header_then_the_prompt_cache_key() {
@@ -238,7 +249,7 @@ mod tests {
         ] {
             cli.insert(HeaderName::from_static(k), HeaderValue::from_static(v));
         }
-        let out = to_backend(&cli, &Map::new());
+        let out = to_backend(&cli, &Map::new(), &builtin());
         let mut names: Vec<&str> = out.keys().map(HeaderName::as_str).collect();
         names.sort_unstable();
         assert_eq!(
@@ -254,9 +265,11 @@ mod tests {
         );
         let mut sdk = cli.clone();
         sdk.insert("originator", HeaderValue::from_static("openai-python"));
-        let out = to_backend(&sdk, &Map::new());
-        assert!(!out.contains_key("version") && !out.contains_key("user-agent"));
-        assert!(!out.contains_key("authorization"));
+        let out = to_backend(&sdk, &Map::new(), &builtin());
+        assert_eq!(out["version"], "0.171.0");
+        let agent = out["user-agent"].to_str().unwrap();
+        assert!(agent.starts_with("codex_cli_rs/0.171.0 ("), "{agent}");
+        assert!(!out.contains_key("originator") && !out.contains_key("authorization"));
     }
 
     #[test]
@@ -265,7 +278,7 @@ mod tests {
             let mut client = HeaderMap::new();
             client.insert("originator", HeaderValue::from_static(originator));
             client.insert("user-agent", HeaderValue::from_static(agent));
-            let out = to_backend(&client, &Map::new());
+            let out = to_backend(&client, &Map::new(), &builtin());
             IDENTITY.map(|n| out.get(&n).map(|v| v.to_str().unwrap().to_owned()))
         };
         let agent = "codex_exec/0.169.0 (Debian 12.0.0; x86_64) xterm (codex_exec; 0.169.0)";
@@ -277,16 +290,20 @@ mod tests {
                 Some(agent.into())
             ]
         );
-        // Not the CLI: an SDK, or an originator its User-Agent does not bear out.
-        assert_eq!(
-            identity("openai-python", "OpenAI/Python 2.8.0"),
-            [None, None, None]
-        );
-        assert_eq!(identity("codex_exec", "curl/8.5.0"), [None, None, None]);
-        assert_eq!(
-            identity("codex_exec", "codex_exec/ (x)"),
-            [None, None, None]
-        );
+        // Not the CLI: an SDK, or an originator its User-Agent does not bear
+        // out, is presented as the proxy (its originator is the client's default).
+        let ours = Some(crate::net::user_agent("0.171.0"));
+        for (originator, agent) in [
+            ("openai-python", "OpenAI/Python 2.8.0"),
+            ("codex_exec", "curl/8.5.0"),
+            ("codex_exec", "codex_exec/ (x)"),
+        ] {
+            assert_eq!(
+                identity(originator, agent),
+                [None, Some("0.171.0".into()), ours.clone()],
+                "{originator} {agent}"
+            );
+        }
     }
 
     #[test]
@@ -346,7 +363,7 @@ mod tests {
         ] {
             client.append(HeaderName::from_static(k), HeaderValue::from_static(v));
         }
-        let out = to_backend(&client, &Map::new());
+        let out = to_backend(&client, &Map::new(), &builtin());
         let mut names: Vec<&str> = out.keys().map(HeaderName::as_str).collect();
         names.sort_unstable();
         assert_eq!(
@@ -354,10 +371,30 @@ mod tests {
             [
                 "traceparent",
                 "tracestate",
+                "user-agent",
+                "version",
                 "x-codex-new-thing",
                 "x-openai-subagent"
             ]
         );
         assert_eq!(out["x-codex-new-thing"], "1");
+    }
+
+    #[test]
+    fn a_codex_cli_release_is_noted_and_moves_what_other_clients_are_presented_as() {
+        let version = builtin();
+        let mut cli = HeaderMap::new();
+        cli.insert("originator", HeaderValue::from_static("codex_exec"));
+        cli.insert(
+            "user-agent",
+            HeaderValue::from_static("codex_exec/0.172.1 (Debian 12.0.0; x86_64)"),
+        );
+        to_backend(&cli, &Map::new(), &version);
+        let out = to_backend(&HeaderMap::new(), &Map::new(), &version);
+        assert_eq!(out["version"], "0.172.1");
+        assert_eq!(
+            version.current().source,
+            crate::models::client_version::Source::Seen("codex_exec".into())
+        );
     }
 }

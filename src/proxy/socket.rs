@@ -80,7 +80,13 @@ pub enum Opening {
 
 impl Sockets {
     /// `client` must be [`crate::net::upgrade_client`]'s: HTTP/1.1 only.
-    pub fn new(config: &Config, client: reqwest::Client, auth: Auth) -> Self {
+    /// Presents the proxy as `version`, shared with HTTP calls.
+    pub fn new(
+        config: &Config,
+        client: reqwest::Client,
+        auth: Auth,
+        version: ClientVersion,
+    ) -> Self {
         let base = config.upstream_url.as_str().trim_end_matches('/');
         let url = reqwest::Url::parse(&format!("{base}/responses"))
             .unwrap_or_else(|_| config.upstream_url.url().clone());
@@ -91,14 +97,8 @@ impl Sockets {
             idle_timeout: config.idle_timeout,
             max_event_bytes: config.max_event_bytes,
             limits: LimitsWatch::default(),
-            version: config.client_version(),
+            version,
         }
-    }
-
-    /// Presents the proxy as `version`, shared with HTTP calls.
-    pub fn with_version(mut self, version: ClientVersion) -> Self {
-        self.version = version;
-        self
     }
 
     /// Reports the sockets' limits to `limits`, and answers from its cooldown.
@@ -114,10 +114,7 @@ impl Sockets {
         client_headers: &HeaderMap,
         first: &Map<String, Value>,
     ) -> Result<Opening, ApiError> {
-        headers::note_release(client_headers, &self.version);
-        let mut forwarded = crate::net::identity_headers(&self.version.current().version);
-        // A Codex CLI client's own identity replaces ours.
-        forwarded.extend(handshake_headers(client_headers, first));
+        let forwarded = handshake_headers(client_headers, first, &self.version);
         let mut credentials = self.auth.credentials().await.map_err(auth_error)?;
         let (mut response, mut key) = self.handshake(&credentials, &forwarded).await?;
         if response.status() == StatusCode::UNAUTHORIZED {
@@ -207,8 +204,12 @@ impl Sockets {
 
 /// The client's headers the backend reads (as on HTTP), with the transport
 /// version: the client's own when it names one, else ours.
-fn handshake_headers(client: &HeaderMap, first: &Map<String, Value>) -> HeaderMap {
-    let mut out = headers::to_backend(client, first);
+fn handshake_headers(
+    client: &HeaderMap,
+    first: &Map<String, Value>,
+    version: &ClientVersion,
+) -> HeaderMap {
+    let mut out = headers::to_backend(client, first, version);
     let beta = client
         .get_all(&OPENAI_BETA)
         .iter()
@@ -299,6 +300,7 @@ fn broken(e: WsError) -> StreamError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::proxy::headers::tests::builtin;
 
     #[test]
     fn the_handshake_carries_the_clients_transport_version_or_ours() {
@@ -306,7 +308,7 @@ mod tests {
         client.insert("thread-id", HeaderValue::from_static("t1"));
         let body = serde_json::json!({"prompt_cache_key": "pck"});
         let body = body.as_object().unwrap();
-        let out = handshake_headers(&client, body);
+        let out = handshake_headers(&client, body, &builtin());
         assert_eq!(out["openai-beta"], BETA);
         assert_eq!(out["thread-id"], "t1");
         assert_eq!(out["session-id"], "pck");
@@ -314,7 +316,7 @@ mod tests {
             "openai-beta",
             HeaderValue::from_static("responses_websockets=2026-02-04"),
         );
-        let out = handshake_headers(&client, body);
+        let out = handshake_headers(&client, body, &builtin());
         assert_eq!(out["openai-beta"], "responses_websockets=2026-02-04");
         assert_eq!(out.get_all("openai-beta").iter().count(), 1);
     }
@@ -335,7 +337,7 @@ mod tests {
         ] {
             client.insert(HeaderName::from_static(k), HeaderValue::from_static(v));
         }
-        let out = handshake_headers(&client, &Map::new());
+        let out = handshake_headers(&client, &Map::new(), &builtin());
         let mut names: Vec<&str> = out.keys().map(HeaderName::as_str).collect();
         names.sort_unstable();
         assert_eq!(
@@ -343,6 +345,8 @@ mod tests {
             [
                 "openai-beta",
                 "traceparent",
+                "user-agent",
+                "version",
                 "x-codex-new-thing",
                 "x-openai-internal-codex-responses-lite"
             ]

@@ -18,7 +18,7 @@ use crate::auth::refresh::RefreshError;
 use crate::auth::{Auth, AuthError, Credentials};
 use crate::config::Config;
 use crate::error::{ApiError, ErrorKind};
-use crate::models::client_version::{Chosen, ClientVersion};
+use crate::models::client_version::ClientVersion;
 use crate::{compression, net};
 
 #[path = "compact.rs"]
@@ -36,10 +36,9 @@ pub struct Upstream {
     client: reqwest::Client,
     auth: Auth,
     responses_url: reqwest::Url,
-    /// `{base}/models`; the query names the client version of the call.
     models_url: reqwest::Url,
     usage_url: reqwest::Url,
-    version: ClientVersion,
+    pub(crate) version: ClientVersion,
     limiter: Arc<Semaphore>,
     max_concurrent: usize,
     idle_timeout: Duration,
@@ -71,7 +70,12 @@ pub struct Opened {
 }
 
 impl Upstream {
-    pub fn new(config: &Config, client: reqwest::Client, auth: Auth) -> Self {
+    pub fn new(
+        config: &Config,
+        client: reqwest::Client,
+        auth: Auth,
+        version: ClientVersion,
+    ) -> Self {
         let base = config.upstream_url.as_str().trim_end_matches('/');
         let url = |path: &str| {
             reqwest::Url::parse(&format!("{base}{path}"))
@@ -80,7 +84,7 @@ impl Upstream {
         Upstream {
             responses_url: url("/responses"),
             models_url: url("/models"),
-            version: config.client_version(),
+            version,
             usage_url: usage::url(config.upstream_url.url()),
             client,
             auth,
@@ -99,18 +103,6 @@ impl Upstream {
     pub fn with_limits(mut self, limits: LimitsWatch) -> Self {
         self.limits = limits;
         self
-    }
-
-    /// Presents the proxy as `version` (shared with the sockets), which
-    /// learns from the Codex CLI clients whose requests pass here.
-    pub fn with_version(mut self, version: ClientVersion) -> Self {
-        self.version = version;
-        self
-    }
-
-    /// The Codex CLI version presented now, and where it came from.
-    pub fn client_version(&self) -> Chosen {
-        self.version.current()
     }
 
     /// The usage limits of the logins this calls with.
@@ -134,8 +126,7 @@ impl Upstream {
             tracing::debug!(body = %redacted(body), "forwarding request");
         }
         let permit = self.permit()?;
-        headers::note_release(client_headers, &self.version);
-        let forwarded = headers::to_backend(client_headers, body);
+        let forwarded = headers::to_backend(client_headers, body, &self.version);
         let encoded = Encoded::new(client_headers, body)?;
         let response = self
             .send(reqwest::Method::POST, &self.responses_url, |request| {
@@ -179,15 +170,9 @@ impl Upstream {
 
     /// `GET {base}/models?client_version=…`, revalidating with `etag` when
     /// given: a 200 or a 304.
-    pub async fn models(
-        &self,
-        version: &str,
-        etag: Option<&HeaderValue>,
-    ) -> Result<reqwest::Response, ApiError> {
-        let mut url = self.models_url.clone();
-        url.query_pairs_mut().append_pair("client_version", version);
-        self.send(reqwest::Method::GET, &url, |request| {
-            let request = request.timeout(MODELS_TIMEOUT);
+    pub async fn models(&self, etag: Option<&HeaderValue>) -> Result<reqwest::Response, ApiError> {
+        self.send(reqwest::Method::GET, &self.models_url, |request| {
+            let request = request.timeout(MODELS_TIMEOUT).query(&self.version.query());
             match etag {
                 Some(etag) => request.header(header::IF_NONE_MATCH, etag.clone()),
                 None => request,
@@ -217,15 +202,7 @@ impl Upstream {
         url: &reqwest::Url,
         build: impl Fn(reqwest::RequestBuilder) -> reqwest::RequestBuilder,
     ) -> Result<reqwest::Response, ApiError> {
-        // Ours first: a Codex CLI client's own identity, forwarded, replaces it.
-        let identity = net::identity_headers(&self.version.current().version);
-        let request = || {
-            build(
-                self.client
-                    .request(method.clone(), url.clone())
-                    .headers(identity.clone()),
-            )
-        };
+        let request = || build(self.client.request(method.clone(), url.clone()));
         let mut credentials = self.auth.credentials().await.map_err(auth_error)?;
         let spends = method == reqwest::Method::POST;
         if spends {

@@ -101,8 +101,10 @@ json.dump(d, open(sys.argv[2], "w"), indent=2)' "$here/package.json" "$latest/pa
     exit 1
   fi
   echo "latest clients:"
-  (cd "$latest" && npm ls --depth=0 2>/dev/null | tail -n +2)
-  "$latest/venv/bin/pip" list --disable-pip-version-check 2>/dev/null | grep -iE "^($(IFS='|'; echo "${LATEST_PY[*]}")) "
+  python3 -c 'import json, os, sys
+for name in json.load(open(os.path.join(sys.argv[1], "package.json")))["dependencies"]:
+    print(" ", name, json.load(open(os.path.join(sys.argv[1], "node_modules", name, "package.json")))["version"])' "$latest"
+  "$latest/venv/bin/pip" list --disable-pip-version-check 2>/dev/null | grep -iE "^($(IFS='|'; echo "${LATEST_PY[*]}")) " | sed 's/^/  /'
   exec env CLIENTS_LATEST_DIR="$latest" CLIENTS_VENV="$latest/venv" bash "$0" "$@"
 fi
 
