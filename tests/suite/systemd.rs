@@ -686,6 +686,10 @@ async fn env_claude_evaluates_to_the_daemons_address_and_the_mapped_models_windo
         report.contains("✓ Claude Code: CLAUDE_CODE_MAX_CONTEXT_TOKENS=272000"),
         "{report}"
     );
+    assert!(
+        report.contains("✓ Codex CLI version presented to the backend: 0.171.0 (built-in;"),
+        "{report}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
