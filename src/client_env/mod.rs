@@ -21,6 +21,7 @@ use serde_json::Value;
 use crate::auth::file;
 use crate::config::{Config, Flags, ListenAddr};
 use crate::dialect::messages::{Catalogue, resolve};
+use crate::models::aliases::{self, Efforts};
 use crate::models::client_version::ClientVersion;
 use crate::net;
 
@@ -88,13 +89,17 @@ fn base(listen: &ListenAddr) -> Base {
     }
 }
 
-/// The backend models Claude Code's names map to, with their windows.
+/// The backend models Claude Code's names map to (`anthropic_models`, then
+/// `model_aliases`, as a request is resolved), with their windows.
 pub fn mapped(config: &Config) -> Result<Vec<Mapped>, ListError> {
-    let catalogue = Catalogue::from_backend(&model_list(config)?);
+    let list = model_list(config)?;
+    let catalogue = Catalogue::from_backend(&list);
+    let efforts = Efforts::from_catalogue(&list);
     Ok(CLAUDE_NAMES
         .iter()
         .map(|(shown, name)| {
-            let model = resolve(name, &config.anthropic_models, &catalogue).model;
+            let mapped = resolve(name, &config.anthropic_models, &catalogue).model;
+            let (model, _) = aliases::resolve(&mapped, &config.model_aliases, &efforts);
             Mapped {
                 claude: shown,
                 window: catalogue.context_window(&model),
