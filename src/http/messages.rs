@@ -7,13 +7,13 @@
 #[path = "messages_stream.rs"]
 mod stream;
 
+use std::sync::Arc;
+
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value};
-
-use std::sync::Arc;
 
 use super::overflow::Overflow;
 use super::{AppState, Summary, body, event_stream};

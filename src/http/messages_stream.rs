@@ -13,8 +13,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::time::{Instant, Sleep};
 
-use super::super::overflow::Overflow;
 use crate::dialect::messages::{MessagesError, SseEvent, StreamTranslator, overflow};
+use crate::http::overflow::Overflow;
 use crate::proxy::relay::{EventStream, StreamError};
 use crate::sse;
 
