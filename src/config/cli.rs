@@ -35,6 +35,13 @@ pub enum Command {
     },
     /// Print the man page (roff) to standard output.
     Man,
+    /// Print shell lines that point a client at this daemon, for
+    /// `eval "$(codex-responses-proxy env claude)"`.
+    Env {
+        /// The client: claude (Claude Code), openai (the OpenAI SDKs) or codex.
+        #[arg(value_enum)]
+        client: crate::client_env::Client,
+    },
 }
 
 /// Flags that override configuration keys, plus the file to read.

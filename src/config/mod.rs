@@ -42,10 +42,9 @@ pub const DEFAULT_STRIP_FIELDS: &[&str] = &[
     "top_p",
 ];
 
-/// The Codex CLI version the proxy presents itself as (`version` header,
-/// `User-Agent`, and the models list's `client_version`). The backend decides
-/// which models a client may see from it.
-pub const DEFAULT_CLIENT_VERSION: &str = "0.169.0";
+/// The lowest Codex CLI version the proxy presents itself as; the backend
+/// lists models by it ([`crate::models::client_version`] may choose newer).
+pub const DEFAULT_CLIENT_VERSION: &str = "0.171.0";
 
 /// The effective configuration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -98,8 +97,8 @@ pub struct Config {
     /// How long the upstream model list is reused before it is revalidated.
     #[serde(with = "duration")]
     pub models_cache_ttl: Duration,
-    /// Codex CLI version presented to the backend.
-    pub client_version: String,
+    /// Codex CLI version presented to the backend; unset: follow the CLI.
+    pub client_version: Option<String>,
     /// File holding the key clients must send as `Authorization: Bearer <key>`.
     pub api_key_file: Option<PathBuf>,
     /// PEM certificates trusted for the backend and the token endpoint besides
@@ -170,7 +169,7 @@ impl Default for Config {
             worker_threads: 0,
             strip_fields: DEFAULT_STRIP_FIELDS.iter().map(|s| s.to_string()).collect(),
             models_cache_ttl: Duration::from_secs(300),
-            client_version: DEFAULT_CLIENT_VERSION.into(),
+            client_version: None,
             api_key_file: None,
             ca_file: None,
             allow_remote_without_key: false,
