@@ -70,7 +70,6 @@ use crate::http::boundary::Boundary;
 use crate::http::serve::ServeOptions;
 use crate::http::{AppState, Listener};
 use crate::metrics::Metrics;
-use crate::models::client_version::ClientVersion;
 
 /// The daemon, built from its configuration and ready to serve.
 #[derive(Debug, Clone)]
@@ -82,7 +81,7 @@ impl Daemon {
     /// Builds the HTTP client, the token source and the routes. Nothing is
     /// read from the network; the login is read on the first request.
     pub fn new(config: Config) -> anyhow::Result<Self> {
-        let version = ClientVersion::of(&config);
+        let version = config.version_presented();
         let presented = version.current();
         tracing::info!(
             client_version = %presented.version,

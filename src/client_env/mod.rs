@@ -22,7 +22,6 @@ use crate::auth::file;
 use crate::config::{Config, Flags, ListenAddr};
 use crate::dialect::messages::{Catalogue, resolve};
 use crate::models::aliases::{self, Efforts};
-use crate::models::client_version::ClientVersion;
 use crate::net;
 
 /// The Claude names Claude Code asks for, one per family, and how they are shown.
@@ -113,7 +112,7 @@ pub fn mapped(config: &Config) -> Result<Vec<Mapped>, ListError> {
 fn model_list(config: &Config) -> Result<Value, ListError> {
     let (auth, _) = file::load(&config.codex_home.join(file::AUTH_FILE))
         .map_err(|e| ListError::Login(e.to_string()))?;
-    let version = ClientVersion::of(config).current().version;
+    let version = config.version_presented().current().version;
     let unreachable = |e: &dyn std::fmt::Display| ListError::Unreachable(e.to_string());
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -7,16 +7,7 @@
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
-/// The client to point at the daemon.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Client {
-    /// Claude Code (and the Anthropic SDKs): `ANTHROPIC_*`, `CLAUDE_CODE_*`.
-    Claude,
-    /// The OpenAI SDKs: `OPENAI_BASE_URL`, `OPENAI_API_KEY`.
-    Openai,
-    /// The Codex CLI: a `config.toml` provider block.
-    Codex,
-}
+pub use crate::config::EnvClient as Client;
 
 /// Where clients reach the daemon.
 #[derive(Debug, Clone, PartialEq, Eq)]

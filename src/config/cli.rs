@@ -40,7 +40,7 @@ pub enum Command {
     Env {
         /// The client: claude (Claude Code), openai (the OpenAI SDKs) or codex.
         #[arg(value_enum)]
-        client: crate::client_env::Client,
+        client: EnvClient,
     },
 }
 
@@ -191,4 +191,15 @@ pub enum LogTarget {
     Journald,
     /// Readable text on stderr.
     Stderr,
+}
+
+/// The client to point at the daemon.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum EnvClient {
+    /// Claude Code (and the Anthropic SDKs): `ANTHROPIC_*`, `CLAUDE_CODE_*`.
+    Claude,
+    /// The OpenAI SDKs: `OPENAI_BASE_URL`, `OPENAI_API_KEY`.
+    Openai,
+    /// The Codex CLI: a `config.toml` provider block.
+    Codex,
 }

@@ -19,12 +19,13 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
-pub use self::cli::{Cli, Command, Flags, LogTarget};
+pub use self::cli::{Cli, Command, EnvClient, Flags, LogTarget};
 use self::store::{self as store_options, StoreMode, StoreOptions};
 pub use self::values::{HttpUrl, ListenAddr, ValueError};
 use self::values::{aliases, list, text};
 use crate::dialect::messages::ModelMap;
 use crate::models::aliases::ModelAliases;
+use crate::models::client_version::ClientVersion;
 
 /// Prefix of the environment variables that set configuration keys.
 pub const ENV_PREFIX: &str = "CODEX_RESPONSES_PROXY_";
@@ -318,6 +319,16 @@ impl Config {
     /// configuration whose entries do not parse).
     pub fn names(&self) -> Result<hosts::Names, hosts::EntryError> {
         hosts::parse(&self.allowed_hosts, &self.allowed_origins)
+    }
+
+    /// The Codex CLI version the daemon presents: `client_version` when set,
+    /// else following the CLI in `codex_home`.
+    pub fn version_presented(&self) -> ClientVersion {
+        ClientVersion::new(
+            self.client_version.as_deref(),
+            DEFAULT_CLIENT_VERSION,
+            &self.codex_home,
+        )
     }
 
     /// How many worker threads serve connections.

@@ -309,7 +309,7 @@ fn client_version_is_unset_by_default_and_a_set_one_pins_it() {
         .extract()
         .unwrap();
     assert_eq!(c.client_version.as_deref(), Some("0.150.0"));
-    let chosen = crate::models::client_version::ClientVersion::of(&c).current();
+    let chosen = c.version_presented().current();
     assert_eq!(
         (chosen.version.as_str(), chosen.source.to_string()),
         ("0.150.0", "configured".to_owned())

@@ -11,7 +11,6 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use crate::config::{self, Config, Flags, Loaded};
-use crate::models::client_version::ClientVersion;
 use crate::{client_env, net};
 
 mod login;
@@ -121,7 +120,7 @@ fn configuration(report: &mut Report, loaded: &Loaded) {
     if loaded.config.api_key_file.is_none() {
         report.detail("api_key_file = (unset: clients need no key)    [default]");
     }
-    let chosen = ClientVersion::of(&loaded.config).current();
+    let chosen = loaded.config.version_presented().current();
     report.check(
         Mark::Pass,
         format!(
@@ -189,7 +188,7 @@ fn network(report: &mut Report, config: &Config) {
         }
     };
     let client = match net::client(net::Identity {
-        client_version: &ClientVersion::of(config).current().version,
+        client_version: &config.version_presented().current().version,
         connect_timeout: config.connect_timeout,
         ca_file: config.ca_file.as_deref(),
     }) {

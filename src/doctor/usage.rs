@@ -14,7 +14,6 @@ use crate::auth::file;
 use crate::backend::usage;
 use crate::config::Config;
 use crate::limits;
-use crate::models::client_version::ClientVersion;
 use crate::net;
 
 pub(super) fn check(report: &mut Report, config: &Config) {
@@ -72,7 +71,7 @@ fn ask(
         .build()
         .map_err(|e| unreachable(e.to_string()))?;
     let client = net::client(net::Identity {
-        client_version: &ClientVersion::of(config).current().version,
+        client_version: &config.version_presented().current().version,
         connect_timeout: config.connect_timeout,
         ca_file: config.ca_file.as_deref(),
     })

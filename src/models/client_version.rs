@@ -221,17 +221,6 @@ impl ClientVersion {
         }
     }
 
-    /// The version for `config`: its `client_version`, else following the
-    /// CLI in its `codex_home`.
-    pub fn of(config: &crate::config::Config) -> Self {
-        let configured = config.client_version.as_deref();
-        Self::new(
-            configured,
-            crate::config::DEFAULT_CLIENT_VERSION,
-            &config.codex_home,
-        )
-    }
-
     /// The version to present now, re-reading `version.json` when it was
     /// last read more than [`FILE_TTL`] ago.
     pub fn current(&self) -> Chosen {
