@@ -45,7 +45,7 @@ impl Upstream {
         if let Ok(mut path) = url.path_segments_mut() {
             path.push("compact");
         }
-        let forwarded = headers::to_backend(client_headers, body);
+        let forwarded = headers::to_backend(client_headers, body, &self.version);
         let json = serde_json::to_vec(body).map_err(|e| encode_failed(&e))?;
         let encoded = self.encode(Outgoing::json(json))?;
         let response = self

@@ -22,12 +22,13 @@ use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
 
 use super::events::StreamError;
-use super::upstream::{ACCOUNT_HEADER, auth_error, unreachable};
+use super::upstream::unreachable;
 use super::watch::LimitsWatch;
-use super::{headers, refusal};
+use super::{call, headers, refusal};
 use crate::auth::{Auth, Credentials};
 use crate::config::Config;
 use crate::error::ApiError;
+use crate::models::client_version::ClientVersion;
 
 /// The transport version the current Codex CLI asks for; sent unless the
 /// client names a version of its own.
@@ -65,6 +66,19 @@ pub struct Sockets {
     idle_timeout: Duration,
     max_event_bytes: usize,
     limits: LimitsWatch,
+    version: ClientVersion,
+}
+
+/// The backend's answer to an upgrade request, and the key it was sent with.
+struct Handshake {
+    response: reqwest::Response,
+    key: String,
+}
+
+impl call::Answer for Handshake {
+    fn status(&self) -> StatusCode {
+        self.response.status()
+    }
 }
 
 /// What became of a handshake the backend answered.
@@ -78,17 +92,21 @@ pub enum Opening {
 
 impl Sockets {
     /// `client` must be [`crate::net::upgrade_client`]'s: HTTP/1.1 only.
-    pub fn new(config: &Config, client: reqwest::Client, auth: Auth) -> Self {
-        let base = config.upstream_url.as_str().trim_end_matches('/');
-        let url = reqwest::Url::parse(&format!("{base}/responses"))
-            .unwrap_or_else(|_| config.upstream_url.url().clone());
+    /// Presents the proxy as `version`, shared with HTTP calls.
+    pub fn new(
+        config: &Config,
+        client: reqwest::Client,
+        auth: Auth,
+        version: ClientVersion,
+    ) -> Self {
         Sockets {
             client,
             auth,
-            url,
+            url: call::url(config, "/responses"),
             idle_timeout: config.idle_timeout,
             max_event_bytes: config.max_event_bytes,
             limits: LimitsWatch::default(),
+            version,
         }
     }
 
@@ -105,20 +123,12 @@ impl Sockets {
         client_headers: &HeaderMap,
         first: &Map<String, Value>,
     ) -> Result<Opening, ApiError> {
-        let forwarded = handshake_headers(client_headers, first);
-        let mut credentials = self.auth.credentials().await.map_err(auth_error)?;
-        let (mut response, mut key) = self.handshake(&credentials, &forwarded).await?;
-        if response.status() == StatusCode::UNAUTHORIZED {
-            tracing::info!(
-                "the backend refused the access token on a WebSocket; reloading the login"
-            );
-            credentials = self
-                .auth
-                .after_unauthorized(&credentials)
-                .await
-                .map_err(auth_error)?;
-            (response, key) = self.handshake(&credentials, &forwarded).await?;
-        }
+        let forwarded = handshake_headers(client_headers, first, &self.version);
+        let (Handshake { response, key }, credentials) =
+            call::with_login(&self.auth, "websocket", |credentials| {
+                self.handshake(credentials, &forwarded)
+            })
+            .await?;
         let account = credentials.account_key.clone();
         self.limits
             .answered(&account, response.status(), response.headers(), false);
@@ -138,25 +148,22 @@ impl Sockets {
     /// Sends the upgrade request; its answer and the key it was sent with.
     async fn handshake(
         &self,
-        credentials: &Credentials,
+        credentials: Arc<Credentials>,
         forwarded: &HeaderMap,
-    ) -> Result<(reqwest::Response, String), ApiError> {
+    ) -> Result<Handshake, ApiError> {
         let key = generate_key();
-        let mut request = self
+        let request = self
             .client
             .get(self.url.clone())
             .headers(forwarded.clone())
             .header(header::CONNECTION, "upgrade")
             .header(header::UPGRADE, "websocket")
             .header(header::SEC_WEBSOCKET_VERSION, "13")
-            .header(header::SEC_WEBSOCKET_KEY, key.as_str())
-            .header(header::AUTHORIZATION, credentials.authorization.clone());
-        if let Some(account) = &credentials.account_header {
-            request = request.header(ACCOUNT_HEADER, account.clone());
-        }
+            .header(header::SEC_WEBSOCKET_KEY, key.as_str());
+        let request = call::authorized(request, &credentials);
         // The connect timeout covers the connection; this, the answer.
         match tokio::time::timeout(self.idle_timeout, request.send()).await {
-            Ok(Ok(response)) => Ok((response, key)),
+            Ok(Ok(response)) => Ok(Handshake { response, key }),
             Ok(Err(e)) => Err(unreachable(&self.url, &e)),
             Err(_) => Err(StreamError::Idle(self.idle_timeout).to_api_error()),
         }
@@ -195,8 +202,12 @@ impl Sockets {
 
 /// The client's headers the backend reads (as on HTTP), with the transport
 /// version: the client's own when it names one, else ours.
-fn handshake_headers(client: &HeaderMap, first: &Map<String, Value>) -> HeaderMap {
-    let mut out = headers::to_backend(client, first);
+fn handshake_headers(
+    client: &HeaderMap,
+    first: &Map<String, Value>,
+    version: &ClientVersion,
+) -> HeaderMap {
+    let mut out = headers::to_backend(client, first, version);
     let beta = client
         .get_all(&OPENAI_BETA)
         .iter()
@@ -287,6 +298,7 @@ fn broken(e: WsError) -> StreamError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::backend::headers::tests::builtin;
 
     #[test]
     fn the_handshake_carries_the_clients_transport_version_or_ours() {
@@ -294,7 +306,7 @@ mod tests {
         client.insert("thread-id", HeaderValue::from_static("t1"));
         let body = serde_json::json!({"prompt_cache_key": "pck"});
         let body = body.as_object().unwrap();
-        let out = handshake_headers(&client, body);
+        let out = handshake_headers(&client, body, &builtin());
         assert_eq!(out["openai-beta"], BETA);
         assert_eq!(out["thread-id"], "t1");
         assert_eq!(out["session-id"], "pck");
@@ -302,8 +314,40 @@ mod tests {
             "openai-beta",
             HeaderValue::from_static("responses_websockets=2026-02-04"),
         );
-        let out = handshake_headers(&client, body);
+        let out = handshake_headers(&client, body, &builtin());
         assert_eq!(out["openai-beta"], "responses_websockets=2026-02-04");
         assert_eq!(out.get_all("openai-beta").iter().count(), 1);
+    }
+
+    #[test]
+    fn the_handshake_forwards_the_clients_families_and_trace_but_not_its_cookie() {
+        let mut client = HeaderMap::new();
+        for (k, v) in [
+            ("x-codex-new-thing", "1"),
+            ("x-openai-internal-codex-responses-lite", "true"),
+            (
+                "traceparent",
+                "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+            ),
+            ("cookie", "session=browser"),
+            ("authorization", "Bearer client-key"),
+            ("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ=="),
+        ] {
+            client.insert(HeaderName::from_static(k), HeaderValue::from_static(v));
+        }
+        let out = handshake_headers(&client, &Map::new(), &builtin());
+        let mut names: Vec<&str> = out.keys().map(HeaderName::as_str).collect();
+        names.sort_unstable();
+        assert_eq!(
+            names,
+            [
+                "openai-beta",
+                "traceparent",
+                "user-agent",
+                "version",
+                "x-codex-new-thing",
+                "x-openai-internal-codex-responses-lite"
+            ]
+        );
     }
 }

@@ -6,8 +6,9 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 use serde::{Deserialize, Serialize, Serializer};
 
-use crate::store::StoreMode;
-use crate::wire::encoding::UpstreamCompression;
+use super::store::StoreMode;
+use super::upstream::UpstreamCompression;
+use super::values::aliases::NotAPair;
 
 /// Command line of the daemon.
 #[derive(Debug, Parser)]
@@ -28,6 +29,20 @@ pub enum Command {
     /// limits and activity; exits non-zero when the login is broken or a
     /// limit is reached.
     Status,
+    /// Print the shell completion script for SHELL to standard output.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) to standard output.
+    Man,
+    /// Print shell lines that point a client at this daemon, for
+    /// `eval "$(codex-responses-proxy env claude)"`.
+    Env {
+        /// The client: claude (Claude Code), openai (the OpenAI SDKs) or codex.
+        #[arg(value_enum)]
+        client: EnvClient,
+    },
 }
 
 /// Flags that override configuration keys, plus the file to read.
@@ -156,12 +171,12 @@ fn model_entry(arg: &str) -> Result<(String, String), ModelEntryError> {
     }
 }
 
-fn alias_pair(text: &str) -> Result<(String, String), String> {
+fn alias_pair(text: &str) -> Result<(String, String), NotAPair> {
     match text.split_once('=') {
         Some((alias, model)) if !alias.trim().is_empty() && !model.trim().is_empty() => {
             Ok((alias.trim().to_owned(), model.trim().to_owned()))
         }
-        _ => Err(format!("expected ALIAS=MODEL, got {text:?}")),
+        _ => Err(NotAPair(text.to_owned())),
     }
 }
 
@@ -181,4 +196,15 @@ pub enum LogTarget {
     Journald,
     /// Readable text on stderr.
     Stderr,
+}
+
+/// The client to point at the daemon.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum EnvClient {
+    /// Claude Code (and the Anthropic SDKs): `ANTHROPIC_*`, `CLAUDE_CODE_*`.
+    Claude,
+    /// The OpenAI SDKs: `OPENAI_BASE_URL`, `OPENAI_API_KEY`.
+    Openai,
+    /// The Codex CLI: a `config.toml` provider block.
+    Codex,
 }

@@ -4,6 +4,11 @@
 //! environment < command-line flags. The key names are the public interface.
 
 mod cli;
+mod error;
+pub mod hosts;
+pub mod store;
+pub mod upstream;
+pub use self::error::{ConfigError, source_of};
 mod values;
 pub(crate) use self::values::duration;
 
@@ -15,13 +20,14 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
-pub use self::cli::{Cli, Command, Flags, LogTarget};
+pub use self::cli::{Cli, Command, EnvClient, Flags, LogTarget};
+use self::store::{self as store_options, StoreMode, StoreOptions};
+use self::upstream::UpstreamCompression;
 pub use self::values::{HttpUrl, ListenAddr, ValueError};
 use self::values::{aliases, list, text};
 use crate::dialect::messages::ModelMap;
 use crate::models::aliases::ModelAliases;
-use crate::store::{StoreMode, StoreOptions, options as store_options};
-use crate::wire::encoding::UpstreamCompression;
+use crate::models::client_version::ClientVersion;
 
 /// Prefix of the environment variables that set configuration keys.
 pub const ENV_PREFIX: &str = "CODEX_RESPONSES_PROXY_";
@@ -39,10 +45,9 @@ pub const DEFAULT_STRIP_FIELDS: &[&str] = &[
     "top_p",
 ];
 
-/// The Codex CLI version the proxy presents itself as (`version` header,
-/// `User-Agent`, and the models list's `client_version`). The backend decides
-/// which models a client may see from it.
-pub const DEFAULT_CLIENT_VERSION: &str = "0.169.0";
+/// The lowest Codex CLI version the proxy presents itself as; the backend
+/// lists models by it ([`crate::models::client_version`] may choose newer).
+pub const DEFAULT_CLIENT_VERSION: &str = "0.171.0";
 
 /// The effective configuration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -95,8 +100,8 @@ pub struct Config {
     /// How long the upstream model list is reused before it is revalidated.
     #[serde(with = "duration")]
     pub models_cache_ttl: Duration,
-    /// Codex CLI version presented to the backend.
-    pub client_version: String,
+    /// Codex CLI version presented to the backend; unset: follow the CLI.
+    pub client_version: Option<String>,
     /// File holding the key clients must send as `Authorization: Bearer <key>`.
     pub api_key_file: Option<PathBuf>,
     /// PEM certificates trusted for the backend and the token endpoint besides
@@ -170,7 +175,7 @@ impl Default for Config {
             worker_threads: 0,
             strip_fields: DEFAULT_STRIP_FIELDS.iter().map(|s| s.to_string()).collect(),
             models_cache_ttl: Duration::from_secs(300),
-            client_version: DEFAULT_CLIENT_VERSION.into(),
+            client_version: None,
             api_key_file: None,
             ca_file: None,
             allow_remote_without_key: false,
@@ -216,39 +221,6 @@ fn default_config_file() -> Option<PathBuf> {
         .map(PathBuf::from)
         .or_else(|| home_dir().map(|h| h.join(".config")))?;
     Some(base.join("codex-responses-proxy").join("config.toml"))
-}
-
-/// A configuration that cannot be used; the message names the key and its source.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("{0}")]
-    Figment(Box<figment::Error>),
-    #[error("configuration file {0} does not exist")]
-    MissingFile(PathBuf),
-    #[error("invalid value for `{key}` (from {origin}): {reason}")]
-    Invalid {
-        key: String,
-        origin: String,
-        reason: String,
-    },
-}
-
-impl From<figment::Error> for ConfigError {
-    /// A value that did not parse names its key and where it came from.
-    fn from(e: figment::Error) -> Self {
-        match (e.path.last(), &e.kind) {
-            (Some(key), figment::error::Kind::Message(reason)) => ConfigError::Invalid {
-                key: key.clone(),
-                origin: e
-                    .metadata
-                    .as_ref()
-                    .map(origin_name)
-                    .unwrap_or_else(|| "default".into()),
-                reason: reason.clone(),
-            },
-            _ => ConfigError::Figment(Box::new(e)),
-        }
-    }
 }
 
 /// The layered configuration before extraction, kept so `doctor` can say
@@ -311,8 +283,6 @@ impl Config {
                 ),
             ));
         }
-        crate::http::boundary::validate(&self.allowed_hosts, &self.allowed_origins)
-            .map_err(|e| invalid(e.key(), e.to_string()))?;
         tracing_subscriber::EnvFilter::try_new(&self.log_level)
             .map_err(|e| invalid("log_level", e.to_string()))?;
         for (key, zero) in [
@@ -347,9 +317,24 @@ impl Config {
         if self.instructions.trim().is_empty() {
             return Err(invalid("instructions", "must not be empty".into()));
         }
-        crate::http::boundary::validate(&self.allowed_hosts, &self.allowed_origins)
-            .map_err(|e| invalid(e.key(), e.to_string()))?;
+        self.names().map_err(|e| invalid(e.key(), e.to_string()))?;
         Ok(())
+    }
+
+    /// `allowed_hosts` and `allowed_origins`, parsed (loading refuses a
+    /// configuration whose entries do not parse).
+    pub fn names(&self) -> Result<hosts::Names, hosts::EntryError> {
+        hosts::parse(&self.allowed_hosts, &self.allowed_origins)
+    }
+
+    /// The Codex CLI version the daemon presents: `client_version` when set,
+    /// else following the CLI in `codex_home`.
+    pub fn version_presented(&self) -> ClientVersion {
+        ClientVersion::new(
+            self.client_version.as_deref(),
+            DEFAULT_CLIENT_VERSION,
+            &self.codex_home,
+        )
     }
 
     /// How many worker threads serve connections.
@@ -383,26 +368,6 @@ impl Config {
     /// The configuration as TOML, for `--print-config`.
     pub fn to_toml(&self) -> String {
         toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot render: {e}\n"))
-    }
-}
-
-/// Where `key` got its value: "default", "TOML file /path", "environment variable(s)", ….
-pub fn source_of(figment: &Figment, key: &str) -> String {
-    figment
-        .find_metadata(key)
-        .map(origin_name)
-        .unwrap_or_else(|| "default".into())
-}
-
-fn origin_name(meta: &figment::Metadata) -> String {
-    // Serialized providers are named after their type: say what they are.
-    match &meta.source {
-        Some(figment::Source::Code(_)) if meta.name.ends_with("Flags") => {
-            "command-line flag".into()
-        }
-        Some(figment::Source::Code(_)) => "default".into(),
-        Some(src) => format!("{} {src}", meta.name),
-        None => meta.name.to_string(),
     }
 }
 

@@ -9,9 +9,10 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::Instant;
 
+use axum::Extension;
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
-use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::Response;
 use http_body::{Frame, SizeHint};
@@ -19,7 +20,8 @@ use subtle::ConstantTimeEq;
 
 use super::AppState;
 use super::body::Lingering;
-use crate::error::{ApiError, ErrorKind};
+use crate::accounting::{Client, Meter, Turn, TurnRecord};
+use crate::error::{ApiError, Code, ErrorKind};
 use crate::metrics::{Dialect, InFlight, Route};
 
 /// What a handler tells the summary log line, through the response's extensions.
@@ -28,6 +30,8 @@ pub struct Summary {
     pub model: Option<String>,
     pub stream: bool,
     pub upstream_id: Option<String>,
+    /// The turn's first event and usage, read from its event stream.
+    pub meter: Meter,
 }
 
 /// The id of a request, as its summary line and `x-proxy-request-id` give it.
@@ -134,17 +138,22 @@ pub async fn bookkeeping(State(state): State<AppState>, request: Request, next: 
     request.extensions_mut().insert(RequestId(id.clone()));
     let path = request.uri().path().to_owned();
     let route = route_of(request.method(), &path);
+    let dialect = dialect_of(route, &path, request.headers());
+    request.extensions_mut().insert(dialect);
+    let client = Client::of(request.headers());
     let start = Instant::now();
-    let mut response = if path != "/healthz"
+    // The page holds no data: its script asks for the key `/v1/status` wants.
+    let public = matches!(route, Route::Health | Route::Page);
+    let mut response = if !public
         && let Some(key) = &state.inner.client_key
         && !presents_key(&request, key)
     {
-        super::in_dialect(
-            &path,
-            ApiError::new(
+        super::respond(
+            Some(Extension(dialect)),
+            ApiError::own(
                 StatusCode::UNAUTHORIZED,
                 ErrorKind::InvalidRequest,
-                Some("invalid_api_key"),
+                Code::InvalidApiKey,
                 "this proxy requires `Authorization: Bearer <key>` or `x-api-key: <key>` with \
                  the key from its api_key_file",
             ),
@@ -167,6 +176,7 @@ pub async fn bookkeeping(State(state): State<AppState>, request: Request, next: 
             id: id.clone(),
             path,
             route,
+            client,
             status: response.status(),
             start,
             summary,
@@ -208,19 +218,19 @@ fn route_of(method: &Method, path: &str) -> Route {
         "/v1/status" => Route::Status,
         "/metrics" => Route::Metrics,
         "/healthz" => Route::Health,
+        "/" | "/status" => Route::Page,
         _ => Route::Other,
     }
 }
 
-/// The API shape spoken on `route`.
-fn dialect_of(route: Route) -> Dialect {
+/// The dialect a request's answer and errors are in, decided once for its
+/// route: Anthropic's on its routes (an unknown one under `/v1/messages/`
+/// included) and on the model list when the client says `anthropic-version`.
+fn dialect_of(route: Route, path: &str, headers: &HeaderMap) -> Dialect {
     match route {
-        Route::Responses | Route::ResponsesWebSocket | Route::Compact => Dialect::Responses,
-        Route::ChatCompletions => Dialect::Chat,
-        Route::Messages | Route::CountTokens => Dialect::Messages,
-        Route::Models | Route::Status | Route::Metrics | Route::Health | Route::Other => {
-            Dialect::None
-        }
+        Route::Models if headers.contains_key("anthropic-version") => Dialect::Messages,
+        Route::Other if path.starts_with("/v1/messages/") => Dialect::Messages,
+        route => route.dialect(),
     }
 }
 
@@ -231,6 +241,7 @@ struct Finish {
     id: String,
     path: String,
     route: Route,
+    client: Client,
     status: StatusCode,
     start: Instant,
     summary: Summary,
@@ -242,40 +253,105 @@ struct Finish {
 
 impl Drop for Finish {
     fn drop(&mut self) {
+        let Some(state) = self.activity.take() else {
+            return;
+        };
+        Record {
+            id: &self.id,
+            path: &self.path,
+            route: self.route,
+            transport: "http",
+            client: self.client,
+            summary: &self.summary,
+            status: self.status.as_u16(),
+            start: self.start,
+            end: None,
+        }
+        .write(&state);
+        if self.streaming {
+            state.inner.activity.streams.fetch_sub(1, Ordering::SeqCst);
+        }
+        state.inner.activity.end();
+    }
+}
+
+/// The summary of one request, or of one turn on a WebSocket: one log
+/// record with the same fields whichever door the turn came in by (the
+/// login's usage windows included), and the request metrics.
+#[derive(Debug)]
+pub struct Record<'a> {
+    pub id: &'a str,
+    pub path: &'a str,
+    pub route: Route,
+    /// `http`, or `websocket` for a turn on a socket.
+    pub transport: &'static str,
+    /// The client family, from the request's (or the handshake's) headers.
+    pub client: Client,
+    pub summary: &'a Summary,
+    pub status: u16,
+    /// When the request (or the socket's turn) arrived.
+    pub start: Instant,
+    /// How a WebSocket turn ended (`answered`, `failed`, …).
+    pub end: Option<&'a str>,
+}
+
+impl Record<'_> {
+    pub fn write(&self, state: &AppState) {
         let elapsed = self.start.elapsed();
         let ms = elapsed.as_secs_f64() * 1000.0;
         // The login's own windows as they stand now, `34` or `12.5` (the
         // journal writes a float field as `34.0`); left out when unknown.
-        let [primary, secondary] = self
-            .activity
-            .as_ref()
-            .map_or([None, None], AppState::used_percent);
+        let [primary, secondary] = state.used_percent();
+        // A model turn's record: a request at a door, or a turn on a socket.
+        let is_turn = matches!(
+            self.route,
+            Route::Responses | Route::ChatCompletions | Route::Messages
+        ) || self.transport == "websocket";
+        let door = Turn {
+            door: self.route.as_str(),
+            client: self.client,
+            model: self.summary.model.as_deref(),
+            stream: self.summary.stream,
+            status: self.status,
+        };
+        let turn = is_turn.then(|| TurnRecord::new(door, self.start, &self.summary.meter));
+        let [input, cached_input, output, reasoning] =
+            turn.as_ref().map_or([None; 4], TurnRecord::token_counts);
         tracing::info!(
             request_id = %self.id,
             path = %self.path,
             model = self.summary.model.as_deref().unwrap_or("-"),
             stream = self.summary.stream,
-            status = self.status.as_u16(),
+            status = self.status,
             duration_ms = (ms * 1000.0).round() / 1000.0,
             upstream_request_id = self.summary.upstream_id.as_deref().unwrap_or("-"),
             limit_primary_pct = primary.map(tracing::field::display),
             limit_secondary_pct = secondary.map(tracing::field::display),
+            transport = self.transport,
+            end = self.end.map(tracing::field::display),
+            client = self.client.as_str(),
+            effort = turn.as_ref().and_then(|t| t.effort.as_deref()),
+            first_event_ms = turn.as_ref().and_then(|t| t.first_event_ms),
+            input_tokens = input,
+            cached_input_tokens = cached_input,
+            output_tokens = output,
+            reasoning_tokens = reasoning,
             "request finished"
         );
-        if let Some(state) = self.activity.take() {
-            if let Some(metrics) = state.metrics() {
-                metrics.request_finished(
-                    self.route,
-                    dialect_of(self.route),
-                    self.status.as_u16(),
-                    self.summary.stream,
-                    elapsed,
-                );
-            }
-            if self.streaming {
-                state.inner.activity.streams.fetch_sub(1, Ordering::SeqCst);
-            }
-            state.inner.activity.end();
+        if let Some(turn) = turn {
+            state.record_turn(self.route.dialect(), turn);
+        }
+        // A handshake's 101 is no turn: the socket's turns are counted.
+        if let Some(metrics) = state.metrics()
+            && self.status != StatusCode::SWITCHING_PROTOCOLS.as_u16()
+        {
+            metrics.request_finished(
+                self.route,
+                self.route.dialect(),
+                self.status,
+                self.summary.stream,
+                elapsed,
+            );
         }
     }
 }

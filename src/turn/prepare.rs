@@ -6,18 +6,30 @@
 
 use serde_json::{Map, Value};
 
+use super::Pipeline;
 use crate::error::ApiError;
-use crate::http::AppState;
 use crate::models::aliases;
+use crate::patch::{self, Patched};
 use crate::turn::finish::{Finish, Keep};
 use crate::wire::raw::RawRequest;
 use crate::wire::rules::{self, RawPatched};
 
-impl AppState {
+impl Pipeline {
     /// Rewrites `model` by the configured aliases and an effort suffix.
-    pub(crate) fn resolve_model(&self, body: &mut Map<String, Value>) {
-        let efforts = self.inner.models.efforts();
-        aliases::apply(body, &self.inner.config.model_aliases, &efforts);
+    pub fn resolve_model(&self, body: &mut Map<String, Value>) {
+        let efforts = self.models.efforts();
+        aliases::apply(body, &self.config.model_aliases, &efforts);
+    }
+
+    /// What every door does to the Responses request it made: the model
+    /// name resolved, then the backend's rules applied.
+    pub fn patch(&self, mut body: Map<String, Value>) -> Result<Patched, ApiError> {
+        self.resolve_model(&mut body);
+        let patched = patch::patch(body, &self.rules)?;
+        for change in &patched.changes {
+            tracing::debug!(change = %change, "request patched");
+        }
+        Ok(patched)
     }
 }
 
@@ -37,14 +49,18 @@ pub struct RawTurn {
 /// default) when the store is ready; a request that names a previous
 /// response needs the store and fails with its reason when it is off or
 /// unavailable. The earlier turns' items are spliced ahead of the new
-/// input's bytes; this turn's input is parsed only when it is kept.
-pub async fn prepare_raw(state: &AppState, mut request: RawRequest) -> Result<RawTurn, ApiError> {
-    let efforts = state.inner.models.efforts();
-    rules::resolve_model(&mut request, &state.inner.config.model_aliases, &efforts)?;
+/// input's bytes; this turn's own input is kept as the bytes it came as.
+pub async fn prepare_raw(
+    pipeline: &Pipeline,
+    mut request: RawRequest,
+) -> Result<RawTurn, ApiError> {
+    let efforts = pipeline.models.efforts();
+    rules::resolve_model(&mut request, &pipeline.config.model_aliases, &efforts)?;
+    // Read before patching: the backend is always sent `store: false`.
     let stores = rules::client_stores(&request);
     let previous = rules::take_previous(&mut request)?;
-    let mut patched = rules::patch(&mut request, &state.inner.rules)?;
-    let store = &state.inner.store;
+    let mut patched = rules::patch(&mut request, &pipeline.rules)?;
+    let store = &pipeline.store;
     let keep = stores && store.is_ready();
     let strip_reasoning = keep && !rules::request_encrypted_reasoning(&mut request)?;
     if strip_reasoning {

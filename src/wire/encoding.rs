@@ -8,24 +8,10 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use serde::{Deserialize, Serialize};
-
 use super::Outgoing;
 use crate::compression;
+use crate::config::upstream::UpstreamCompression;
 use crate::error::ApiError;
-
-/// The `upstream_compression` setting. An enum rather than a bool: the
-/// value says which encoding is used, and another one (gzip for a backend
-/// that reads only that) would be a new value, not a new key.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum UpstreamCompression {
-    /// zstd at the official client's level, whatever the client sent.
-    #[default]
-    Zstd,
-    /// Bodies go as JSON; a client's zstd body is decoded and sent plain.
-    Off,
-}
 
 /// Whether request bodies go compressed now: the setting, until the
 /// backend refuses a compressed body. Shared by every request.

@@ -103,6 +103,14 @@ impl RawRequest {
         })
     }
 
+    /// A map of just `keys` (those present, parsed; a value only a parse
+    /// refuses is left out), for what reads a few fields of a request.
+    pub fn head(&self, keys: &[&str]) -> serde_json::Map<String, Value> {
+        keys.iter()
+            .filter_map(|key| Some(((*key).to_owned(), self.value(key).ok()??)))
+            .collect()
+    }
+
     /// Whether `key` is present.
     pub fn contains(&self, key: &str) -> bool {
         self.position(key).is_some()

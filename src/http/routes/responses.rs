@@ -1,6 +1,7 @@
-//! `POST /v1/responses`: prepare (patch as raw bytes, expand a `previous_response_id`),
-//! forward, and either pass the events through or collect them into one
-//! Responses object; the answer is kept when the client's `store` says so.
+//! `POST /v1/responses`: the turn prepared (patched as raw bytes, a
+//! `previous_response_id` expanded), opened, and either passed through as it streams or collected
+//! into one Responses object; the answer is kept when the client's `store`
+//! says so.
 
 use std::time::Instant;
 
@@ -9,11 +10,11 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use crate::backend::{Opened, events as relay};
 use crate::error::ApiError;
 use crate::http::{AppState, Summary, body, event_stream, with_summary};
 use crate::metrics::Dialect;
-use crate::turn::prepare::{self as conversation, RawTurn};
+use crate::turn::answer::{self, Passthrough};
+use crate::turn::prepare::{self, RawTurn};
 use crate::wire::Outgoing;
 use crate::wire::raw::RawRequest;
 
@@ -31,13 +32,14 @@ async fn handle(
     summary: &mut Summary,
     arrived: Instant,
 ) -> Result<Response, ApiError> {
-    let received = body::read_outgoing(headers, body, state.inner.config.max_body_bytes).await?;
+    let pipeline = state.pipeline();
+    let received = body::read_outgoing(headers, body, pipeline.config.max_body_bytes).await?;
     let request = RawRequest::parse(received.json.clone())?;
     let RawTurn {
         request,
         patched,
         finish,
-    } = conversation::prepare_raw(state, request).await?;
+    } = prepare::prepare_raw(pipeline, request).await?;
     summary.model = request
         .value("model")
         .ok()
@@ -47,34 +49,32 @@ async fn handle(
     for change in &patched.changes {
         tracing::debug!(change = %change, "request patched");
     }
-    let Opened {
-        mut events,
-        headers: passed,
-        permit,
-        upstream_id,
-    } = {
-        // Unchanged, the body goes as it came, compressed or not.
-        let outgoing = match request.is_changed() {
-            true => Outgoing::json(request.to_bytes()),
-            false => received,
-        };
-        state.inner.upstream.stream_raw(headers, &request, outgoing)
-    }
-    .await?;
-    summary.upstream_id = upstream_id;
-    if let Some(tap) = events.tap_mut() {
-        tap.time_first_event(Dialect::Responses, arrived);
-    }
+    // Unchanged, the body goes as it came, compressed or not.
+    let outgoing = match request.is_changed() {
+        true => Outgoing::json(request.to_bytes()),
+        false => received,
+    };
+    let opened = pipeline
+        .open_raw(
+            headers,
+            &request,
+            outgoing,
+            Dialect::Responses,
+            arrived,
+            &summary.meter,
+        )
+        .await?;
+    summary.upstream_id = opened.upstream_id;
     if patched.client_stream {
-        let body = Body::from_stream(relay::passthrough(events, finish, permit));
-        return Ok(event_stream(body, passed));
+        let body = answer::stream(opened.events, Passthrough::new(finish), opened.permit);
+        return Ok(event_stream(Body::from_stream(body), opened.headers));
     }
-    let collected = relay::collect(events).await;
-    drop(permit);
+    let collected = answer::collect(opened.events).await;
+    drop(opened.permit);
     let bytes = finish.response(collected?).await;
     let mut response = (StatusCode::OK, bytes).into_response();
     let h = response.headers_mut();
-    h.extend(passed);
+    h.extend(opened.headers);
     h.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),

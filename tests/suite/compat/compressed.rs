@@ -6,7 +6,7 @@ use std::io::Write;
 
 use serde_json::{Value, json};
 
-use codex_responses_proxy::wire::encoding::UpstreamCompression;
+use codex_responses_proxy::config::upstream::UpstreamCompression;
 
 use super::common::mock::Encoding;
 use super::common::{MockBackend, TestProxy, hello};
