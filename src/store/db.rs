@@ -4,13 +4,14 @@
 
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use serde_json::{Value, json};
 
 use super::continuity::for_upstream;
 use super::open::{self, OpenError};
+use super::writer::Writer;
 use super::{StoreError, StoreOptions, StoredResponse};
 
 /// Expired responses are looked for on a write at most this often (and
@@ -34,6 +35,8 @@ pub(super) struct Inner {
     ttl_ms: i64,
     /// Set while an eviction runs, so a second one returns at once.
     pub(super) evicting: AtomicBool,
+    /// The thread commits run on, started with the first.
+    writer: OnceLock<Option<Writer>>,
 }
 
 #[derive(Debug)]
@@ -71,6 +74,7 @@ impl Db {
                 max_bytes: i64::try_from(options.max_bytes).unwrap_or(i64::MAX),
                 ttl_ms: i64::try_from(options.ttl.as_millis()).unwrap_or(i64::MAX),
                 evicting: AtomicBool::new(false),
+                writer: OnceLock::new(),
             }),
         })
     }
@@ -271,6 +275,15 @@ impl Db {
         }
         // Ordered oldest first, so `id` itself is the last link.
         Ok(chain.last().is_some_and(|l| l.visible).then_some(chain))
+    }
+
+    /// The writer thread, started on first use.
+    pub(super) fn writer(&self) -> Result<&Writer, StoreError> {
+        self.inner
+            .writer
+            .get_or_init(|| Writer::start().ok())
+            .as_ref()
+            .ok_or(StoreError::WriterStopped)
     }
 
     pub(super) fn cutoff(&self, now: i64) -> i64 {

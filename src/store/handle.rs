@@ -1,5 +1,6 @@
 //! The store as the daemon holds it: ready, unavailable with a reason, or
-//! off; every operation async, run on the blocking pool.
+//! off; every operation async: commits and evictions on the store's writer
+//! thread, reads on the blocking pool.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -68,16 +69,20 @@ impl Store {
             return Ok(());
         }
         let db = self.db()?.clone();
-        let due = run(db.clone(), move |db| {
-            let now = now_millis();
-            match input.as_deref().map(std::str::from_utf8) {
-                Some(Ok(text)) => db.put_with_input(&response, text, now),
-                Some(Err(_)) | None => db.put(&response, now),
-            }
-        })
-        .await?;
+        let writer = db.writer()?;
+        let committer = db.clone();
+        let due = writer
+            .run(move || {
+                let now = now_millis();
+                match input.as_deref().map(std::str::from_utf8) {
+                    Some(Ok(text)) => committer.put_with_input(&response, text, now),
+                    Some(Err(_)) | None => committer.put(&response, now),
+                }
+            })
+            .await??;
         if due {
-            tokio::task::spawn_blocking(move || db.evict_logged(now_millis()));
+            let evictor = db.clone();
+            writer.submit(move || evictor.evict_logged(now_millis()))?;
         }
         Ok(())
     }

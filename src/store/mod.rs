@@ -41,6 +41,7 @@ mod evict;
 mod handle;
 pub mod list;
 mod open;
+mod writer;
 
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -145,6 +146,8 @@ pub enum StoreError {
     Json(#[from] serde_json::Error),
     #[error("the response store's worker stopped: {0}")]
     Worker(#[from] tokio::task::JoinError),
+    #[error("the response store's writer thread stopped")]
+    WriterStopped,
 }
 
 impl StoreError {
@@ -156,7 +159,10 @@ impl StoreError {
             | StoreError::Off
             | StoreError::NotAResponse => 400,
             StoreError::Unavailable { .. } => 503,
-            StoreError::Database(_) | StoreError::Json(_) | StoreError::Worker(_) => 500,
+            StoreError::Database(_)
+            | StoreError::Json(_)
+            | StoreError::Worker(_)
+            | StoreError::WriterStopped => 500,
         }
     }
 
@@ -179,7 +185,8 @@ impl StoreError {
             | StoreError::NotAResponse
             | StoreError::Database(_)
             | StoreError::Json(_)
-            | StoreError::Worker(_) => None,
+            | StoreError::Worker(_)
+            | StoreError::WriterStopped => None,
         }
     }
 }
@@ -218,7 +225,10 @@ impl From<StoreError> for crate::error::ApiError {
             StoreError::Unavailable { .. } => {
                 (ErrorKind::Server, Some("response_store_unavailable"))
             }
-            StoreError::Database(_) | StoreError::Json(_) | StoreError::Worker(_) => {
+            StoreError::Database(_)
+            | StoreError::Json(_)
+            | StoreError::Worker(_)
+            | StoreError::WriterStopped => {
                 tracing::warn!(error = %e, "the response store failed");
                 (ErrorKind::Server, Some("response_store_failed"))
             }
