@@ -10,6 +10,9 @@
 //! - [`dialect`]: translators between Responses and the other APIs clients
 //!   speak (Chat Completions, Anthropic Messages), each with its stream grammar (pure).
 //! - [`patch`]: rewrites a client's Responses request into what the backend accepts (pure).
+//! - [`chain`]: incremental turns for HTTP clients: a backend socket per
+//!   conversation, and only a turn's new items sent on it when the rest is
+//!   the previous turn and its answer.
 //! - [`proxy`]: one call to the Codex backend end to end (credentials, the 401
 //!   retry, status mapping), the live event stream, and collection; the
 //!   backend's own Responses WebSocket.
@@ -33,6 +36,7 @@
 //! about axum's routing; nothing above `proxy` knows about reqwest.
 
 pub mod auth;
+pub mod chain;
 pub mod compression;
 pub mod config;
 pub mod dialect;

@@ -28,6 +28,8 @@ pub struct Summary {
     pub model: Option<String>,
     pub stream: bool,
     pub upstream_id: Option<String>,
+    /// How the request went to the backend, when it did.
+    pub sent: Option<crate::chain::Sent>,
 }
 
 /// The id of a request, as its summary line and `x-proxy-request-id` give it.
@@ -258,6 +260,8 @@ impl Drop for Finish {
             status = self.status.as_u16(),
             duration_ms = (ms * 1000.0).round() / 1000.0,
             upstream_request_id = self.summary.upstream_id.as_deref().unwrap_or("-"),
+            incremental = self.summary.sent.map(|s| s.incremental),
+            upstream_bytes = self.summary.sent.map(|s| s.bytes),
             limit_primary_pct = primary.map(tracing::field::display),
             limit_secondary_pct = secondary.map(tracing::field::display),
             "request finished"

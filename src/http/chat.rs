@@ -46,6 +46,7 @@ async fn handle(
         headers: passed,
         permit,
         upstream_id,
+        ..
     } = state.inner.upstream.stream(headers, &patched.body).await?;
     summary.upstream_id = upstream_id;
     if let Some(tap) = events.tap_mut() {

@@ -49,6 +49,7 @@ async fn handle(
         headers: passed,
         permit,
         upstream_id,
+        ..
     } = inner
         .upstream
         .stream(headers, &patched.body)

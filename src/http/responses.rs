@@ -30,6 +30,7 @@ async fn handle(
     arrived: Instant,
 ) -> Result<Response, ApiError> {
     let request = body::read_json_object(headers, body, state.inner.config.max_body_bytes).await?;
+    let stores = crate::store::continuity::client_stores(&request);
     let Turn { patched, finish } = conversation::prepare(state, request).await?;
     summary.model = patched
         .body
@@ -40,13 +41,21 @@ async fn handle(
     for change in &patched.changes {
         tracing::debug!(change = %change, "request patched");
     }
+    // On the conversation's socket when the answer is not to be kept by a
+    // backend that keeps nothing: `store: false`, or kept by the proxy.
+    let keepable = !stores || finish.keep.is_some();
+    let inner = &state.inner;
     let Opened {
         mut events,
         headers: passed,
         permit,
         upstream_id,
-    } = state.inner.upstream.stream(headers, &patched.body).await?;
+        sent,
+    } = (inner.chain)
+        .open(&inner.upstream, headers, &patched.body, keepable)
+        .await?;
     summary.upstream_id = upstream_id;
+    summary.sent = Some(sent);
     if let Some(tap) = events.tap_mut() {
         tap.time_first_event(Dialect::Responses, arrived);
     }

@@ -89,6 +89,7 @@ async fn report(state: &AppState) -> StatusReport {
             error: usage.error,
         },
         models_cache_age_seconds: inner.models.age().map(|age| age.as_secs()),
+        conversation_sockets: inner.chain.status(),
     }
 }
 

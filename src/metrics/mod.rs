@@ -20,7 +20,7 @@
 mod labels;
 mod logins;
 
-pub use self::labels::{Dialect, RefreshOutcome, Route, UpstreamErrorKind};
+pub use self::labels::{Dialect, RefreshOutcome, Route, TurnMode, UpstreamErrorKind};
 
 use std::fmt;
 use std::time::Duration;
@@ -34,7 +34,7 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::{Registry, Unit};
 
 use self::labels::{
-    DialectLabels, DurationLabels, RefreshLabels, RequestLabels, UpstreamErrorLabels,
+    DialectLabels, DurationLabels, RefreshLabels, RequestLabels, TurnLabels, UpstreamErrorLabels,
 };
 use self::logins::login_registry;
 use crate::limits::LimitsBook;
@@ -73,6 +73,8 @@ pub struct Metrics {
     in_flight: Gauge,
     upstream_errors: Family<UpstreamErrorLabels, Counter>,
     refreshes: Family<RefreshLabels, Counter>,
+    turns: Family<TurnLabels, Counter>,
+    upstream_bytes: Family<TurnLabels, Counter>,
 }
 
 /// One request in flight; the gauge goes down when this is dropped, however
@@ -103,6 +105,8 @@ impl Metrics {
         let in_flight = Gauge::default();
         let upstream_errors = Family::default();
         let refreshes = Family::default();
+        let turns = Family::default();
+        let upstream_bytes = Family::default();
 
         let mut registry = Registry::with_prefix(PREFIX);
         registry.register(
@@ -137,6 +141,17 @@ impl Metrics {
             "Refreshes of the login's tokens, by outcome",
             refreshes.clone(),
         );
+        registry.register(
+            "upstream_turns",
+            "Model requests sent to the backend, by mode: whole, or incremental (only the new items after the previous answer)",
+            turns.clone(),
+        );
+        registry.register_with_unit(
+            "upstream_sent",
+            "Request bytes sent to the backend (bodies and socket frames), by mode",
+            Unit::Bytes,
+            upstream_bytes.clone(),
+        );
         Metrics {
             registry,
             requests,
@@ -145,6 +160,8 @@ impl Metrics {
             in_flight,
             upstream_errors,
             refreshes,
+            turns,
+            upstream_bytes,
         }
     }
 
@@ -187,6 +204,13 @@ impl Metrics {
         self.upstream_errors
             .get_or_create(&UpstreamErrorLabels { kind })
             .inc();
+    }
+
+    /// A model request went to the backend as `mode`, `bytes` long.
+    pub fn upstream_turn(&self, mode: TurnMode, bytes: u64) {
+        let labels = TurnLabels { mode };
+        self.turns.get_or_create(&labels).inc();
+        self.upstream_bytes.get_or_create(&labels).inc_by(bytes);
     }
 
     pub fn refresh(&self, outcome: RefreshOutcome) {

@@ -65,6 +65,8 @@ pub struct Opened {
     pub upstream_id: Option<String>,
     /// Held until the answer is finished.
     pub permit: OwnedSemaphorePermit,
+    /// How the request went: whole over HTTP, or on a conversation's socket.
+    pub sent: crate::chain::Sent,
 }
 
 impl Upstream {
@@ -140,6 +142,10 @@ impl Upstream {
             headers,
             upstream_id,
             permit,
+            sent: crate::chain::Sent {
+                incremental: false,
+                bytes: encoded.bytes.len() as u64,
+            },
         })
     }
 

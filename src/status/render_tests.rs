@@ -54,6 +54,7 @@ fn report() -> StatusReport {
         cooldown: None,
         usage_endpoint: UsageEndpoint::default(),
         models_cache_age_seconds: Some(120),
+        conversation_sockets: Vec::new(),
     }
 }
 

@@ -8,6 +8,7 @@ mod chat;
 mod compat;
 mod crash;
 mod faults;
+mod incremental;
 mod limits;
 mod load;
 mod messages;
