@@ -23,6 +23,8 @@ mod turn;
 mod wire;
 
 #[cfg(test)]
+mod pool_tests;
+#[cfg(test)]
 mod rule_tests;
 
 use std::hash::{Hash, Hasher};

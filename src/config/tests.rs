@@ -300,3 +300,27 @@ fn the_anthropic_model_map_reads_from_toml_env_and_flags_merged_by_key() {
     );
     assert!(err.contains("the effort after `:`"), "{err}");
 }
+
+#[test]
+fn incremental_turns_default_to_the_chatgpt_backend_and_read_from_the_file() {
+    assert!(Config::default().chains_turns());
+    let other = Config {
+        upstream_url: "http://127.0.0.1:9/backend-api/codex".parse().unwrap(),
+        ..Config::default()
+    };
+    assert!(!other.chains_turns());
+    let c: Config = Figment::from(Serialized::defaults(other))
+        .merge(Toml::string(
+            "incremental_turns = true\nincremental_max_sockets = 4\nincremental_idle = \"90s\"",
+        ))
+        .extract()
+        .unwrap();
+    assert!(c.chains_turns());
+    assert_eq!(c.incremental_max_sockets, 4);
+    assert_eq!(c.incremental_idle, std::time::Duration::from_secs(90));
+    let off: Config = Figment::from(Serialized::defaults(Config::default()))
+        .merge(Toml::string("incremental_turns = false"))
+        .extract()
+        .unwrap();
+    assert!(!off.chains_turns());
+}
