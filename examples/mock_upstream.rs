@@ -14,8 +14,12 @@
 //! send its events MS milliseconds apart, so a test can keep a stream in
 //! flight; `ws-pace MS` does the same for the next WebSocket answer;
 //! `primary PCT` makes every later answer report the 5-hour window PCT % used;
-//! `tool NAME ARGS` makes the next HTTP answer a call of the tool NAME with
-//! the JSON arguments ARGS, so a client can go through a tool round trip.
+//! `tool NAME ARGS` makes the next answer (over HTTP or on a WebSocket) a
+//! call of the tool NAME with the JSON arguments ARGS, so a client can go
+//! through a tool round trip; `turns` prints `turns [...]`: every model
+//! request so far, oldest first, as `{"route": "http"|"websocket",
+//! "chained": …, "items": …, "bytes": …}` (chained by
+//! `previous_response_id`, input items and bytes it carried itself).
 //! Each line is acknowledged on stdout once it holds.
 //!
 //! The Codex CLI talks to it directly with that CODEX_HOME and a provider
@@ -111,12 +115,10 @@ async fn main() -> anyhow::Result<()> {
             }
             Command::Tool { name, arguments } => {
                 calls += 1;
-                backend.push_answer(Answer::Events {
-                    events: tool_call(&format!("call_mock_{calls}"), &name, &arguments),
-                    pace: Duration::ZERO,
-                });
+                backend.push_any_answer(tool_call(&format!("call_mock_{calls}"), &name, &arguments));
                 println!("next answer calls {name}");
             }
+            Command::Turns => println!("turns {}", turns(&backend)),
         }
     }
     std::future::pending::<()>().await;
@@ -133,11 +135,16 @@ enum Command {
     Tool { name: String, arguments: String },
     /// The share of the 5-hour window every later answer reports.
     Primary(u64),
+    /// Print the model requests seen so far.
+    Turns,
 }
 
 impl Command {
     fn parse(line: &str) -> Option<Self> {
         let ms = |rest: &str| rest.trim().parse().ok();
+        if line.trim() == "turns" {
+            return Some(Command::Turns);
+        }
         if let Some(rest) = line.strip_prefix("ws-pace ") {
             return ms(rest).map(Command::WsPace);
         }
@@ -154,6 +161,21 @@ impl Command {
         }
         line.strip_prefix("pace ").and_then(ms).map(Command::Pace)
     }
+}
+
+/// The model requests seen so far, as one line of JSON.
+fn turns(backend: &MockBackend) -> serde_json::Value {
+    use mock::Route;
+    let turns = backend.seen().into_iter().filter_map(|seen| {
+        let route = match seen.route {
+            Route::Responses => "http",
+            Route::WebSocket { .. } => "websocket",
+            Route::Compact => return None,
+        };
+        Some(serde_json::json!({"route": route, "chained": seen.chained(),
+                                "items": seen.items(), "bytes": seen.bytes}))
+    });
+    serde_json::Value::Array(turns.collect())
 }
 
 /// An answer calling `name` with `arguments`, streamed in two halves as the
