@@ -115,7 +115,11 @@ async fn main() -> anyhow::Result<()> {
             }
             Command::Tool { name, arguments } => {
                 calls += 1;
-                backend.push_any_answer(tool_call(&format!("call_mock_{calls}"), &name, &arguments));
+                backend.push_any_answer(tool_call(
+                    &format!("call_mock_{calls}"),
+                    &name,
+                    &arguments,
+                ));
                 println!("next answer calls {name}");
             }
             Command::Turns => println!("turns {}", turns(&backend)),
@@ -172,8 +176,10 @@ fn turns(backend: &MockBackend) -> serde_json::Value {
             Route::WebSocket { .. } => "websocket",
             Route::Compact => return None,
         };
-        Some(serde_json::json!({"route": route, "chained": seen.chained(),
-                                "items": seen.items(), "bytes": seen.bytes}))
+        Some(
+            serde_json::json!({"route": route, "chained": seen.chained(),
+                                "items": seen.items(), "bytes": seen.bytes}),
+        )
     });
     serde_json::Value::Array(turns.collect())
 }
