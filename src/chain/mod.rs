@@ -15,7 +15,7 @@
 //! before anything reached the client. A second request of a conversation
 //! while one is in flight goes whole over HTTP: turns do not share a chain.
 //!
-//! [`EventStream`]: crate::proxy::relay::EventStream
+//! [`EventStream`]: crate::backend::events::EventStream
 
 pub mod pool;
 pub mod rule;
@@ -38,12 +38,12 @@ use tokio::time::Instant;
 pub use self::pool::SocketStatus;
 use self::pool::{Held, Pool};
 use self::turn::Attempt;
+use crate::backend::headers;
+use crate::backend::socket::Opening;
+use crate::backend::{Opened, Sockets, Upstream};
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::metrics::{Metrics, TurnMode};
-use crate::proxy::headers;
-use crate::proxy::socket::Opening;
-use crate::proxy::{Opened, Sockets, Upstream};
 
 /// After the backend refused the upgrade, requests go over HTTP for this
 /// long before a socket is tried again.

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
 use super::rule::Base;
-use crate::proxy::socket::BackendSocket;
+use crate::backend::socket::BackendSocket;
 
 /// An open socket and what it has carried.
 #[derive(Debug)]

@@ -20,8 +20,8 @@ use super::Sent;
 use super::pool::{Held, Lease};
 use super::rule::Pending;
 use super::wire::{ChannelBody, CreateFrame, error_code, metadata_headers, push_event};
-use crate::proxy::Opened;
-use crate::proxy::relay::{EventStream, StreamError};
+use crate::backend::Opened;
+use crate::backend::events::{EventStream, StreamError};
 use crate::sse;
 
 /// Frames between the socket and the client's stream: a few events of

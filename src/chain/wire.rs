@@ -15,7 +15,7 @@ use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{Map, Value};
 use tokio::sync::mpsc;
 
-use crate::proxy::headers;
+use crate::backend::headers;
 
 /// A frame as the server-sent event HTTP carries it. A frame's JSON is on
 /// one line as the backend writes it; one that is not is written again on
