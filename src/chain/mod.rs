@@ -131,12 +131,14 @@ impl Chain {
         if !self.enabled || !keepable || self.refused() {
             return None;
         }
+        // Taken first: without a place, HTTP answers the 503, and the
+        // conversation keeps its socket.
+        let permit = upstream.permit().ok()?;
         let key = conversation_key(headers, body);
         let Some(mut lease) = self.pool.lease(&key) else {
             tracing::debug!("a turn of this conversation is in flight: this one goes over HTTP");
             return None;
         };
-        let permit = upstream.permit().ok()?;
         let mut previous = lease
             .base
             .take()
