@@ -60,7 +60,8 @@ pub fn run(mock_rt: &tokio::runtime::Runtime, rt: &tokio::runtime::Runtime) {
     });
     backend.set_ws_answer_text(&text, 52);
     let (home, access) = super::ws::mock_home(&backend);
-    let proxy = |on: &str| start_proxy_with(home.path(), backend.addr, &["--incremental-turns", on]);
+    let proxy =
+        |on: &str| start_proxy_with(home.path(), backend.addr, &["--incremental-turns", on]);
     let (chained_proxy, chained) = proxy("true");
     let (whole_proxy, whole) = proxy("false");
     let mut direct_headers = reqwest::header::HeaderMap::new();
@@ -68,7 +69,11 @@ pub fn run(mock_rt: &tokio::runtime::Runtime, rt: &tokio::runtime::Runtime) {
     direct_headers.insert("chatgpt-account-id", mock::ACCOUNT_ID.parse().unwrap());
     direct_headers.insert("originator", "codex_exec".parse().unwrap());
     let routes = [
-        ("proxy, incremental", format!("http://{chained}/v1/responses"), None),
+        (
+            "proxy, incremental",
+            format!("http://{chained}/v1/responses"),
+            None,
+        ),
         ("proxy, whole", format!("http://{whole}/v1/responses"), None),
         (
             "direct to the backend, whole",
@@ -80,12 +85,23 @@ pub fn run(mock_rt: &tokio::runtime::Runtime, rt: &tokio::runtime::Runtime) {
     let mut figures: Vec<Figures> = routes.iter().map(|_| Figures::default()).collect();
     // Warm-up, unmeasured: a conversation on each route.
     for (n, (_, url, headers)) in routes.iter().enumerate() {
-        rt.block_on(conversation(&client, url, headers.as_ref(), 1_000 + n, &backend));
+        rt.block_on(conversation(
+            &client,
+            url,
+            headers.as_ref(),
+            1_000 + n,
+            &backend,
+        ));
     }
     for sample in 0..samples {
         for ((_, url, headers), figures) in routes.iter().zip(&mut figures) {
-            let (bytes, first) =
-                rt.block_on(conversation(&client, url, headers.as_ref(), sample, &backend));
+            let (bytes, first) = rt.block_on(conversation(
+                &client,
+                url,
+                headers.as_ref(),
+                sample,
+                &backend,
+            ));
             figures.bytes.push(bytes);
             figures.first.latencies_us.push(first.as_micros() as u32);
         }
@@ -115,7 +131,10 @@ pub fn run(mock_rt: &tokio::runtime::Runtime, rt: &tokio::runtime::Runtime) {
 
 /// The median over the samples of turn `turn`'s bytes.
 fn median(samples: &[Vec<usize>], turn: usize) -> usize {
-    let mut values: Vec<usize> = samples.iter().filter_map(|s| s.get(turn).copied()).collect();
+    let mut values: Vec<usize> = samples
+        .iter()
+        .filter_map(|s| s.get(turn).copied())
+        .collect();
     values.sort_unstable();
     values.get(values.len() / 2).copied().unwrap_or(0)
 }
@@ -145,7 +164,11 @@ async fn conversation(
             request = request.headers(headers.clone());
         }
         let mut response = request.send().await.unwrap();
-        assert!(response.status().is_success(), "{url}: {}", response.status());
+        assert!(
+            response.status().is_success(),
+            "{url}: {}",
+            response.status()
+        );
         let mut events = Vec::new();
         while let Some(chunk) = response.chunk().await.unwrap() {
             if events.is_empty() {

@@ -94,8 +94,10 @@ impl Chain {
     }
 
     /// Opens a turn's answer: on the conversation's socket when it may go
-    /// there (`keepable`: the client's `store` is false, or the proxy keeps
-    /// the answer), else over HTTP; counted by how it went.
+    /// there (`keepable`: no backend keeping of the answer is asked for: a
+    /// Responses request's `store` is false, or the proxy keeps the answer;
+    /// Chat Completions and Messages keep nothing), else over HTTP; counted
+    /// by how it went.
     pub async fn open(
         &self,
         upstream: &Upstream,

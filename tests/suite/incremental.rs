@@ -375,3 +375,24 @@ async fn left_unset_incremental_turns_are_off_for_an_upstream_other_than_chatgpt
     config.incremental_turns = Some(false);
     assert!(!config.chains_turns());
 }
+
+#[tokio::test]
+async fn a_chat_completions_conversation_is_chained_as_a_responses_one() {
+    let mock = text_mock().await;
+    let proxy = proxy(&mock, |_| {}).await;
+    let mut messages = vec![json!({"role": "user", "content": "turn 1"})];
+    for n in 2..=3 {
+        let body = json!({"model": "gpt-5", "messages": messages});
+        let response = proxy.post("/v1/chat/completions", &body).await;
+        assert_eq!(response.status(), 200);
+        let completion: Value = response.json().await.unwrap();
+        let reply = completion["choices"][0]["message"].clone();
+        assert_eq!(reply["content"], TEXT);
+        messages.push(json!({"role": "assistant", "content": reply["content"]}));
+        messages.push(json!({"role": "user", "content": format!("turn {n}")}));
+    }
+    let body = json!({"model": "gpt-5", "messages": messages, "stream": true});
+    let text = proxy.post("/v1/chat/completions", &body).await.text().await.unwrap();
+    assert!(text.contains("[DONE]"), "{text}");
+    assert_eq!(shapes(&socket_turns(&mock)), [(false, 1), (true, 1), (true, 1)]);
+}

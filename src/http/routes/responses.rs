@@ -1,6 +1,7 @@
-//! `POST /v1/responses`: prepare (patch, expand a `previous_response_id`),
-//! forward, and either pass the events through or collect them into one
-//! Responses object; the answer is kept when the client's `store` says so.
+//! `POST /v1/responses`: the turn prepared (patch, a `previous_response_id`
+//! expanded), opened, and either passed through as it streams or collected
+//! into one Responses object; the answer is kept when the client's `store`
+//! says so.
 
 use std::time::Instant;
 
@@ -9,11 +10,11 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use crate::backend::{Opened, events as relay};
 use crate::error::ApiError;
 use crate::http::{AppState, Summary, body, event_stream, with_summary};
 use crate::metrics::Dialect;
-use crate::turn::prepare::{self as conversation, Turn};
+use crate::turn::answer::{self, Passthrough};
+use crate::turn::prepare::{self, Turn};
 
 pub async fn create(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
     let arrived = Instant::now();
@@ -29,9 +30,10 @@ async fn handle(
     summary: &mut Summary,
     arrived: Instant,
 ) -> Result<Response, ApiError> {
-    let request = body::read_json_object(headers, body, state.inner.config.max_body_bytes).await?;
+    let pipeline = state.pipeline();
+    let request = body::read_json_object(headers, body, pipeline.config.max_body_bytes).await?;
     let stores = crate::store::continuity::client_stores(&request);
-    let Turn { patched, finish } = conversation::prepare(state, request).await?;
+    let Turn { patched, finish } = prepare::prepare(pipeline, request).await?;
     summary.model = patched
         .body
         .get("model")
@@ -41,34 +43,30 @@ async fn handle(
     for change in &patched.changes {
         tracing::debug!(change = %change, "request patched");
     }
-    // On the conversation's socket when the answer is not to be kept by a
-    // backend that keeps nothing: `store: false`, or kept by the proxy.
+    // On the conversation's socket only when no backend keeping of the
+    // answer is asked for: `store: false`, or kept by the proxy itself.
     let keepable = !stores || finish.keep.is_some();
-    let inner = &state.inner;
-    let Opened {
-        mut events,
-        headers: passed,
-        permit,
-        upstream_id,
-        sent,
-    } = (inner.chain)
-        .open(&inner.upstream, headers, &patched.body, keepable)
+    let opened = pipeline
+        .open(
+            headers,
+            &patched.body,
+            Dialect::Responses,
+            arrived,
+            keepable,
+        )
         .await?;
-    summary.upstream_id = upstream_id;
-    summary.sent = Some(sent);
-    if let Some(tap) = events.tap_mut() {
-        tap.time_first_event(Dialect::Responses, arrived);
-    }
+    summary.upstream_id = opened.upstream_id;
+    summary.sent = Some(opened.sent);
     if patched.client_stream {
-        let body = Body::from_stream(relay::passthrough(events, finish, permit));
-        return Ok(event_stream(body, passed));
+        let body = answer::stream(opened.events, Passthrough::new(finish), opened.permit);
+        return Ok(event_stream(Body::from_stream(body), opened.headers));
     }
-    let collected = relay::collect(events).await;
-    drop(permit);
+    let collected = answer::collect(opened.events).await;
+    drop(opened.permit);
     let bytes = finish.response(collected?).await;
     let mut response = (StatusCode::OK, bytes).into_response();
     let h = response.headers_mut();
-    h.extend(passed);
+    h.extend(opened.headers);
     h.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
