@@ -392,7 +392,15 @@ async fn a_chat_completions_conversation_is_chained_as_a_responses_one() {
         messages.push(json!({"role": "user", "content": format!("turn {n}")}));
     }
     let body = json!({"model": "gpt-5", "messages": messages, "stream": true});
-    let text = proxy.post("/v1/chat/completions", &body).await.text().await.unwrap();
+    let text = proxy
+        .post("/v1/chat/completions", &body)
+        .await
+        .text()
+        .await
+        .unwrap();
     assert!(text.contains("[DONE]"), "{text}");
-    assert_eq!(shapes(&socket_turns(&mock)), [(false, 1), (true, 1), (true, 1)]);
+    assert_eq!(
+        shapes(&socket_turns(&mock)),
+        [(false, 1), (true, 1), (true, 1)]
+    );
 }
