@@ -60,7 +60,17 @@ pub struct Opened {
     /// Held until the answer is finished.
     pub permit: OwnedSemaphorePermit,
     /// How the request went: whole over HTTP, or on a conversation's socket.
-    pub sent: crate::chain::Sent,
+    pub sent: Sent,
+}
+
+/// How a turn went upstream, for the summary line and the metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Sent {
+    /// Only the new items, after `previous_response_id` on a conversation's
+    /// socket (incremental turns).
+    pub incremental: bool,
+    /// The bytes of the request body or frame.
+    pub bytes: u64,
 }
 
 impl Upstream {
@@ -132,7 +142,7 @@ impl Upstream {
             headers,
             upstream_id,
             permit,
-            sent: crate::chain::Sent {
+            sent: Sent {
                 incremental: false,
                 bytes: encoded.bytes.len() as u64,
             },

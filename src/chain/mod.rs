@@ -40,7 +40,7 @@ use self::pool::{Held, Pool};
 use self::turn::Attempt;
 use crate::backend::headers;
 use crate::backend::socket::Opening;
-use crate::backend::{Opened, Sockets, Upstream};
+use crate::backend::{Opened, Sent, Sockets, Upstream};
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::metrics::{Metrics, TurnMode};
@@ -53,15 +53,6 @@ const REFUSED_FOR: Duration = Duration::from_secs(300);
 /// chained, then whole on the same socket (`previous_response_not_found`),
 /// then whole on a new one (the socket ended).
 const ATTEMPTS: usize = 3;
-
-/// How a turn went upstream, for the summary line and the metrics.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Sent {
-    /// Only the new items, after `previous_response_id`.
-    pub incremental: bool,
-    /// The bytes of the request body or frame.
-    pub bytes: u64,
-}
 
 /// The conversation sockets and the switch.
 #[derive(Debug)]

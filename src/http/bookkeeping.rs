@@ -30,7 +30,7 @@ pub struct Summary {
     pub stream: bool,
     pub upstream_id: Option<String>,
     /// How the request went to the backend, when it did.
-    pub sent: Option<crate::chain::Sent>,
+    pub sent: Option<crate::backend::Sent>,
 }
 
 /// The id of a request, as its summary line and `x-proxy-request-id` give it.

@@ -5,12 +5,16 @@
 //! [`answer`] drives the events to the door's writer or collects them,
 //! [`collect`] builds one Responses object from the events, and [`finish`]
 //! makes the answer the client gets (and commits it to the store when
-//! kept). The doors (the `http` module) decode their dialect, hand the turn
+//! kept). A WebSocket turn's frames are read and shaped in [`frames`];
+//! [`over_http`] serves a socket's turns over HTTP when the backend refuses
+//! the upgrade. The doors (the `http` module) decode their dialect, hand the turn
 //! here, encode the answer, and write one summary record per turn.
 
 pub mod answer;
 pub mod collect;
 pub mod finish;
+pub mod frames;
+pub mod over_http;
 pub mod prepare;
 
 use std::time::Instant;

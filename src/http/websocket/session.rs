@@ -14,8 +14,6 @@ use futures_util::SinkExt;
 use serde_json::{Map, Value};
 use tokio::sync::OwnedSemaphorePermit;
 
-use super::fallback::HttpLink;
-use super::frames::{self, ClientFrame};
 use crate::backend::events::StreamError;
 use crate::backend::socket::{BackendSocket, Opening};
 use crate::backend::upstream::redacted;
@@ -23,6 +21,8 @@ use crate::error::ApiError;
 use crate::http::bookkeeping::Record;
 use crate::http::{Activity, AppState, Summary};
 use crate::metrics::{Dialect, Route};
+use crate::turn::frames::{self, ClientFrame};
+use crate::turn::over_http::HttpLink;
 
 /// How this client socket reaches the backend.
 #[derive(Debug)]
