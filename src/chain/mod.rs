@@ -146,7 +146,7 @@ impl Chain {
                 }
             };
             let chained = previous.as_ref().map(|(start, id)| (id.as_str(), *start));
-            match turn::send(held, body, chained).await {
+            match turn::send(held, headers, body, chained).await {
                 Attempt::Began(began) => {
                     let (idle, max) = (self.idle_timeout, self.max_event_bytes);
                     return Some(began.into_opened(lease, body, permit, idle, max));

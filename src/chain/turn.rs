@@ -19,7 +19,9 @@ use tokio::sync::{OwnedSemaphorePermit, mpsc};
 use super::Sent;
 use super::pool::{Held, Lease};
 use super::rule::Pending;
-use super::wire::{ChannelBody, CreateFrame, error_code, metadata_headers, push_event};
+use super::wire::{
+    ChannelBody, CreateFrame, error_code, metadata_headers, push_event, turn_metadata,
+};
 use crate::backend::Opened;
 use crate::backend::events::{EventStream, StreamError};
 use crate::sse;
@@ -58,18 +60,24 @@ pub(super) struct Began {
     sent: Sent,
 }
 
-/// Sends `body` on `held`'s socket, whole, or as its items from `start` on
+/// Sends `body` (with `client`'s per-turn headers) on `held`'s socket, whole, or as its items from `start` on
 /// after `previous` when `chained` is `Some((previous, start))`, and reads
 /// until the answer begins.
 pub(super) async fn send(
     mut held: Held,
+    client: &HeaderMap,
     body: &Map<String, Value>,
     chained: Option<(&str, usize)>,
 ) -> Attempt {
     if let Err(e) = held.socket.check_limits() {
         return Attempt::Failed(e.message);
     }
-    let text = match serde_json::to_string(&CreateFrame { body, chained }) {
+    let frame = CreateFrame {
+        body,
+        chained,
+        metadata: turn_metadata(client),
+    };
+    let text = match serde_json::to_string(&frame) {
         Ok(text) => text,
         Err(e) => return Attempt::Failed(e.to_string()),
     };

@@ -63,10 +63,29 @@ pub(super) fn error_code(text: &str) -> Option<String> {
 
 /// A `response.create` frame for a request body, written without copying
 /// it: `type` first, then the body's fields, with only the new items as
-/// `input` and the previous answer's id when chained.
+/// `input` and the previous answer's id when chained, and the turn's own
+/// headers in `client_metadata`.
 pub(super) struct CreateFrame<'a> {
     pub(super) body: &'a Map<String, Value>,
     pub(super) chained: Option<(&'a str, usize)>,
+    /// What an HTTP request carries in headers and a socket's request in
+    /// `client_metadata` (PROTOCOL.md §8, §10): the socket's handshake
+    /// carried only its first request's.
+    pub(super) metadata: Map<String, Value>,
+}
+
+/// The per-turn headers the Codex CLI sends in `client_metadata` on a socket.
+const TURN_HEADERS: [&str; 2] = ["x-codex-turn-state", "x-codex-turn-metadata"];
+
+/// The client's per-turn headers, as `client_metadata` entries.
+pub(super) fn turn_metadata(client: &HeaderMap) -> Map<String, Value> {
+    TURN_HEADERS
+        .iter()
+        .filter_map(|name| {
+            let value = client.get(*name)?.to_str().ok()?;
+            Some(((*name).to_owned(), Value::from(value)))
+        })
+        .collect()
 }
 
 impl Serialize for CreateFrame<'_> {
@@ -85,6 +104,9 @@ impl Serialize for CreateFrame<'_> {
         }
         if let Some((previous, _)) = self.chained {
             map.serialize_entry("previous_response_id", previous)?;
+        }
+        if !self.metadata.is_empty() && !self.body.contains_key("client_metadata") {
+            map.serialize_entry("client_metadata", &self.metadata)?;
         }
         map.end()
     }
@@ -135,6 +157,7 @@ mod tests {
         let frame = CreateFrame {
             body,
             chained: Some(("resp_1", 2)),
+            metadata: Map::new(),
         };
         let frame: Value = serde_json::to_value(&frame).unwrap();
         assert_eq!(
@@ -145,10 +168,31 @@ mod tests {
         let whole = serde_json::to_value(CreateFrame {
             body,
             chained: None,
+            metadata: Map::new(),
         })
         .unwrap();
         assert_eq!(whole["input"], json!([1, 2, 3]));
         assert!(whole.get("previous_response_id").is_none());
+    }
+
+    #[test]
+    fn the_turns_own_headers_go_in_client_metadata() {
+        let mut client = HeaderMap::new();
+        client.insert("x-codex-turn-state", HeaderValue::from_static("ts_1"));
+        client.insert("session-id", HeaderValue::from_static("s"));
+        let metadata = turn_metadata(&client);
+        assert_eq!(
+            Value::Object(metadata.clone()),
+            json!({"x-codex-turn-state": "ts_1"})
+        );
+        let body = json!({"model": "gpt-5", "input": []});
+        let frame = CreateFrame {
+            body: body.as_object().unwrap(),
+            chained: None,
+            metadata,
+        };
+        let frame = serde_json::to_value(&frame).unwrap();
+        assert_eq!(frame["client_metadata"]["x-codex-turn-state"], "ts_1");
     }
 
     #[test]

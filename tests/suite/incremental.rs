@@ -404,3 +404,29 @@ async fn a_chat_completions_conversation_is_chained_as_a_responses_one() {
         [(false, 1), (true, 1), (true, 1)]
     );
 }
+
+#[tokio::test]
+async fn the_turn_state_comes_back_as_a_header_and_goes_with_the_next_turn() {
+    let mock = text_mock().await;
+    let proxy = proxy(&mock, |_| {}).await;
+    let input = [user("turn 1")];
+    let first = proxy.post("/v1/responses", &request(&input, false)).await;
+    let state = first.headers()[mock::TURN_STATE]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(mock.turn_states_issued(), [state.clone()]);
+    let input = [user("turn 1"), mock::text_message(TEXT), user("turn 2")];
+    let next = proxy
+        .client
+        .post(proxy.url("/v1/responses"))
+        .header(mock::TURN_STATE, &state)
+        .json(&request(&input, false))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(next.headers()[mock::TURN_STATE], state.as_str());
+    let turns = socket_turns(&mock);
+    assert_eq!(shapes(&turns), [(false, 1), (true, 1)]);
+    assert_eq!(turns[1].turn_state.as_deref(), Some(state.as_str()));
+}
