@@ -32,9 +32,10 @@
 //! (the one HTTP client). Around them: [`config`] (layered settings, parsed
 //! once; it imports nothing above it), [`systemd`] (passed sockets,
 //! sd-notify `STATUS=`, watchdog, idle exit), [`logging`], [`doctor`] (the
-//! `doctor` subcommand) and [`status`] (the `/v1/status` report and the
+//! `doctor` subcommand), [`manual`] (the man page and shell completions) and [`status`] (the `/v1/status` report and the
 //! `status` subcommand). No top-level module imports one that imports it.
 
+pub mod accounting;
 pub mod auth;
 pub mod backend;
 pub mod chain;
@@ -46,6 +47,7 @@ pub mod error;
 pub mod http;
 pub mod limits;
 pub mod logging;
+pub mod manual;
 pub mod metrics;
 pub mod models;
 pub mod net;

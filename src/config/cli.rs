@@ -28,6 +28,13 @@ pub enum Command {
     /// limits and activity; exits non-zero when the login is broken or a
     /// limit is reached.
     Status,
+    /// Print the shell completion script for SHELL to standard output.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) to standard output.
+    Man,
 }
 
 /// Flags that override configuration keys, plus the file to read.

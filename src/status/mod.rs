@@ -15,6 +15,7 @@ pub use self::render::{Verdict, render};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
+use crate::accounting::{ClientUsage, TurnRecord};
 use crate::limits::{CooldownView, Limits};
 
 /// Everything `GET /v1/status` tells.
@@ -40,6 +41,12 @@ pub struct StatusReport {
     /// (`incremental_turns`), most recently used first.
     #[serde(default)]
     pub conversation_sockets: Vec<crate::chain::SocketStatus>,
+    /// The last turns, newest first: counts and names, never a prompt or an answer.
+    #[serde(default)]
+    pub recent_turns: Vec<TurnRecord>,
+    /// What each client family spent in the last hour (families without a turn left out).
+    #[serde(default)]
+    pub usage_last_hour: Vec<ClientUsage>,
 }
 
 /// Who opened the listening sockets.

@@ -2,6 +2,7 @@
 use jiff::tz::{Offset, TimeZone};
 
 use super::*;
+use crate::accounting::{Client, Usage};
 use crate::limits::{CooldownView, DEFAULT_FAMILY, LimitFamily, Limits, Source, Window};
 use crate::status::{RefreshError, UsageEndpoint};
 
@@ -54,6 +55,8 @@ fn report() -> StatusReport {
         cooldown: None,
         usage_endpoint: UsageEndpoint::default(),
         models_cache_age_seconds: Some(120),
+        recent_turns: Vec::new(),
+        usage_last_hour: Vec::new(),
         conversation_sockets: Vec::new(),
     }
 }
@@ -75,6 +78,41 @@ fn a_healthy_daemon_is_described_line_by_line_and_is_fine() {
         ]
     );
     assert_eq!(verdict, Verdict::Fine);
+}
+
+#[test]
+fn the_last_hour_of_each_client_is_one_line_with_its_cache_share() {
+    let mut report = report();
+    let usage = Usage {
+        input: 200,
+        cached_input: 100,
+        output: 6,
+        reasoning: 2,
+    };
+    report.usage_last_hour = vec![
+        ClientUsage {
+            client: Client::CodexCli,
+            turns: 3,
+            turns_with_usage: 2,
+            usage,
+            cache_hit_ratio: Some(0.5),
+        },
+        ClientUsage {
+            client: Client::Other,
+            turns: 1,
+            turns_with_usage: 0,
+            usage: Usage::default(),
+            cache_hit_ratio: None,
+        },
+    ];
+    let (lines, _) = render(&report, at(NOW), &utc());
+    assert_eq!(
+        lines[lines.len() - 2..],
+        [
+            "last hour, codex_cli: 3 turn(s), 200 tokens in (50% from the cache), 6 out",
+            "last hour, other: 1 turn(s), 0 tokens in, 0 out",
+        ]
+    );
 }
 
 #[test]

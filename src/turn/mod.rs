@@ -22,6 +22,7 @@ use std::time::Instant;
 use axum::http::HeaderMap;
 use serde_json::{Map, Value};
 
+use crate::accounting::Meter;
 use crate::backend::models::Cache;
 use crate::backend::{Opened, Sockets, Upstream};
 use crate::chain::Chain;
@@ -74,18 +75,21 @@ impl Pipeline {
     /// Sends a prepared request to the backend: as only its new items on
     /// the conversation's socket when it continues the previous turn and
     /// may go there (`keepable`: see [`Chain::open`]), else whole; its first
-    /// event is timed from `arrived`, as an answer in `dialect`.
+    /// event is timed from `arrived`, as an answer in `dialect`, and `meter`
+    /// reads the turn's effort, first event and usage.
     pub async fn open(
         &self,
         client_headers: &HeaderMap,
         body: &Map<String, Value>,
         dialect: Dialect,
         arrived: Instant,
+        meter: &Meter,
         keepable: bool,
     ) -> Result<Opened, ApiError> {
         let mut opened = (self.chain)
             .open(&self.upstream, client_headers, body, keepable)
             .await?;
+        opened.events.meter(meter.sent(body));
         if let Some(tap) = opened.events.tap_mut() {
             tap.time_first_event(dialect, arrived);
         }

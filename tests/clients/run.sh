@@ -58,6 +58,7 @@ CASES=(
   codex-exec-websocket
   codex-exec-builtin
   claude-print
+  client-families
 )
 
 # Cases written to the public API of a capability the daemon does not have
@@ -324,6 +325,29 @@ case_claude_print() {
     timeout -k 5 "$(budget $CLI_SECONDS)" claude -p --model "$MODEL" "say hello" \
     </dev/null >"$work/claude-print.out" 2>"$work/claude-print.err"
   judge_cli claude-print $? "$start_ns" 'API Error|ECONNREFUSED'
+}
+
+# Last: every client family whose cases ran is counted under its own label in
+# /v1/status, told from the headers the released clients really send.
+case_client_families() {
+  local start_ns status pair prefix family missing=
+  start_ns=$(date +%s%N)
+  if ! status=$(curl -sf --max-time 10 "$url/v1/status"); then
+    fail client-families "$(elapsed "$start_ns")" "GET /v1/status failed"
+    return
+  fi
+  for pair in py-openai:openai_sdk node-openai:openai_sdk py-anthropic:anthropic_sdk \
+    node-anthropic:anthropic_sdk node-ai-sdk:ai_sdk codex-exec:codex_cli claude-print:claude_code; do
+    prefix=${pair%%:*} family=${pair#*:}
+    [[ " ${selected[*]} " == *" $prefix"* ]] || continue
+    jq -e --arg c "$family" 'any(.usage_last_hour[]; .client == $c and .turns_with_usage > 0)' \
+      <<<"$status" >/dev/null || missing+=" $family"
+  done
+  if [[ -z $missing ]]; then
+    ok client-families "$(elapsed "$start_ns")"
+  else
+    fail client-families "$(elapsed "$start_ns")" "no counted turns under:$missing; $(jq -c .usage_last_hour <<<"$status")"
+  fi
 }
 
 # --- run ---

@@ -1,5 +1,6 @@
 //! The integration tests, one module a feature.
 
+mod accounting;
 mod auth;
 mod bad_input;
 mod boundary;
@@ -7,13 +8,17 @@ mod browser;
 mod chat;
 mod compat;
 mod crash;
+mod devtools;
 mod faults;
+mod grafana;
 mod incremental;
 mod limits;
 mod load;
+mod manual;
 mod messages;
 mod metrics;
 mod mock_ws;
+mod page;
 mod responses;
 mod security;
 mod state;

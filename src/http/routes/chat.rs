@@ -44,7 +44,14 @@ async fn handle(
     summary.stream = translated.stream;
     // Chat Completions keep nothing: every request may be chained.
     let opened = pipeline
-        .open(headers, &patched.body, Dialect::Chat, arrived, true)
+        .open(
+            headers,
+            &patched.body,
+            Dialect::Chat,
+            arrived,
+            &summary.meter,
+            true,
+        )
         .await?;
     summary.upstream_id = opened.upstream_id;
     summary.sent = Some(opened.sent);

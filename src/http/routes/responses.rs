@@ -52,6 +52,7 @@ async fn handle(
             &patched.body,
             Dialect::Responses,
             arrived,
+            &summary.meter,
             keepable,
         )
         .await?;

@@ -14,6 +14,7 @@ use futures_util::SinkExt;
 use serde_json::{Map, Value};
 use tokio::sync::OwnedSemaphorePermit;
 
+use crate::accounting::{Client, Meter};
 use crate::backend::events::StreamError;
 use crate::backend::socket::{BackendSocket, Opening};
 use crate::backend::upstream::redacted;
@@ -217,6 +218,7 @@ impl Session {
                 stream: true,
                 upstream_id: None,
                 sent: None,
+                meter: Meter::default().sent(&body),
             },
             timed: false,
             permit: None,
@@ -310,6 +312,7 @@ impl Session {
             FromBackend::Frame(text) => {
                 if let Some(turn) = &mut self.turn {
                     turn.unanswered = None;
+                    turn.summary.meter.frame(text.as_str());
                     if !turn.timed {
                         turn.timed = true;
                         if let Some(metrics) = self.state.metrics() {
@@ -372,9 +375,10 @@ impl Session {
             path: &self.path,
             route: Route::ResponsesWebSocket,
             transport: "websocket",
+            client: Client::of(&self.headers),
             summary: &turn.summary,
             status,
-            elapsed: turn.start.elapsed(),
+            start: turn.start,
             end: Some(end),
         }
         .write(&self.state);

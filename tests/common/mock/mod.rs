@@ -34,8 +34,8 @@ pub use body::{Encoding, MAX_DECODED_BYTES};
 pub use events::{
     backfilled, compaction_answer, compaction_item, completed, completed_id,
     connection_limit_error, output_items, previous_not_found, prewarm_answer, rate_limits_event,
-    text_answer, text_answer_as, text_message, usage_body, usage_limit_error, wrapped_error,
-    wrapped_invalid,
+    text_answer, text_answer_as, text_message, usage_body, usage_limit_error, with_usage,
+    wrapped_error, wrapped_invalid,
 };
 pub use http::TURN_STATE;
 pub use sse::Answer;

@@ -48,7 +48,14 @@ async fn handle(
     summary.stream = translated.stream;
     // The Messages API keeps nothing: every request may be chained.
     let opened = pipeline
-        .open(headers, &patched.body, Dialect::Messages, arrived, true)
+        .open(
+            headers,
+            &patched.body,
+            Dialect::Messages,
+            arrived,
+            &summary.meter,
+            true,
+        )
         .await
         .map_err(MessagesError::from)?;
     summary.upstream_id = opened.upstream_id;
