@@ -357,9 +357,7 @@ let
           mkDefault config.listEffortVariants
         );
         anthropic_models = mkIf (config.anthropicModels != { }) (mkDefault config.anthropicModels);
-        incremental_turns = mkIf (config.incrementalTurns != null) (
-          mkDefault config.incrementalTurns
-        );
+        incremental_turns = mkIf (config.incrementalTurns != null) (mkDefault config.incrementalTurns);
         incremental_max_sockets = mkIf (config.incrementalMaxSockets != null) (
           mkDefault config.incrementalMaxSockets
         );
