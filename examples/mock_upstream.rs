@@ -19,7 +19,11 @@
 //! through a tool round trip; `turns` prints `turns [...]`: every model
 //! request so far, oldest first, as `{"route": "http"|"websocket",
 //! "chained": …, "items": …, "bytes": …}` (chained by
-//! `previous_response_id`, input items and bytes it carried itself).
+//! `previous_response_id`, input items and bytes it carried itself);
+//! `overflow` makes the next answer fail with `context_length_exceeded`
+//! (as for an input past the model's window), so a client can be seen
+//! compacting its conversation. An input holding the text
+//! `[mock: context overflow]` always gets that answer.
 //! Each line is acknowledged on stdout once it holds.
 //!
 //! The Codex CLI talks to it directly with that CODEX_HOME and a provider
@@ -113,6 +117,10 @@ async fn main() -> anyhow::Result<()> {
                 }
                 println!("primary window now {pct}% used");
             }
+            Command::Overflow => {
+                backend.push_any_answer(backend.state.overflow_events());
+                println!("next answer overflows the context window");
+            }
             Command::Tool { name, arguments } => {
                 calls += 1;
                 backend.push_any_answer(tool_call(
@@ -141,6 +149,8 @@ enum Command {
     Primary(u64),
     /// Print the model requests seen so far.
     Turns,
+    /// The next HTTP answer fails as past the model's window.
+    Overflow,
 }
 
 impl Command {
@@ -159,6 +169,9 @@ impl Command {
                 name: name.to_owned(),
                 arguments: arguments.trim().to_owned(),
             });
+        }
+        if line.trim() == "overflow" {
+            return Some(Command::Overflow);
         }
         if let Some(rest) = line.strip_prefix("primary ") {
             return ms(rest).map(Command::Primary);

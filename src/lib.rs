@@ -32,13 +32,15 @@
 //! (the one HTTP client). Around them: [`config`] (layered settings, parsed
 //! once; it imports nothing above it), [`systemd`] (passed sockets,
 //! sd-notify `STATUS=`, watchdog, idle exit), [`logging`], [`doctor`] (the
-//! `doctor` subcommand), [`manual`] (the man page and shell completions) and [`status`] (the `/v1/status` report and the
+//! `doctor` subcommand), [`manual`] (the man page and shell completions), [`client_env`] (the
+//! `env` subcommand: shell lines that point a client at the daemon) and [`status`] (the `/v1/status` report and the
 //! `status` subcommand). No top-level module imports one that imports it.
 
 pub mod accounting;
 pub mod auth;
 pub mod backend;
 pub mod chain;
+pub mod client_env;
 pub mod compression;
 pub mod config;
 pub mod dialect;
@@ -83,8 +85,15 @@ impl Daemon {
     /// Builds the HTTP client, the token source and the routes. Nothing is
     /// read from the network; the login is read on the first request.
     pub fn new(config: Config) -> anyhow::Result<Self> {
+        let version = config.version_presented();
+        let presented = version.current();
+        tracing::info!(
+            client_version = %presented.version,
+            source = %presented.source,
+            "presenting the Codex CLI version"
+        );
         let identity = net::Identity {
-            client_version: &config.client_version,
+            client_version: &presented.version,
             connect_timeout: config.connect_timeout,
             ca_file: config.ca_file.as_deref(),
         };
@@ -98,9 +107,9 @@ impl Daemon {
                 .with_metrics(metrics.clone()),
         );
         let limits = LimitsWatch::new(config.cooldown_policy(), metrics);
-        let sockets =
-            Sockets::new(&config, upgrade_client, auth.clone()).with_limits(limits.clone());
-        let upstream = Upstream::new(&config, client, auth).with_limits(limits);
+        let sockets = Sockets::new(&config, upgrade_client, auth.clone(), version.clone())
+            .with_limits(limits.clone());
+        let upstream = Upstream::new(&config, client, auth, version).with_limits(limits);
         let client_key = match &config.api_key_file {
             Some(path) => {
                 let key = std::fs::read_to_string(path)

@@ -35,6 +35,13 @@ pub enum Command {
     },
     /// Print the man page (roff) to standard output.
     Man,
+    /// Print shell lines that point a client at this daemon, for
+    /// `eval "$(codex-responses-proxy env claude)"`.
+    Env {
+        /// The client: claude (Claude Code), openai (the OpenAI SDKs) or codex.
+        #[arg(value_enum)]
+        client: EnvClient,
+    },
 }
 
 /// Flags that override configuration keys, plus the file to read.
@@ -196,4 +203,15 @@ pub enum LogTarget {
     Journald,
     /// Readable text on stderr.
     Stderr,
+}
+
+/// The client to point at the daemon.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum EnvClient {
+    /// Claude Code (and the Anthropic SDKs): `ANTHROPIC_*`, `CLAUDE_CODE_*`.
+    Claude,
+    /// The OpenAI SDKs: `OPENAI_BASE_URL`, `OPENAI_API_KEY`.
+    Openai,
+    /// The Codex CLI: a `config.toml` provider block.
+    Codex,
 }

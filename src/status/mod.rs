@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::accounting::{ClientUsage, TurnRecord};
 use crate::limits::{CooldownView, Limits};
+use crate::models::client_version::Chosen;
 
 /// Everything `GET /v1/status` tells.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -47,6 +48,10 @@ pub struct StatusReport {
     /// What each client family spent in the last hour (families without a turn left out).
     #[serde(default)]
     pub usage_last_hour: Vec<ClientUsage>,
+    /// The Codex CLI version presented to the backend and where it came
+    /// from; absent from daemons that predate it.
+    #[serde(default)]
+    pub client_version: Option<Chosen>,
 }
 
 /// Who opened the listening sockets.

@@ -59,6 +59,12 @@ pub fn render(report: &StatusReport, now: Timestamp, tz: &TimeZone) -> (Vec<Stri
         ),
         None => "model list: not fetched yet".into(),
     });
+    if let Some(chosen) = &report.client_version {
+        lines.push(format!(
+            "client version: {} ({})",
+            chosen.version, chosen.source
+        ));
+    }
     lines.extend(report.usage_last_hour.iter().map(spent));
     let sockets = &report.conversation_sockets;
     if !sockets.is_empty() {

@@ -4,6 +4,7 @@ use jiff::tz::{Offset, TimeZone};
 use super::*;
 use crate::accounting::{Client, Usage};
 use crate::limits::{CooldownView, DEFAULT_FAMILY, LimitFamily, Limits, Source, Window};
+use crate::models::client_version::{Chosen, Source as VersionSource};
 use crate::status::{RefreshError, UsageEndpoint};
 
 /// 2025-10-09T13:54:00Z.
@@ -58,6 +59,10 @@ fn report() -> StatusReport {
         recent_turns: Vec::new(),
         usage_last_hour: Vec::new(),
         conversation_sockets: Vec::new(),
+        client_version: Some(Chosen {
+            version: "0.172.0".into(),
+            source: VersionSource::Seen("codex_exec".into()),
+        }),
     }
 }
 
@@ -75,6 +80,7 @@ fn a_healthy_daemon_is_described_line_by_line_and_is_fine() {
             "limits as of 13:52 (2 min ago)",
             "5-hour window: 34% used, resets 16:05 (in 2 h 11 min)",
             "model list: fetched 2 min ago",
+            "client version: 0.172.0 (seen from codex_exec)",
         ]
     );
     assert_eq!(verdict, Verdict::Fine);
@@ -153,6 +159,7 @@ fn a_missing_or_dead_login_is_broken() {
             "limits: none seen yet (no answer from the backend so far)",
             "usage endpoint: the usage endpoint refused the login (HTTP 401)",
             "model list: fetched 2 min ago",
+            "client version: 0.172.0 (seen from codex_exec)",
         ]
     );
     assert_eq!(verdict, Verdict::LoginBroken);

@@ -92,6 +92,7 @@ async fn report(state: &AppState) -> StatusReport {
         recent_turns: inner.ledger.recent(),
         usage_last_hour: inner.ledger.last_hour(now),
         conversation_sockets: inner.pipeline.chain.status(),
+        client_version: Some(inner.pipeline.upstream.version.current()),
     }
 }
 

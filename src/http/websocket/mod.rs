@@ -8,6 +8,7 @@
 //! ([`crate::turn::over_http`]).
 
 mod session;
+mod violations;
 
 use axum::Extension;
 use axum::extract::State;

@@ -14,6 +14,7 @@ use futures_util::SinkExt;
 use serde_json::{Map, Value};
 use tokio::sync::OwnedSemaphorePermit;
 
+use super::violations::{self, Violation};
 use crate::accounting::{Client, Meter};
 use crate::backend::events::StreamError;
 use crate::backend::socket::{BackendSocket, Opening};
@@ -138,8 +139,12 @@ impl Session {
             let flow = tokio::select! {
                 message = socket.recv() => match message {
                     Some(Ok(message)) => self.on_client(message, &mut socket).await,
-                    // The client vanished.
-                    Some(Err(_)) | None => ControlFlow::Break(()),
+                    Some(Err(e)) => match Violation::of(&e) {
+                        Some(violation) => violations::close(&mut socket, &violation).await,
+                        // The client vanished.
+                        None => ControlFlow::Break(()),
+                    },
+                    None => ControlFlow::Break(()),
                 },
                 from = self.link.next(in_turn) => self.on_backend(from, &mut socket).await,
             };
@@ -159,10 +164,7 @@ impl Session {
     async fn on_client(&mut self, message: Message, socket: &mut WebSocket) -> ControlFlow<()> {
         let text = match message {
             Message::Text(text) => text,
-            Message::Binary(_) => {
-                let e = ApiError::invalid_request("Binary frames are not supported");
-                return send(socket, frames::wrapped(&e)).await;
-            }
+            Message::Binary(_) => return violations::close(socket, &Violation::Binary).await,
             Message::Close(_) => return ControlFlow::Break(()),
             // Pings are answered by the WebSocket layer.
             Message::Ping(_) | Message::Pong(_) => return ControlFlow::Continue(()),

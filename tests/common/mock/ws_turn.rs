@@ -236,6 +236,15 @@ impl Connection {
                 events: events::prewarm_answer(&id),
                 pace: Duration::ZERO,
             }
+        } else if self
+            .state
+            .overflows(&json!({"model": frame["model"], "input": history,
+                                                "instructions": frame["instructions"]}))
+        {
+            WsAnswer::Events {
+                events: self.state.overflow_events(),
+                pace: Duration::ZERO,
+            }
         } else if body::asks_compaction(&history) {
             let item = self.state.issue_compaction(history.len());
             WsAnswer::Events {
