@@ -7,9 +7,10 @@
 //! Environment: `BENCH_SECS` (seconds per measured case, default 2),
 //! `BENCH_STREAMS` (open streams for the memory figure, default 1000),
 //! `BENCH_ONLY` (a comma-separated subset of `json1,json16,json256,stream1,
-//! stream16,stream256,ttfe,messages,memory,metrics,chain,ws,wsmem,start,
+//! stream16,stream256,ttfe,messages,memory,metrics,chain,ws,wsmem,incremental,start,
 //! long,longmem,small,uplink`, for quick comparisons; `ws` and `wsmem` are
-//! the Responses WebSocket's, see `overhead/ws.rs`, `messages` the Anthropic
+//! the Responses WebSocket's, see `overhead/ws.rs`, `incremental` the chained
+//! HTTP turns', see `overhead/incremental.rs`, `messages` the Anthropic
 //! Messages stream's, see `overhead/messages.rs`, `long`, `longmem` and
 //! `small` a long conversation's and kept answers', see `overhead/long.rs`,
 //! `uplink` the slow link's, see `overhead/uplink.rs`),
@@ -35,6 +36,8 @@ use serde_json::{Value, json};
 
 #[path = "overhead/chain.rs"]
 mod chain;
+#[path = "overhead/incremental.rs"]
+mod incremental;
 #[path = "overhead/long.rs"]
 mod long;
 #[path = "overhead/messages.rs"]
@@ -1032,6 +1035,7 @@ fn main() {
         uplink::run();
     }
     ws::run(&mock_rt, &rt);
+    incremental::run(&mock_rt, &rt);
 
     drop(proxy);
     std::thread::sleep(Duration::from_millis(200));

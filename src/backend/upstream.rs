@@ -64,6 +64,18 @@ pub struct Opened {
     pub upstream_id: Option<String>,
     /// Held until the answer is finished.
     pub permit: OwnedSemaphorePermit,
+    /// How the request went: whole over HTTP, or on a conversation's socket.
+    pub sent: Sent,
+}
+
+/// How a turn went upstream, for the summary line and the metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Sent {
+    /// Only the new items, after `previous_response_id` on a conversation's
+    /// socket (incremental turns).
+    pub incremental: bool,
+    /// The bytes of the request body or frame.
+    pub bytes: u64,
 }
 
 impl Upstream {
@@ -168,6 +180,10 @@ impl Upstream {
             headers,
             upstream_id,
             permit,
+            sent: Sent {
+                incremental: false,
+                bytes: encoded.wire_len() as u64,
+            },
         })
     }
 

@@ -25,6 +25,7 @@ use serde_json::{Map, Value};
 use crate::accounting::Meter;
 use crate::backend::models::Cache;
 use crate::backend::{Opened, Sockets, Upstream};
+use crate::chain::Chain;
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::metrics::Dialect;
@@ -45,6 +46,8 @@ pub struct Pipeline {
     pub models: Cache,
     /// Responses kept for `previous_response_id` and retrieval.
     pub store: Store,
+    /// The backend sockets kept for HTTP clients' conversations.
+    pub chain: Chain,
 }
 
 impl Pipeline {
@@ -58,6 +61,11 @@ impl Pipeline {
             },
             models: Cache::new(config.models_cache_ttl, config.list_effort_variants),
             store: Store::open_or_warn(&config.store_options()),
+            chain: Chain::new(
+                &config,
+                sockets.clone(),
+                upstream.limits().metrics().cloned(),
+            ),
             config,
             upstream,
             sockets,
@@ -66,9 +74,11 @@ impl Pipeline {
 }
 
 impl Pipeline {
-    /// Sends a prepared request to the backend over HTTP; its first event
-    /// is timed from `arrived`, as an answer in `dialect`, and `meter` reads
-    /// the turn's effort, first event and usage.
+    /// Sends a prepared request to the backend: as only its new items on
+    /// the conversation's socket when it continues the previous turn and
+    /// may go there (`keepable`: see [`Chain::open`]), else whole; its first
+    /// event is timed from `arrived`, as an answer in `dialect`, and `meter`
+    /// reads the turn's effort, first event and usage.
     pub async fn open(
         &self,
         client_headers: &HeaderMap,
@@ -76,14 +86,18 @@ impl Pipeline {
         dialect: Dialect,
         arrived: Instant,
         meter: &Meter,
+        keepable: bool,
     ) -> Result<Opened, ApiError> {
-        let opened = self.upstream.stream(client_headers, body).await?;
+        let opened = (self.chain)
+            .open(&self.upstream, client_headers, body, keepable)
+            .await?;
         Ok(timed(opened, body, dialect, arrived, meter))
     }
 
-    /// [`Pipeline::open`] for a request patched as raw bytes: `body` is
-    /// sent as it is, and only the fields the headers and the meter read
-    /// are parsed.
+    /// [`Pipeline::open`] for a request patched as raw bytes, over HTTP:
+    /// `body` is sent as it is, and only the fields the headers and the
+    /// meter read are parsed. (A turn that may go on a conversation's
+    /// socket goes through [`Pipeline::open`]: chaining compares its items.)
     pub async fn open_raw(
         &self,
         client_headers: &HeaderMap,

@@ -87,6 +87,13 @@ impl Encoded {
         })
     }
 
+    /// The bytes the body takes on the wire (compressed when it is).
+    pub fn wire_len(&self) -> usize {
+        self.zstd
+            .as_ref()
+            .map_or(self.json.len(), bytes::Bytes::len)
+    }
+
     /// Whether the body goes compressed (unless sent `plain`).
     pub fn is_compressed(&self) -> bool {
         self.zstd.is_some()

@@ -17,6 +17,7 @@ use crate::turn::answer::{self, Passthrough};
 use crate::turn::prepare::{self, RawTurn};
 use crate::wire::Outgoing;
 use crate::wire::raw::RawRequest;
+use crate::wire::rules;
 
 pub async fn create(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
     let arrived = Instant::now();
@@ -35,6 +36,7 @@ async fn handle(
     let pipeline = state.pipeline();
     let received = body::read_outgoing(headers, body, pipeline.config.max_body_bytes).await?;
     let request = RawRequest::parse(received.json.clone())?;
+    let stores = rules::client_stores(&request);
     let RawTurn {
         request,
         patched,
@@ -49,22 +51,41 @@ async fn handle(
     for change in &patched.changes {
         tracing::debug!(change = %change, "request patched");
     }
-    // Unchanged, the body goes as it came, compressed or not.
-    let outgoing = match request.is_changed() {
-        true => Outgoing::json(request.to_bytes()),
-        false => received,
+    // On the conversation's socket only when no backend keeping of the
+    // answer is asked for: `store: false`, or kept by the proxy itself.
+    let keepable = !stores || finish.keep.is_some();
+    let opened = if keepable && pipeline.chain.is_enabled() {
+        // Chaining compares the turn's items with the last turn's: parsed.
+        let body = crate::patch::parse_object(&request.to_bytes())?;
+        pipeline
+            .open(
+                headers,
+                &body,
+                Dialect::Responses,
+                arrived,
+                &summary.meter,
+                keepable,
+            )
+            .await?
+    } else {
+        // Unchanged, the body goes as it came, compressed or not.
+        let outgoing = match request.is_changed() {
+            true => Outgoing::json(request.to_bytes()),
+            false => received,
+        };
+        pipeline
+            .open_raw(
+                headers,
+                &request,
+                outgoing,
+                Dialect::Responses,
+                arrived,
+                &summary.meter,
+            )
+            .await?
     };
-    let opened = pipeline
-        .open_raw(
-            headers,
-            &request,
-            outgoing,
-            Dialect::Responses,
-            arrived,
-            &summary.meter,
-        )
-        .await?;
     summary.upstream_id = opened.upstream_id;
+    summary.sent = Some(opened.sent);
     if patched.client_stream {
         let body = answer::stream(opened.events, Passthrough::new(finish), opened.permit);
         return Ok(event_stream(Body::from_stream(body), opened.headers));

@@ -34,6 +34,8 @@ struct Read {
     body: Value,
     encoding: Option<Encoding>,
     refusal: Option<Refusal>,
+    /// The body's size as it arrived.
+    bytes: usize,
 }
 
 async fn read(request: Request) -> Read {
@@ -44,6 +46,7 @@ async fn read(request: Request) -> Read {
     match body::decode(&parts.headers, &raw) {
         Ok((bytes, encoding)) => Read {
             parts,
+            bytes: raw.len(),
             raw,
             body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
             encoding,
@@ -51,6 +54,7 @@ async fn read(request: Request) -> Read {
         },
         Err(refusal) => Read {
             parts,
+            bytes: raw.len(),
             raw,
             body: Value::Null,
             encoding: None,
@@ -81,6 +85,7 @@ impl Read {
                 .get(TURN_STATE)
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned),
+            bytes: self.bytes,
         });
     }
 
@@ -233,6 +238,12 @@ impl MockState {
     /// The scripted answer for the next request, else the default one, else a
     /// short text.
     fn next_answer(&self) -> Answer {
+        if let Some(events) = self.next_any_answer() {
+            return Answer::Events {
+                events,
+                pace: Duration::ZERO,
+            };
+        }
         self.answers
             .lock()
             .unwrap()
