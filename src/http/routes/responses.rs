@@ -3,8 +3,6 @@
 //! into one Responses object; the answer is kept when the client's `store`
 //! says so.
 
-use std::time::Instant;
-
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -12,14 +10,12 @@ use axum::response::{IntoResponse, Response};
 
 use crate::error::ApiError;
 use crate::http::{AppState, Summary, body, event_stream, with_summary};
-use crate::metrics::Dialect;
 use crate::turn::answer::{self, Passthrough};
 use crate::turn::prepare::{self, Turn};
 
 pub async fn create(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
-    let arrived = Instant::now();
     let mut summary = Summary::default();
-    let result = handle(&state, &headers, body, &mut summary, arrived).await;
+    let result = handle(&state, &headers, body, &mut summary).await;
     with_summary(result, summary)
 }
 
@@ -28,7 +24,6 @@ async fn handle(
     headers: &HeaderMap,
     body: Body,
     summary: &mut Summary,
-    arrived: Instant,
 ) -> Result<Response, ApiError> {
     let pipeline = state.pipeline();
     let request = body::read_json_object(headers, body, pipeline.config.max_body_bytes).await?;
@@ -47,14 +42,7 @@ async fn handle(
     // answer is asked for: `store: false`, or kept by the proxy itself.
     let keepable = !stores || finish.keep.is_some();
     let opened = pipeline
-        .open(
-            headers,
-            &patched.body,
-            Dialect::Responses,
-            arrived,
-            &summary.meter,
-            keepable,
-        )
+        .open(headers, &patched.body, &summary.meter, keepable)
         .await?;
     summary.upstream_id = opened.upstream_id;
     summary.sent = Some(opened.sent);
