@@ -6,6 +6,7 @@ mod boundary;
 mod browser;
 mod chat;
 mod compat;
+mod contract;
 mod crash;
 mod faults;
 mod limits;
