@@ -33,6 +33,7 @@
 //! about axum's routing; nothing above `proxy` knows about reqwest.
 
 pub mod auth;
+pub mod backend;
 pub mod compression;
 pub mod config;
 pub mod dialect;
@@ -45,11 +46,11 @@ pub mod metrics;
 pub mod models;
 pub mod net;
 pub mod patch;
-pub mod proxy;
 pub mod sse;
 pub mod status;
 pub mod store;
 pub mod systemd;
+pub mod turn;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -58,12 +59,12 @@ use anyhow::Context;
 
 use crate::auth::Auth;
 use crate::auth::refresh::Refresher;
+use crate::backend::watch::LimitsWatch;
+use crate::backend::{Sockets, Upstream};
 use crate::config::Config;
 use crate::http::serve::ServeOptions;
 use crate::http::{AppState, Listener};
 use crate::metrics::Metrics;
-use crate::proxy::limits::LimitsWatch;
-use crate::proxy::{Sockets, Upstream};
 
 /// The daemon, built from its configuration and ready to serve.
 #[derive(Debug, Clone)]

@@ -2,21 +2,14 @@
 //! and their handlers (the Responses WebSocket among them), and the
 //! per-request bookkeeping every route shares ([`bookkeeping`]: request id,
 //! client key, summary log line, activity).
-//! Handlers read a request, hand it to a dialect and to [`crate::proxy`],
+//! Handlers read a request, hand it to a dialect and to [`crate::backend`],
 //! and turn the answer back into HTTP.
 
 mod body;
 pub mod bookkeeping;
 pub mod boundary;
-mod chat;
-mod compact;
-pub mod conversation;
-mod messages;
-mod models;
-mod responses;
+mod routes;
 pub mod serve;
-mod status;
-mod stored;
 mod websocket;
 
 use std::sync::{Arc, Mutex};
@@ -29,14 +22,15 @@ use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
+use crate::backend::{Sockets, Upstream};
 use crate::config::Config;
 use crate::error::{ApiError, ErrorKind};
 use crate::metrics::Metrics;
 use crate::patch::Rules;
-use crate::proxy::{Sockets, Upstream};
 use crate::store::Store;
 
 pub use self::bookkeeping::{Activity, Summary};
+use self::routes::{chat, compact, messages, models, responses, status, stored};
 pub use self::serve::{Listener, serve};
 
 /// Everything a handler needs. Cheap to clone.

@@ -199,3 +199,31 @@ mod tests;
 #[cfg(test)]
 #[path = "crash_tests.rs"]
 mod crash_tests;
+
+/// The client's error for a store that could not answer: a missing
+/// response is the client's mistake, a broken store the server's.
+impl From<StoreError> for crate::error::ApiError {
+    fn from(e: StoreError) -> Self {
+        use crate::error::{ApiError, ErrorKind};
+        use axum::http::StatusCode;
+        let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let (kind, code) = match &e {
+            StoreError::PreviousResponseNotFound(_)
+            | StoreError::CursorNotFound { .. }
+            | StoreError::NotAResponse => (ErrorKind::InvalidRequest, None),
+            StoreError::Off => (ErrorKind::InvalidRequest, Some("response_store_off")),
+            StoreError::Unavailable { .. } => {
+                (ErrorKind::Server, Some("response_store_unavailable"))
+            }
+            StoreError::Database(_) | StoreError::Json(_) | StoreError::Worker(_) => {
+                tracing::warn!(error = %e, "the response store failed");
+                (ErrorKind::Server, Some("response_store_failed"))
+            }
+        };
+        let error = ApiError::new(status, kind, code, e.to_string());
+        match e.code_and_param() {
+            Some((code, param)) => error.with_code(code).with_param(param),
+            None => error,
+        }
+    }
+}

@@ -14,9 +14,9 @@ use serde_json::{Map, Value, json};
 use tokio::sync::OwnedSemaphorePermit;
 
 use super::frames;
+use crate::backend::Upstream;
+use crate::backend::events::{EventStream, StreamError};
 use crate::error::ApiError;
-use crate::proxy::Upstream;
-use crate::proxy::relay::{EventStream, StreamError};
 use crate::sse;
 
 const TURN_STATE: HeaderName = HeaderName::from_static("x-codex-turn-state");

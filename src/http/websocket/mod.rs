@@ -20,8 +20,8 @@ use axum::response::{IntoResponse, Response};
 
 use super::AppState;
 use super::bookkeeping::RequestId;
+use crate::backend::socket::READ_BUFFER_BYTES;
 use crate::error::{ApiError, ErrorKind};
-use crate::proxy::socket::READ_BUFFER_BYTES;
 
 /// `GET` on the Responses path: a WebSocket handshake, or a clear refusal.
 pub async fn upgrade(

@@ -16,11 +16,11 @@ use tokio::sync::OwnedSemaphorePermit;
 
 use super::fallback::HttpLink;
 use super::frames::{self, ClientFrame};
+use crate::backend::events::StreamError;
+use crate::backend::socket::{BackendSocket, Opening};
+use crate::backend::upstream::redacted;
 use crate::error::ApiError;
 use crate::http::{Activity, AppState};
-use crate::proxy::relay::StreamError;
-use crate::proxy::socket::{BackendSocket, Opening};
-use crate::proxy::upstream::redacted;
 
 /// How this client socket reaches the backend.
 #[derive(Debug)]

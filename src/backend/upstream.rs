@@ -11,18 +11,14 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use serde_json::{Map, Value};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use super::limits::{AnsweredFor, LimitsWatch};
-use super::relay::EventStream;
-use super::{headers, status, usage};
+use super::events::EventStream;
+use super::watch::{AnsweredFor, LimitsWatch};
+use super::{headers, refusal, usage};
 use crate::auth::refresh::RefreshError;
 use crate::auth::{Auth, AuthError, Credentials};
 use crate::config::Config;
 use crate::error::{ApiError, ErrorKind};
 use crate::{compression, net};
-
-#[path = "compact.rs"]
-mod compact;
-pub use self::compact::Compacted;
 
 /// A model list call is small; one that takes longer than this is stuck.
 const MODELS_TIMEOUT: Duration = Duration::from_secs(30);
@@ -32,18 +28,18 @@ pub(super) const ACCOUNT_HEADER: HeaderName = HeaderName::from_static("chatgpt-a
 /// The Codex backend and the login it is called with.
 #[derive(Debug, Clone)]
 pub struct Upstream {
-    client: reqwest::Client,
-    auth: Auth,
-    responses_url: reqwest::Url,
+    pub(super) client: reqwest::Client,
+    pub(super) auth: Auth,
+    pub(super) responses_url: reqwest::Url,
     models_url: reqwest::Url,
     usage_url: reqwest::Url,
     limiter: Arc<Semaphore>,
     max_concurrent: usize,
-    idle_timeout: Duration,
-    max_event_bytes: usize,
-    debug: bool,
+    pub(super) idle_timeout: Duration,
+    pub(super) max_event_bytes: usize,
+    pub(super) debug: bool,
     first_answer: Arc<FirstAnswer>,
-    limits: LimitsWatch,
+    pub(super) limits: LimitsWatch,
 }
 
 /// Until the backend has answered once, requests wait for the first one
@@ -188,7 +184,7 @@ impl Upstream {
     /// `POST`) is answered locally during the login's cooldown; every
     /// answer's limits are kept, and the answer carries its login
     /// ([`AnsweredFor`]).
-    async fn send(
+    pub(super) async fn send(
         &self,
         method: reqwest::Method,
         url: &reqwest::Url,
@@ -220,9 +216,9 @@ impl Upstream {
                 .insert(AnsweredFor(account.clone()));
             return Ok(response);
         }
-        let (code, body) = status::read_error(response).await;
+        let (code, body) = refusal::read_error(response).await;
         self.limits.refused(account, code, &body, limited);
-        Err(status::map_status(
+        Err(refusal::map_status(
             code,
             &body,
             std::time::SystemTime::now(),
@@ -260,13 +256,16 @@ impl Upstream {
 /// not inflated on the way. The backend is known to take zstd; a gzip body
 /// is forwarded as zstd too.
 #[derive(Debug)]
-struct Encoded {
+pub(super) struct Encoded {
     bytes: bytes::Bytes,
     zstd: bool,
 }
 
 impl Encoded {
-    fn new(client_headers: &HeaderMap, body: &Map<String, Value>) -> Result<Self, ApiError> {
+    pub(super) fn new(
+        client_headers: &HeaderMap,
+        body: &Map<String, Value>,
+    ) -> Result<Self, ApiError> {
         let failed = |e: &dyn std::fmt::Display| {
             ApiError::invalid_request(format!("the request could not be encoded: {e}"))
         };
@@ -284,7 +283,7 @@ impl Encoded {
     }
 
     /// `request` with this body and the headers that describe it.
-    fn attach(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+    pub(super) fn attach(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
         let request = request
             .header(header::CONTENT_TYPE, "application/json")
             .body(self.bytes.clone());

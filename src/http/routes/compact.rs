@@ -7,10 +7,10 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use super::{AppState, Summary, body, with_summary};
+use crate::backend::Compacted;
 use crate::error::ApiError;
+use crate::http::{AppState, Summary, body, with_summary};
 use crate::patch;
-use crate::proxy::Compacted;
 
 pub async fn create(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
     let mut summary = Summary::default();

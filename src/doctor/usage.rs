@@ -11,10 +11,10 @@ use jiff::tz::TimeZone;
 
 use super::{Mark, REACH_TIMEOUT, Report};
 use crate::auth::file;
+use crate::backend::usage;
 use crate::config::Config;
 use crate::limits;
 use crate::net;
-use crate::proxy::usage;
 
 pub(super) fn check(report: &mut Report, config: &Config) {
     report.section("Usage limits");

@@ -10,12 +10,12 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use serde_json::Value;
 
-use super::{AppState, Summary, body, event_stream, with_summary};
+use crate::backend::Opened;
+use crate::backend::events::{self as relay, EventStream, StreamError};
 use crate::dialect::chat::{self, ChunkStream};
 use crate::error::ApiError;
+use crate::http::{AppState, Summary, body, event_stream, with_summary};
 use crate::metrics::Dialect;
-use crate::proxy::Opened;
-use crate::proxy::relay::{self, EventStream, StreamError};
 use crate::{patch, sse};
 
 pub async fn create(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {

@@ -6,13 +6,12 @@
 
 use serde_json::{Map, Value};
 
-use super::AppState;
-use super::stored::store_error;
 use crate::error::ApiError;
+use crate::http::AppState;
 use crate::models::aliases;
 use crate::patch::{self, Patched};
-use crate::proxy::finish::{Finish, Keep};
 use crate::store::continuity;
+use crate::turn::finish::{Finish, Keep};
 
 /// A request ready to forward, and what to do with its answer.
 #[derive(Debug)]
@@ -23,7 +22,7 @@ pub struct Turn {
 
 impl AppState {
     /// Rewrites `model` by the configured aliases and an effort suffix.
-    pub(super) fn resolve_model(&self, body: &mut Map<String, Value>) {
+    pub(crate) fn resolve_model(&self, body: &mut Map<String, Value>) {
         let efforts = self.inner.models.efforts();
         aliases::apply(body, &self.inner.config.model_aliases, &efforts);
     }
@@ -57,7 +56,7 @@ pub async fn prepare(state: &AppState, mut request: Map<String, Value>) -> Resul
     let forwarded = match &previous {
         Some(id) => {
             let new = input.len();
-            let items = store.expand(id, input).await.map_err(store_error)?;
+            let items = store.expand(id, input).await.map_err(ApiError::from)?;
             patched.changes.push(format!(
                 "input: {} items of earlier turns (previous_response_id) first",
                 items.len() - new

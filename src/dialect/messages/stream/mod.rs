@@ -371,11 +371,8 @@ impl StreamTranslator {
     }
 }
 
-#[path = "stream_items.rs"]
 mod items;
-#[path = "stream_wire.rs"]
 mod wire;
 
 #[cfg(test)]
-#[path = "stream_tests.rs"]
 mod tests;

@@ -19,7 +19,6 @@ use http_body_util::BodyExt;
 
 use crate::error::{ApiError, ErrorKind};
 
-#[path = "boundary_names.rs"]
 mod names;
 use names::{HostEntry, host_entry, is_loopback, is_origin, normal_origin};
 
@@ -366,5 +365,4 @@ fn drain(mut body: Body) {
 }
 
 #[cfg(test)]
-#[path = "boundary_tests.rs"]
 mod tests;

@@ -4,7 +4,6 @@
 //! and its answer translated back, streamed or whole; every error, the
 //! proxy's own included, is answered in Anthropic's shape and statuses.
 
-#[path = "messages_stream.rs"]
 mod stream;
 
 use axum::body::Body;
@@ -13,13 +12,13 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value};
 
-use super::{AppState, Summary, body, event_stream};
+use crate::backend::{Opened, events as relay};
 use crate::dialect::messages::{
     self, Catalogue, ErrorType, MessagesError, StreamTranslator, Translated, translate_request,
 };
 use crate::error::ApiError;
+use crate::http::{AppState, Summary, body, event_stream};
 use crate::patch::{self, Patched};
-use crate::proxy::{Opened, relay};
 
 /// The proxy's own refusal when it forwards as many requests as it may:
 /// Anthropic clients back off and retry an overload.

@@ -11,10 +11,10 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::AppState;
 use crate::error::{ApiError, ErrorKind};
+use crate::http::AppState;
 use crate::store::continuity::{ENCRYPTED_REASONING, strip_encrypted_reasoning};
-use crate::store::{ListQuery, Order, StoreError};
+use crate::store::{ListQuery, Order};
 
 /// The query string as pairs; a repeated key (`include[]`) stays repeated.
 type Pairs = Result<Query<Vec<(String, String)>>, QueryRejection>;
@@ -39,7 +39,7 @@ async fn stored_response(state: &AppState, id: &str, query: Pairs) -> Result<Val
         )
         .with_param("stream"));
     }
-    let stored = state.inner.store.get(id).await.map_err(store_error)?;
+    let stored = state.inner.store.get(id).await.map_err(ApiError::from)?;
     let mut response = stored.ok_or_else(|| not_found(id))?.response;
     if !params.list.encrypted_reasoning {
         strip_encrypted_reasoning(&mut response);
@@ -59,7 +59,7 @@ pub async fn input_items(
     match page {
         Ok(Some(page)) => Json(page.to_json()).into_response(),
         Ok(None) => not_found(&id).into_response(),
-        Err(e) => store_error(e).into_response(),
+        Err(e) => ApiError::from(e).into_response(),
     }
 }
 
@@ -67,7 +67,7 @@ pub async fn delete(State(state): State<AppState>, Path(id): Path<String>) -> Re
     match state.inner.store.delete(&id).await {
         Ok(true) => Json(json!({"id": id, "object": "response", "deleted": true})).into_response(),
         Ok(false) => not_found(&id).into_response(),
-        Err(e) => store_error(e).into_response(),
+        Err(e) => ApiError::from(e).into_response(),
     }
 }
 
@@ -86,28 +86,6 @@ fn not_found(id: &str) -> ApiError {
         None,
         format!("Response with id '{id}' not found."),
     )
-}
-
-/// A store failure as the client sees it: the public API's wording for an
-/// unknown previous response, and a message naming the store otherwise.
-pub fn store_error(e: StoreError) -> ApiError {
-    let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let (kind, code) = match &e {
-        StoreError::PreviousResponseNotFound(_)
-        | StoreError::CursorNotFound { .. }
-        | StoreError::NotAResponse => (ErrorKind::InvalidRequest, None),
-        StoreError::Off => (ErrorKind::InvalidRequest, Some("response_store_off")),
-        StoreError::Unavailable { .. } => (ErrorKind::Server, Some("response_store_unavailable")),
-        StoreError::Database(_) | StoreError::Json(_) | StoreError::Worker(_) => {
-            tracing::warn!(error = %e, "the response store failed");
-            (ErrorKind::Server, Some("response_store_failed"))
-        }
-    };
-    let error = ApiError::new(status, kind, code, e.to_string());
-    match e.code_and_param() {
-        Some((code, param)) => error.with_code(code).with_param(param),
-        None => error,
-    }
 }
 
 /// The query parameters the retrieval routes take.

@@ -13,10 +13,8 @@ use std::time::Duration;
 use crate::config::{self, Config, Flags, Loaded};
 use crate::net;
 
-#[path = "doctor_limits.rs"]
-mod limits;
-#[path = "doctor_login.rs"]
 mod login;
+mod usage;
 
 /// Longest wait for one reachability check, connection included.
 const REACH_TIMEOUT: Duration = Duration::from_secs(15);
@@ -76,7 +74,7 @@ pub fn run(flags: &Flags) -> ExitCode {
             configuration(&mut report, &loaded);
             login::check(&mut report, &loaded.config);
             network(&mut report, &loaded.config);
-            limits::check(&mut report, &loaded.config);
+            usage::check(&mut report, &loaded.config);
             activation(&mut report, &loaded.config);
         }
         Err(e) => {

@@ -9,11 +9,11 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use jiff::Timestamp;
 
-use super::AppState;
 use crate::auth::{LoginSummary, NO_ACCOUNT};
+use crate::backend::watch::UsageFetch;
 use crate::error::{ApiError, ErrorKind};
+use crate::http::AppState;
 use crate::metrics;
-use crate::proxy::limits::UsageFetch;
 use crate::status::{Activation, InFlight, Login, RefreshError, StatusReport, UsageEndpoint};
 
 /// `GET /v1/status`.

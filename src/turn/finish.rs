@@ -11,10 +11,10 @@ use bytes::{Bytes, BytesMut};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-use super::collect::Collected;
 use crate::sse;
 use crate::store::continuity::strip_encrypted_reasoning;
 use crate::store::{Store, StoredResponse};
+use crate::turn::collect::Collected;
 
 /// What marks an event that may carry reasoning content: only events with
 /// it are parsed, and few are.

@@ -15,16 +15,14 @@ use jiff::tz::TimeZone;
 use serde_json::Value;
 use tokio::sync::Notify;
 
-use super::relay::StreamError;
+use super::events::StreamError;
 use super::{Upstream, usage};
 use crate::error::{ApiError, ErrorKind};
 use crate::limits::{CooldownPolicy, LimitEvent, Limits, LimitsBook, UsageLimitReached};
 use crate::metrics::{Dialect, Metrics, UpstreamErrorKind};
 use crate::{net, sse};
 
-#[path = "limits_tap.rs"]
-mod tap;
-pub use self::tap::StreamTap;
+pub use super::tap::StreamTap;
 
 /// The usage endpoint is asked at most this often, however often status is.
 const USAGE_EVERY: Duration = Duration::from_secs(60);
@@ -242,7 +240,7 @@ impl LimitsWatch {
     }
 
     /// Keeps `limits` for `account` and reports the levels it crosses.
-    fn observe(&self, account: &str, limits: Limits) {
+    pub(super) fn observe(&self, account: &str, limits: Limits) {
         let now = limits.seen_at;
         for event in self.inner.book.observe(account, limits) {
             self.report(&event, now);
@@ -266,7 +264,7 @@ impl LimitsWatch {
 
     /// A usage-limit refusal in `body` (an HTTP error body, or an in-stream
     /// failure) starts a cooldown for `account`.
-    fn usage_limit(&self, account: &str, body: &Value, already_warned: bool) {
+    pub(super) fn usage_limit(&self, account: &str, body: &Value, already_warned: bool) {
         let now = Timestamp::now();
         let Some(refusal) = UsageLimitReached::from_error_body(body, now) else {
             return;
@@ -291,13 +289,13 @@ impl LimitsWatch {
         self.inner.changed.notify_one();
     }
 
-    fn first_event(&self, dialect: Dialect, since: Instant) {
+    pub(super) fn first_event(&self, dialect: Dialect, since: Instant) {
         if let Some(metrics) = &self.inner.metrics {
             metrics.first_event(dialect, since.elapsed());
         }
     }
 
-    fn stream_failed(&self, kind: UpstreamErrorKind) {
+    pub(super) fn stream_failed(&self, kind: UpstreamErrorKind) {
         if let Some(metrics) = &self.inner.metrics {
             metrics.upstream_error(kind);
         }
@@ -310,7 +308,7 @@ impl LimitsWatch {
 }
 
 /// The kind of upstream error a broken stream counts as.
-fn stream_error_kind(e: &StreamError) -> UpstreamErrorKind {
+pub(super) fn stream_error_kind(e: &StreamError) -> UpstreamErrorKind {
     match e {
         StreamError::Idle(_) => UpstreamErrorKind::IdleTimeout,
         StreamError::TooLarge(_) => UpstreamErrorKind::EventTooLarge,
@@ -337,7 +335,7 @@ fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// The data of `block`'s events of type `kind`, looked for only when the
 /// block holds the finder's needle at all: most blocks are text deltas, and
 /// none of their events is parsed here.
-fn frames_of<'a>(
+pub(super) fn frames_of<'a>(
     block: &'a [u8],
     finder: &'a memchr::memmem::Finder<'static>,
     kind: &'a str,

@@ -11,8 +11,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::time::{Instant, Sleep};
 
+use crate::backend::events::{EventStream, StreamError};
 use crate::dialect::messages::{MessagesError, SseEvent, StreamTranslator};
-use crate::proxy::relay::{EventStream, StreamError};
 use crate::sse;
 
 /// Silence after which the client gets a `ping`: clients and the proxies in

@@ -14,9 +14,9 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use serde_json::{Value, json};
 
-use super::AppState;
 use crate::dialect::messages::Catalogue;
 use crate::error::ApiError;
+use crate::http::AppState;
 use crate::models::aliases::{self, Efforts};
 use crate::net;
 

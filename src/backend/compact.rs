@@ -9,9 +9,9 @@ use axum::http::{HeaderMap, header};
 use bytes::{Bytes, BytesMut};
 use serde_json::{Map, Value};
 
-use super::{Encoded, Upstream, redacted};
+use super::upstream::{Encoded, Upstream, redacted};
+use crate::backend::headers;
 use crate::error::ApiError;
-use crate::proxy::headers;
 
 /// The backend sends nothing while it summarizes a long history, so no
 /// idle timeout can apply; this bounds a call that never ends.

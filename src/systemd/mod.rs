@@ -15,13 +15,10 @@ use tokio::sync::oneshot;
 use crate::Daemon;
 use crate::auth::LoginSummary;
 use crate::config::Config;
-
-#[path = "systemd_listeners.rs"]
 mod listeners;
-#[path = "systemd_status.rs"]
-mod status;
+mod notify;
 pub use self::listeners::{Inherited, Listeners};
-use self::status::StatusLine;
+use self::notify::StatusLine;
 
 /// Why the daemon stopped serving.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -302,5 +299,4 @@ fn shutdown_signal() -> impl Future<Output = ()> {
 }
 
 #[cfg(test)]
-#[path = "systemd_tests.rs"]
 mod tests;

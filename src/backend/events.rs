@@ -14,12 +14,12 @@ use tokio::time::Sleep;
 
 use serde_json::Value;
 
-use super::collect::{Collected, Collector, Outcome};
-use super::finish::Finish;
-use super::limits::StreamTap;
+use super::watch::StreamTap;
 use crate::error::{ApiError, ErrorKind};
 use crate::net;
 use crate::sse::{self, Splitter};
+use crate::turn::collect::{Collected, Collector, Outcome};
+use crate::turn::finish::Finish;
 
 /// Why a stream ended without a terminal event.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -5,8 +5,8 @@
 use serde_json::json;
 
 use super::*;
-use crate::proxy::collect::{Collector, Outcome};
 use crate::store::{StoreMode, StoreOptions};
+use crate::turn::collect::{Collector, Outcome};
 
 fn frame(event: &Value) -> String {
     format!(

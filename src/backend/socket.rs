@@ -21,10 +21,10 @@ use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
 
-use super::limits::LimitsWatch;
-use super::relay::StreamError;
+use super::events::StreamError;
 use super::upstream::{ACCOUNT_HEADER, auth_error, unreachable};
-use super::{headers, status};
+use super::watch::LimitsWatch;
+use super::{headers, refusal};
 use crate::auth::{Auth, Credentials};
 use crate::config::Config;
 use crate::error::ApiError;
@@ -124,7 +124,7 @@ impl Sockets {
             .answered(&account, response.status(), response.headers(), false);
         match response.status() {
             StatusCode::SWITCHING_PROTOCOLS => self.upgrade(response, &key, account).await,
-            StatusCode::UNAUTHORIZED => Err(status::error_from_response(response).await),
+            StatusCode::UNAUTHORIZED => Err(refusal::error_from_response(response).await),
             refused => {
                 tracing::info!(
                     status = refused.as_u16(),

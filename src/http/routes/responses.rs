@@ -9,11 +9,11 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use super::conversation::{self, Turn};
-use super::{AppState, Summary, body, event_stream, with_summary};
+use crate::backend::{Opened, events as relay};
 use crate::error::ApiError;
+use crate::http::{AppState, Summary, body, event_stream, with_summary};
 use crate::metrics::Dialect;
-use crate::proxy::{Opened, relay};
+use crate::turn::prepare::{self as conversation, Turn};
 
 pub async fn create(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
     let arrived = Instant::now();

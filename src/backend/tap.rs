@@ -14,10 +14,10 @@ use jiff::Timestamp;
 use memchr::memmem::Finder;
 use serde_json::Value;
 
-use super::{LimitsWatch, frames_of, stream_error_kind};
+use super::watch::{LimitsWatch, frames_of, stream_error_kind};
+use crate::backend::events::StreamError;
 use crate::limits::Limits;
 use crate::metrics::{Dialect, UpstreamErrorKind};
-use crate::proxy::relay::StreamError;
 use crate::sse;
 
 static RATE_LIMITS: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new("codex.rate_limits"));
