@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use super::door::{Client, Door, Earlier, Failure, Reply, Script, Turn};
+use super::client::{Client, Failure, Reply};
+use super::door::{Door, Earlier, Script, Turn};
 use super::records::Records;
 use crate::common::mock::now_secs;
 use crate::common::{MockBackend, TestProxy, openmetrics, wait_until};
