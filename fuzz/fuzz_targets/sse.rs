@@ -4,7 +4,7 @@
 #![no_main]
 
 use bytes::Bytes;
-use codex_responses_proxy::collect::{Collector, Outcome};
+use codex_responses_proxy::turn::collect::{Collector, Outcome};
 use codex_responses_proxy::sse::{self, Splitter};
 use libfuzzer_sys::fuzz_target;
 
