@@ -10,7 +10,7 @@ pub mod bookkeeping;
 pub mod boundary;
 mod routes;
 pub mod serve;
-mod websocket;
+pub mod websocket;
 
 use std::sync::{Arc, Mutex};
 

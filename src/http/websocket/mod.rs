@@ -8,7 +8,7 @@
 //! ([`fallback`]).
 
 mod fallback;
-mod frames;
+pub mod frames;
 mod session;
 
 use axum::Extension;

@@ -1,0 +1,34 @@
+//! The WebSocket door's frame reader: any text as a client's frame is told
+//! apart (a request, a legacy frame, an unknown kind, a refusal) without a
+//! panic, a `response.create` comes out patched and, made an HTTP body,
+//! without the socket-only fields; the same text read as a backend frame
+//! ends a turn only when it is a terminal event.
+#![no_main]
+
+use codex_responses_proxy::http::websocket::frames::{self, ClientFrame};
+use codex_responses_proxy::patch::Rules;
+use libfuzzer_sys::fuzz_target;
+use serde_json::Value;
+
+fuzz_target!(|input: &[u8]| {
+    let Ok(text) = std::str::from_utf8(input) else {
+        return;
+    };
+    let rules = Rules {
+        instructions: "You are a helpful assistant.".into(),
+        strip_fields: vec!["temperature".into(), "top_p".into()],
+    };
+    if let ClientFrame::Create(body) = frames::read(text, &rules) {
+        assert_eq!(body.get("type").and_then(Value::as_str), Some(frames::CREATE));
+        assert_eq!(body.get("stream"), Some(&Value::Bool(true)));
+        assert_eq!(body.get("store"), Some(&Value::Bool(false)));
+        let http = frames::for_http(body);
+        for field in ["type", "generate", "previous_response_id"] {
+            assert!(!http.contains_key(field), "{field} left in an HTTP body");
+        }
+        serde_json::to_vec(&http).expect("an HTTP body serializes");
+    }
+    if frames::turn_end(text).is_some() {
+        assert!(serde_json::from_str::<Value>(text).is_ok());
+    }
+});
