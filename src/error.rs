@@ -41,6 +41,50 @@ impl std::fmt::Display for ErrorKind {
     }
 }
 
+/// The codes of the proxy's own errors (`error.code` on the wire): what
+/// the proxy itself branches on, so never compared as strings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Code {
+    InvalidApiKey,
+    UnknownUrl,
+    MethodNotAllowed,
+    RequestTooLarge,
+    UnsupportedMediaType,
+    UnsupportedContentEncoding,
+    /// The proxy forwards as many requests as `max_concurrent_requests` allows.
+    TooManyRequestsInFlight,
+    BadGateway,
+    TokenRefreshFailed,
+    CodexLoginRequired,
+    CodexLoginExpired,
+    ResponseStoreOff,
+    ResponseStoreUnavailable,
+    ResponseStoreFailed,
+    ResponseInProgress,
+}
+
+impl Code {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Code::InvalidApiKey => "invalid_api_key",
+            Code::UnknownUrl => "unknown_url",
+            Code::MethodNotAllowed => "method_not_allowed",
+            Code::RequestTooLarge => "request_too_large",
+            Code::UnsupportedMediaType => "unsupported_media_type",
+            Code::UnsupportedContentEncoding => "unsupported_content_encoding",
+            Code::TooManyRequestsInFlight => "too_many_requests_in_flight",
+            Code::BadGateway => "bad_gateway",
+            Code::TokenRefreshFailed => "token_refresh_failed",
+            Code::CodexLoginRequired => "codex_login_required",
+            Code::CodexLoginExpired => "codex_login_expired",
+            Code::ResponseStoreOff => "response_store_off",
+            Code::ResponseStoreUnavailable => "response_store_unavailable",
+            Code::ResponseStoreFailed => "response_store_failed",
+            Code::ResponseInProgress => "response_in_progress",
+        }
+    }
+}
+
 /// An error answered to the client as `{"error":{"message","type","code"}}`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{status} {kind}: {message}")]
@@ -50,6 +94,8 @@ pub struct ApiError {
     pub kind: ErrorKind,
     /// OpenAI's `error.code`; `None` is rendered as `null`.
     pub code: Option<String>,
+    /// The proxy's own code, when the error is the proxy's.
+    pub own: Option<Code>,
     /// OpenAI's `error.param`, the request field at fault; `None` is `null`.
     pub param: Option<String>,
     pub message: String,
@@ -68,9 +114,23 @@ impl ApiError {
             status,
             kind,
             code: code.map(str::to_owned),
+            own: None,
             param: None,
             message: message.into(),
             retry_after: None,
+        }
+    }
+
+    /// One of the proxy's own errors, with its [`Code`].
+    pub fn own(
+        status: StatusCode,
+        kind: ErrorKind,
+        code: Code,
+        message: impl Into<String>,
+    ) -> Self {
+        ApiError {
+            own: Some(code),
+            ..Self::new(status, kind, Some(code.as_str()), message)
         }
     }
 
@@ -86,10 +146,10 @@ impl ApiError {
 
     /// The proxy could not reach or understand the upstream.
     pub fn bad_gateway(message: impl Into<String>) -> Self {
-        Self::new(
+        Self::own(
             StatusCode::BAD_GATEWAY,
             ErrorKind::Upstream,
-            Some("bad_gateway"),
+            Code::BadGateway,
             message,
         )
     }

@@ -116,18 +116,18 @@ impl Daemon {
 
     /// The token source.
     pub fn auth(&self) -> &Auth {
-        self.state.inner.upstream.auth()
+        self.state.inner.pipeline.upstream.auth()
     }
 
     /// The usage limits of the logins the daemon calls with.
     pub fn limits(&self) -> &LimitsWatch {
-        self.state.inner.upstream.limits()
+        self.state.inner.pipeline.upstream.limits()
     }
 
     /// Serves on `listeners` until `shutdown` resolves, then drains. The
     /// response store is swept on a timer while it serves.
     pub async fn serve(self, listeners: Vec<Listener>, shutdown: impl Future<Output = ()>) {
-        let config = &self.state.inner.config;
+        let config = &self.state.inner.pipeline.config;
         let socket_activated = self.state.serving().socket_activated;
         self.state.set_serving(
             listeners.iter().map(Listener::describe).collect(),

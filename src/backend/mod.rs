@@ -10,10 +10,12 @@
 //! reads those windows inside an event stream, and [`usage`] reads the
 //! backend's usage endpoint.
 
+pub mod call;
 pub mod compact;
 pub mod events;
 pub mod headers;
-mod refusal;
+pub mod models;
+pub mod refusal;
 pub mod socket;
 pub mod tap;
 pub mod upstream;

@@ -123,6 +123,57 @@ fn retry_after_from_limit(error: &Value, now: SystemTime) -> Option<u64> {
         .map(|s| s.max(0.0).ceil() as u64)
 }
 
+/// Maps an in-stream `response.failed` / `error` object (`{code, message}`).
+pub fn map_failure(error: &Value) -> ApiError {
+    let code = error
+        .get("code")
+        .and_then(Value::as_str)
+        .unwrap_or("upstream_failed");
+    let message = error
+        .get("message")
+        .and_then(Value::as_str)
+        .filter(|m| !m.is_empty())
+        .map(str::to_owned)
+        .unwrap_or_else(|| format!("the Codex backend failed the response ({code})"));
+    let (status, kind) = match code {
+        "rate_limit_exceeded"
+        | "insufficient_quota"
+        | "usage_not_included"
+        | "usage_limit_reached" => (StatusCode::TOO_MANY_REQUESTS, ErrorKind::RateLimit),
+        "server_is_overloaded" | "slow_down" => {
+            (StatusCode::SERVICE_UNAVAILABLE, ErrorKind::Server)
+        }
+        "context_length_exceeded" | "invalid_prompt" => {
+            (StatusCode::BAD_REQUEST, ErrorKind::InvalidRequest)
+        }
+        _ => (StatusCode::BAD_GATEWAY, ErrorKind::Upstream),
+    };
+    let retry = if code == "rate_limit_exceeded" {
+        retry_after_from_message(&message)
+    } else {
+        None
+    };
+    ApiError::new(status, kind, Some(code), message).with_retry_after(retry)
+}
+
+/// The delay in "… try again in 11.054s." (or "in 250ms"), rounded up to seconds.
+pub fn retry_after_from_message(message: &str) -> Option<u64> {
+    let lower = message.to_ascii_lowercase();
+    let at = lower.find("try again in ")? + "try again in ".len();
+    let rest = &lower[at..];
+    let num_end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
+    let n: f64 = rest[..num_end].parse().ok()?;
+    let unit = rest[num_end..].trim_start();
+    let secs = if unit.starts_with("ms") {
+        n / 1000.0
+    } else if unit.starts_with('m') && !unit.starts_with("ms") {
+        n * 60.0
+    } else {
+        n
+    };
+    Some(secs.ceil().max(1.0) as u64)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -171,5 +222,38 @@ mod tests {
             (e.status, e.retry_after),
             (StatusCode::TOO_MANY_REQUESTS, Some(30))
         );
+    }
+
+    #[test]
+    fn in_stream_failures_map_to_fitting_statuses() {
+        let cases = [
+            ("rate_limit_exceeded", StatusCode::TOO_MANY_REQUESTS),
+            ("insufficient_quota", StatusCode::TOO_MANY_REQUESTS),
+            ("usage_not_included", StatusCode::TOO_MANY_REQUESTS),
+            ("server_is_overloaded", StatusCode::SERVICE_UNAVAILABLE),
+            ("slow_down", StatusCode::SERVICE_UNAVAILABLE),
+            ("context_length_exceeded", StatusCode::BAD_REQUEST),
+            ("invalid_prompt", StatusCode::BAD_REQUEST),
+            ("something_else", StatusCode::BAD_GATEWAY),
+        ];
+        for (code, status) in cases {
+            assert_eq!(
+                map_failure(&json!({"code": code, "message": "m"})).status,
+                status,
+                "{code}"
+            );
+        }
+        let e = map_failure(
+            &json!({"code":"rate_limit_exceeded","message":"Rate limit reached. Please try again in 11.054s."}),
+        );
+        assert_eq!(e.retry_after, Some(12));
+    }
+
+    #[test]
+    fn retry_delays_are_read_in_seconds_minutes_and_milliseconds() {
+        assert_eq!(retry_after_from_message("try again in 2s"), Some(2));
+        assert_eq!(retry_after_from_message("Try again in 1.5m."), Some(90));
+        assert_eq!(retry_after_from_message("try again in 250ms"), Some(1));
+        assert_eq!(retry_after_from_message("no delay here"), None);
     }
 }

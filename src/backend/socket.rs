@@ -22,9 +22,9 @@ use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
 
 use super::events::StreamError;
-use super::upstream::{ACCOUNT_HEADER, auth_error, unreachable};
+use super::upstream::unreachable;
 use super::watch::LimitsWatch;
-use super::{headers, refusal};
+use super::{call, headers, refusal};
 use crate::auth::{Auth, Credentials};
 use crate::config::Config;
 use crate::error::ApiError;
@@ -67,6 +67,18 @@ pub struct Sockets {
     limits: LimitsWatch,
 }
 
+/// The backend's answer to an upgrade request, and the key it was sent with.
+struct Handshake {
+    response: reqwest::Response,
+    key: String,
+}
+
+impl call::Answer for Handshake {
+    fn status(&self) -> StatusCode {
+        self.response.status()
+    }
+}
+
 /// What became of a handshake the backend answered.
 #[derive(Debug)]
 pub enum Opening {
@@ -79,13 +91,10 @@ pub enum Opening {
 impl Sockets {
     /// `client` must be [`crate::net::upgrade_client`]'s: HTTP/1.1 only.
     pub fn new(config: &Config, client: reqwest::Client, auth: Auth) -> Self {
-        let base = config.upstream_url.as_str().trim_end_matches('/');
-        let url = reqwest::Url::parse(&format!("{base}/responses"))
-            .unwrap_or_else(|_| config.upstream_url.url().clone());
         Sockets {
             client,
             auth,
-            url,
+            url: call::url(config, "/responses"),
             idle_timeout: config.idle_timeout,
             max_event_bytes: config.max_event_bytes,
             limits: LimitsWatch::default(),
@@ -106,19 +115,11 @@ impl Sockets {
         first: &Map<String, Value>,
     ) -> Result<Opening, ApiError> {
         let forwarded = handshake_headers(client_headers, first);
-        let mut credentials = self.auth.credentials().await.map_err(auth_error)?;
-        let (mut response, mut key) = self.handshake(&credentials, &forwarded).await?;
-        if response.status() == StatusCode::UNAUTHORIZED {
-            tracing::info!(
-                "the backend refused the access token on a WebSocket; reloading the login"
-            );
-            credentials = self
-                .auth
-                .after_unauthorized(&credentials)
-                .await
-                .map_err(auth_error)?;
-            (response, key) = self.handshake(&credentials, &forwarded).await?;
-        }
+        let (Handshake { response, key }, credentials) =
+            call::with_login(&self.auth, "websocket", |credentials| {
+                self.handshake(credentials, &forwarded)
+            })
+            .await?;
         let account = credentials.account_key.clone();
         self.limits
             .answered(&account, response.status(), response.headers(), false);
@@ -138,25 +139,22 @@ impl Sockets {
     /// Sends the upgrade request; its answer and the key it was sent with.
     async fn handshake(
         &self,
-        credentials: &Credentials,
+        credentials: Arc<Credentials>,
         forwarded: &HeaderMap,
-    ) -> Result<(reqwest::Response, String), ApiError> {
+    ) -> Result<Handshake, ApiError> {
         let key = generate_key();
-        let mut request = self
+        let request = self
             .client
             .get(self.url.clone())
             .headers(forwarded.clone())
             .header(header::CONNECTION, "upgrade")
             .header(header::UPGRADE, "websocket")
             .header(header::SEC_WEBSOCKET_VERSION, "13")
-            .header(header::SEC_WEBSOCKET_KEY, key.as_str())
-            .header(header::AUTHORIZATION, credentials.authorization.clone());
-        if let Some(account) = &credentials.account_header {
-            request = request.header(ACCOUNT_HEADER, account.clone());
-        }
+            .header(header::SEC_WEBSOCKET_KEY, key.as_str());
+        let request = call::authorized(request, &credentials);
         // The connect timeout covers the connection; this, the answer.
         match tokio::time::timeout(self.idle_timeout, request.send()).await {
-            Ok(Ok(response)) => Ok((response, key)),
+            Ok(Ok(response)) => Ok(Handshake { response, key }),
             Ok(Err(e)) => Err(unreachable(&self.url, &e)),
             Err(_) => Err(StreamError::Idle(self.idle_timeout).to_api_error()),
         }

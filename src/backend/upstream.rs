@@ -7,23 +7,21 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use serde_json::{Map, Value};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::events::EventStream;
 use super::watch::{AnsweredFor, LimitsWatch};
-use super::{headers, refusal, usage};
+use super::{call, headers, refusal, usage};
 use crate::auth::refresh::RefreshError;
-use crate::auth::{Auth, AuthError, Credentials};
+use crate::auth::{Auth, AuthError};
 use crate::config::Config;
-use crate::error::{ApiError, ErrorKind};
+use crate::error::{ApiError, Code, ErrorKind};
 use crate::{compression, net};
 
 /// A model list call is small; one that takes longer than this is stuck.
 const MODELS_TIMEOUT: Duration = Duration::from_secs(30);
-
-pub(super) const ACCOUNT_HEADER: HeaderName = HeaderName::from_static("chatgpt-account-id");
 
 /// The Codex backend and the login it is called with.
 #[derive(Debug, Clone)]
@@ -65,11 +63,7 @@ pub struct Opened {
 
 impl Upstream {
     pub fn new(config: &Config, client: reqwest::Client, auth: Auth) -> Self {
-        let base = config.upstream_url.as_str().trim_end_matches('/');
-        let url = |path: &str| {
-            reqwest::Url::parse(&format!("{base}{path}"))
-                .unwrap_or_else(|_| config.upstream_url.url().clone())
-        };
+        let url = |path: &str| call::url(config, path);
         Upstream {
             responses_url: url("/responses"),
             models_url: url(&format!("/models?client_version={}", config.client_version)),
@@ -143,10 +137,10 @@ impl Upstream {
     /// held until the answer is finished; a WebSocket turn takes one too.
     pub fn permit(&self) -> Result<OwnedSemaphorePermit, ApiError> {
         self.limiter.clone().try_acquire_owned().map_err(|_| {
-            ApiError::new(
+            ApiError::own(
                 StatusCode::SERVICE_UNAVAILABLE,
                 ErrorKind::Server,
-                Some("too_many_requests_in_flight"),
+                Code::TooManyRequestsInFlight,
                 format!(
                     "the proxy is already forwarding {} requests (max_concurrent_requests); retry shortly",
                     self.max_concurrent
@@ -178,34 +172,27 @@ impl Upstream {
         .await
     }
 
-    /// Sends a request built by `build` with the login's credentials; after
-    /// a 401, once more with a reloaded or refreshed login. A refusal is
-    /// mapped to the client's error. A call that spends the allowance (a
-    /// `POST`) is answered locally during the login's cooldown; every
-    /// answer's limits are kept, and the answer carries its login
-    /// ([`AnsweredFor`]).
+    /// Sends a request built by `build` with the login's credentials (and
+    /// once more after a 401, [`call::with_login`]). A refusal is mapped to
+    /// the client's error. A call that spends the allowance (a `POST`) is
+    /// answered locally during the login's cooldown; every answer's limits
+    /// are kept, and the answer carries its login ([`AnsweredFor`]).
     pub(super) async fn send(
         &self,
         method: reqwest::Method,
         url: &reqwest::Url,
         build: impl Fn(reqwest::RequestBuilder) -> reqwest::RequestBuilder,
     ) -> Result<reqwest::Response, ApiError> {
-        let request = || build(self.client.request(method.clone(), url.clone()));
-        let mut credentials = self.auth.credentials().await.map_err(auth_error)?;
         let spends = method == reqwest::Method::POST;
         if spends {
+            let credentials = self.auth.credentials().await.map_err(auth_error)?;
             self.limits.check(&credentials.account_key)?;
         }
-        let mut response = self.send_as(&credentials, request(), url).await?;
-        if response.status() == StatusCode::UNAUTHORIZED {
-            tracing::info!("the backend refused the access token; reloading the login");
-            credentials = self
-                .auth
-                .after_unauthorized(&credentials)
-                .await
-                .map_err(auth_error)?;
-            response = self.send_as(&credentials, request(), url).await?;
-        }
+        let (mut response, credentials) = call::with_login(&self.auth, "http", |credentials| {
+            let request = build(self.client.request(method.clone(), url.clone()));
+            self.send_as(call::authorized(request, &credentials), url)
+        })
+        .await?;
         let account = &credentials.account_key;
         let limited = self
             .limits
@@ -225,16 +212,13 @@ impl Upstream {
         ))
     }
 
+    /// Sends `request`; until the backend has answered once, one request at
+    /// a time ([`FirstAnswer`]).
     async fn send_as(
         &self,
-        credentials: &Credentials,
         request: reqwest::RequestBuilder,
         url: &reqwest::Url,
     ) -> Result<reqwest::Response, ApiError> {
-        let mut request = request.header(header::AUTHORIZATION, credentials.authorization.clone());
-        if let Some(account) = &credentials.account_header {
-            request = request.header(ACCOUNT_HEADER, account.clone());
-        }
         let first = &self.first_answer;
         let _opening = if first.arrived.load(Ordering::Acquire) {
             None
@@ -322,16 +306,16 @@ fn check_event_stream(response: &reqwest::Response) -> Result<(), ApiError> {
 /// Maps a missing or dead login to the client's error.
 pub fn auth_error(e: AuthError) -> ApiError {
     match e {
-        AuthError::Login(e) => ApiError::new(
+        AuthError::Login(e) => ApiError::own(
             StatusCode::UNAUTHORIZED,
             ErrorKind::Authentication,
-            Some("codex_login_required"),
+            Code::CodexLoginRequired,
             e.to_string(),
         ),
-        AuthError::Refresh(e @ RefreshError::Permanent { .. }) => ApiError::new(
+        AuthError::Refresh(e @ RefreshError::Permanent { .. }) => ApiError::own(
             StatusCode::UNAUTHORIZED,
             ErrorKind::Authentication,
-            Some("codex_login_expired"),
+            Code::CodexLoginExpired,
             e.to_string(),
         ),
         AuthError::Refresh(ref r @ RefreshError::Transient { unavailable, .. }) => {
@@ -340,10 +324,10 @@ pub fn auth_error(e: AuthError) -> ApiError {
             } else {
                 StatusCode::BAD_GATEWAY
             };
-            ApiError::new(
+            ApiError::own(
                 status,
                 ErrorKind::Upstream,
-                Some("token_refresh_failed"),
+                Code::TokenRefreshFailed,
                 r.to_string(),
             )
         }

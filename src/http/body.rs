@@ -14,7 +14,7 @@ use http_body::{Frame, SizeHint};
 use http_body_util::BodyExt;
 
 use crate::compression::{DecodeError, Decoder, Encoding};
-use crate::error::{ApiError, ErrorKind};
+use crate::error::{ApiError, Code, ErrorKind};
 
 /// Reads a JSON object body of at most `limit` bytes.
 pub async fn read_json_object(
@@ -94,10 +94,10 @@ async fn next_data(body: &mut Body) -> Result<Option<Bytes>, ApiError> {
 }
 
 fn too_large(limit: usize) -> ApiError {
-    ApiError::new(
+    ApiError::own(
         StatusCode::PAYLOAD_TOO_LARGE,
         ErrorKind::InvalidRequest,
-        Some("request_too_large"),
+        Code::RequestTooLarge,
         format!("the request body is larger than max_body_bytes ({limit} bytes)"),
     )
 }
@@ -106,16 +106,16 @@ fn too_large(limit: usize) -> ApiError {
 /// too large once decoded a 413, a broken one a 400.
 fn decode_error(e: DecodeError) -> ApiError {
     match e {
-        DecodeError::Unsupported(_) => ApiError::new(
+        DecodeError::Unsupported(_) => ApiError::own(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ErrorKind::InvalidRequest,
-            Some("unsupported_content_encoding"),
+            Code::UnsupportedContentEncoding,
             e.to_string(),
         ),
-        DecodeError::TooLarge { limit } => ApiError::new(
+        DecodeError::TooLarge { limit } => ApiError::own(
             StatusCode::PAYLOAD_TOO_LARGE,
             ErrorKind::InvalidRequest,
-            Some("request_too_large"),
+            Code::RequestTooLarge,
             format!("the request body is larger than max_body_bytes ({limit} bytes) once decoded"),
         ),
         DecodeError::Corrupt { .. } => ApiError::invalid_request(e.to_string()),
@@ -213,10 +213,10 @@ fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
     if essence == "application/json" || essence.ends_with("+json") {
         return Ok(());
     }
-    Err(ApiError::new(
+    Err(ApiError::own(
         StatusCode::UNSUPPORTED_MEDIA_TYPE,
         ErrorKind::InvalidRequest,
-        Some("unsupported_media_type"),
+        Code::UnsupportedMediaType,
         format!(
             "the request body must be JSON (Content-Type: application/json), not {:?}",
             String::from_utf8_lossy(value.as_bytes())

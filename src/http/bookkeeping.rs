@@ -7,11 +7,12 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
+use axum::Extension;
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
-use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::Response;
 use http_body::{Frame, SizeHint};
@@ -19,7 +20,7 @@ use subtle::ConstantTimeEq;
 
 use super::AppState;
 use super::body::Lingering;
-use crate::error::{ApiError, ErrorKind};
+use crate::error::{ApiError, Code, ErrorKind};
 use crate::metrics::{Dialect, InFlight, Route};
 
 /// What a handler tells the summary log line, through the response's extensions.
@@ -134,17 +135,19 @@ pub async fn bookkeeping(State(state): State<AppState>, request: Request, next: 
     request.extensions_mut().insert(RequestId(id.clone()));
     let path = request.uri().path().to_owned();
     let route = route_of(request.method(), &path);
+    let dialect = dialect_of(route, &path, request.headers());
+    request.extensions_mut().insert(dialect);
     let start = Instant::now();
     let mut response = if path != "/healthz"
         && let Some(key) = &state.inner.client_key
         && !presents_key(&request, key)
     {
-        super::in_dialect(
-            &path,
-            ApiError::new(
+        super::respond(
+            Some(Extension(dialect)),
+            ApiError::own(
                 StatusCode::UNAUTHORIZED,
                 ErrorKind::InvalidRequest,
-                Some("invalid_api_key"),
+                Code::InvalidApiKey,
                 "this proxy requires `Authorization: Bearer <key>` or `x-api-key: <key>` with \
                  the key from its api_key_file",
             ),
@@ -212,15 +215,14 @@ fn route_of(method: &Method, path: &str) -> Route {
     }
 }
 
-/// The API shape spoken on `route`.
-fn dialect_of(route: Route) -> Dialect {
+/// The dialect a request's answer and errors are in, decided once for its
+/// route: Anthropic's on its routes (an unknown one under `/v1/messages/`
+/// included) and on the model list when the client says `anthropic-version`.
+fn dialect_of(route: Route, path: &str, headers: &HeaderMap) -> Dialect {
     match route {
-        Route::Responses | Route::ResponsesWebSocket | Route::Compact => Dialect::Responses,
-        Route::ChatCompletions => Dialect::Chat,
-        Route::Messages | Route::CountTokens => Dialect::Messages,
-        Route::Models | Route::Status | Route::Metrics | Route::Health | Route::Other => {
-            Dialect::None
-        }
+        Route::Models if headers.contains_key("anthropic-version") => Dialect::Messages,
+        Route::Other if path.starts_with("/v1/messages/") => Dialect::Messages,
+        route => route.dialect(),
     }
 }
 
@@ -242,40 +244,75 @@ struct Finish {
 
 impl Drop for Finish {
     fn drop(&mut self) {
-        let elapsed = self.start.elapsed();
-        let ms = elapsed.as_secs_f64() * 1000.0;
+        let Some(state) = self.activity.take() else {
+            return;
+        };
+        Record {
+            id: &self.id,
+            path: &self.path,
+            route: self.route,
+            transport: "http",
+            summary: &self.summary,
+            status: self.status.as_u16(),
+            elapsed: self.start.elapsed(),
+            end: None,
+        }
+        .write(&state);
+        if self.streaming {
+            state.inner.activity.streams.fetch_sub(1, Ordering::SeqCst);
+        }
+        state.inner.activity.end();
+    }
+}
+
+/// The summary of one request, or of one turn on a WebSocket: one log
+/// record with the same fields whichever door the turn came in by (the
+/// login's usage windows included), and the request metrics.
+#[derive(Debug)]
+pub struct Record<'a> {
+    pub id: &'a str,
+    pub path: &'a str,
+    pub route: Route,
+    /// `http`, or `websocket` for a turn on a socket.
+    pub transport: &'static str,
+    pub summary: &'a Summary,
+    pub status: u16,
+    pub elapsed: Duration,
+    /// How a WebSocket turn ended (`answered`, `failed`, …).
+    pub end: Option<&'a str>,
+}
+
+impl Record<'_> {
+    pub fn write(&self, state: &AppState) {
+        let ms = self.elapsed.as_secs_f64() * 1000.0;
         // The login's own windows as they stand now, `34` or `12.5` (the
         // journal writes a float field as `34.0`); left out when unknown.
-        let [primary, secondary] = self
-            .activity
-            .as_ref()
-            .map_or([None, None], AppState::used_percent);
+        let [primary, secondary] = state.used_percent();
         tracing::info!(
             request_id = %self.id,
             path = %self.path,
             model = self.summary.model.as_deref().unwrap_or("-"),
             stream = self.summary.stream,
-            status = self.status.as_u16(),
+            status = self.status,
             duration_ms = (ms * 1000.0).round() / 1000.0,
             upstream_request_id = self.summary.upstream_id.as_deref().unwrap_or("-"),
             limit_primary_pct = primary.map(tracing::field::display),
             limit_secondary_pct = secondary.map(tracing::field::display),
+            transport = self.transport,
+            end = self.end.map(tracing::field::display),
             "request finished"
         );
-        if let Some(state) = self.activity.take() {
-            if let Some(metrics) = state.metrics() {
-                metrics.request_finished(
-                    self.route,
-                    dialect_of(self.route),
-                    self.status.as_u16(),
-                    self.summary.stream,
-                    elapsed,
-                );
-            }
-            if self.streaming {
-                state.inner.activity.streams.fetch_sub(1, Ordering::SeqCst);
-            }
-            state.inner.activity.end();
+        // A handshake's 101 is no turn: the socket's turns are counted.
+        if let Some(metrics) = state.metrics()
+            && self.status != StatusCode::SWITCHING_PROTOCOLS.as_u16()
+        {
+            metrics.request_finished(
+                self.route,
+                self.route.dialect(),
+                self.status,
+                self.summary.stream,
+                self.elapsed,
+            );
         }
     }
 }

@@ -18,16 +18,17 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use axum::{Extension, middleware};
 
 use crate::backend::{Sockets, Upstream};
 use crate::config::Config;
-use crate::error::{ApiError, ErrorKind};
-use crate::metrics::Metrics;
-use crate::patch::Rules;
+use crate::dialect::messages::MessagesError;
+use crate::error::{ApiError, Code, ErrorKind};
+use crate::metrics::{Dialect, Metrics};
 use crate::store::Store;
+use crate::turn::Pipeline;
 
 pub use self::bookkeeping::{Activity, Summary};
 use self::routes::{chat, compact, messages, models, responses, status, stored};
@@ -41,15 +42,10 @@ pub struct AppState {
 
 #[derive(Debug)]
 pub(crate) struct Inner {
-    pub config: Config,
-    pub rules: Rules,
-    pub upstream: Upstream,
-    pub sockets: Sockets,
-    pub models: models::Cache,
+    /// What every turn goes through, whichever door it came in by.
+    pub pipeline: Pipeline,
     pub activity: Arc<Activity>,
     pub client_key: Option<Vec<u8>>,
-    /// Responses kept for `previous_response_id` and retrieval.
-    pub store: Store,
     /// Where the daemon listens, for `/v1/status`.
     pub serving: Mutex<Serving>,
 }
@@ -70,20 +66,11 @@ impl AppState {
         sockets: Sockets,
         client_key: Option<Vec<u8>>,
     ) -> Self {
-        let rules = Rules {
-            instructions: config.instructions.clone(),
-            strip_fields: config.strip_fields.clone(),
-        };
         AppState {
             inner: Arc::new(Inner {
-                models: models::Cache::default(),
                 activity: Arc::new(Activity::new(upstream.limits().changed().clone())),
                 serving: Mutex::default(),
-                store: Store::open_or_warn(&config.store_options()),
-                config,
-                rules,
-                upstream,
-                sockets,
+                pipeline: Pipeline::new(config, upstream, sockets),
                 client_key,
             }),
         }
@@ -91,7 +78,12 @@ impl AppState {
 
     /// The response store.
     pub fn store(&self) -> &Store {
-        &self.inner.store
+        &self.inner.pipeline.store
+    }
+
+    /// What every turn goes through.
+    pub fn pipeline(&self) -> &Pipeline {
+        &self.inner.pipeline
     }
 
     /// Requests in flight and the time of the last one, for idle exit.
@@ -101,7 +93,7 @@ impl AppState {
 
     /// The daemon's metrics, when `metrics = true`.
     pub fn metrics(&self) -> Option<&Arc<Metrics>> {
-        self.inner.upstream.limits().metrics()
+        self.inner.pipeline.upstream.limits().metrics()
     }
 
     /// Records where the daemon listens (`socket_activated`: systemd passed the sockets).
@@ -121,8 +113,8 @@ impl AppState {
     }
 
     /// The used share of the last answered login's own windows, now.
-    fn used_percent(&self) -> [Option<f64>; 2] {
-        let watch = self.inner.upstream.limits();
+    pub(crate) fn used_percent(&self) -> [Option<f64>; 2] {
+        let watch = self.inner.pipeline.upstream.limits();
         match watch.last_account() {
             Some(account) => watch
                 .book()
@@ -134,7 +126,7 @@ impl AppState {
 
 /// The router with every route.
 pub fn router(state: AppState) -> Router {
-    let router = if state.inner.config.metrics {
+    let router = if state.inner.pipeline.config.metrics {
         Router::new().route("/metrics", get(status::metrics))
     } else {
         Router::new()
@@ -180,8 +172,8 @@ pub fn router(state: AppState) -> Router {
         // client key is looked at and before anything is read.
         .layer(middleware::from_fn_with_state(
             Arc::new(boundary::Boundary::new(
-                &state.inner.config.allowed_hosts,
-                &state.inner.config.allowed_origins,
+                &state.inner.pipeline.config.allowed_hosts,
+                &state.inner.pipeline.config.allowed_origins,
             )),
             boundary::guard,
         ))
@@ -192,25 +184,25 @@ async fn healthz() -> &'static str {
     "ok"
 }
 
-async fn not_found(request: Request) -> Response {
-    in_dialect(
-        request.uri().path(),
-        ApiError::new(
+async fn not_found(dialect: Option<Extension<Dialect>>, request: Request) -> Response {
+    respond(
+        dialect,
+        ApiError::own(
             StatusCode::NOT_FOUND,
             ErrorKind::InvalidRequest,
-            Some("unknown_url"),
+            Code::UnknownUrl,
             format!("no route for {} {}", request.method(), request.uri().path()),
         ),
     )
 }
 
-async fn method_not_allowed(request: Request) -> Response {
-    in_dialect(
-        request.uri().path(),
-        ApiError::new(
+async fn method_not_allowed(dialect: Option<Extension<Dialect>>, request: Request) -> Response {
+    respond(
+        dialect,
+        ApiError::own(
             StatusCode::METHOD_NOT_ALLOWED,
             ErrorKind::InvalidRequest,
-            Some("method_not_allowed"),
+            Code::MethodNotAllowed,
             format!(
                 "{} is not allowed on {}",
                 request.method(),
@@ -220,13 +212,27 @@ async fn method_not_allowed(request: Request) -> Response {
     )
 }
 
-/// The proxy's own error in the dialect of the route: Anthropic's shape on
-/// its paths, OpenAI's elsewhere.
-fn in_dialect(path: &str, error: ApiError) -> Response {
-    if messages::is_messages_path(path) {
-        return messages::error_response(messages::from_api(error));
+/// The proxy's own error in the dialect [`bookkeeping`] decided for the
+/// request's route: Anthropic's shape on its routes, OpenAI's elsewhere.
+fn respond(dialect: Option<Extension<Dialect>>, error: ApiError) -> Response {
+    match dialect {
+        Some(Extension(Dialect::Messages)) => MessagesError::from(error).into_response(),
+        _ => error.into_response(),
     }
-    error.into_response()
+}
+
+/// `{"type":"error","error":{"type","message"}}` with its status and, for a
+/// limit, `retry-after`.
+impl IntoResponse for MessagesError {
+    fn into_response(self) -> Response {
+        let mut response = (self.status, axum::Json(self.body())).into_response();
+        if let Some(secs) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        response
+    }
 }
 
 /// The handler's answer, carrying its summary for the log line.

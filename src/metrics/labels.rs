@@ -116,6 +116,20 @@ pub(super) struct WindowLabels {
     pub(super) window: Slot,
 }
 
+impl Route {
+    /// The API shape spoken on this route.
+    pub fn dialect(self) -> Dialect {
+        match self {
+            Route::Responses | Route::ResponsesWebSocket | Route::Compact => Dialect::Responses,
+            Route::ChatCompletions => Dialect::Chat,
+            Route::Messages | Route::CountTokens => Dialect::Messages,
+            Route::Models | Route::Status | Route::Metrics | Route::Health | Route::Other => {
+                Dialect::None
+            }
+        }
+    }
+}
+
 impl UpstreamErrorKind {
     /// The kind of an error status from the backend; `None` for a success.
     /// A 503 is [`Overloaded`](Self::Overloaded) only when its body says so,

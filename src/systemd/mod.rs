@@ -46,7 +46,7 @@ pub async fn run(
     listeners: Listeners,
     watchdog: Option<Duration>,
 ) -> anyhow::Result<()> {
-    let config = daemon.state().inner.config.clone();
+    let config = daemon.state().inner.pipeline.config.clone();
     let place = listeners.describe();
     let activated = listeners.socket_activated;
     let idle_exit = idle_exit(&config, &place, activated);

@@ -1,9 +1,77 @@
-//! One turn, whichever door it came in by: [`prepare`] settles what the
+//! One turn, whichever door it came in by (HTTP Responses, Chat
+//! Completions, Messages, a WebSocket frame): [`prepare`] settles what the
 //! request means to a backend that keeps nothing (model names, the rules,
-//! `previous_response_id`), [`collect`] builds one Responses object from
-//! the events, and [`finish`] makes the answer the client gets (and commits
-//! it to the store when kept).
+//! `previous_response_id`), [`Pipeline::open`] sends it (and times its first event),
+//! [`answer`] drives the events to the door's writer or collects them,
+//! [`collect`] builds one Responses object from the events, and [`finish`]
+//! makes the answer the client gets (and commits it to the store when
+//! kept). The doors in [`crate::http`] decode their dialect, hand the turn
+//! here, encode the answer, and write one summary record per turn.
 
+pub mod answer;
 pub mod collect;
 pub mod finish;
 pub mod prepare;
+
+use std::time::Instant;
+
+use axum::http::HeaderMap;
+use serde_json::{Map, Value};
+
+use crate::backend::models::Cache;
+use crate::backend::{Opened, Sockets, Upstream};
+use crate::config::Config;
+use crate::error::ApiError;
+use crate::metrics::Dialect;
+use crate::patch::Rules;
+use crate::store::Store;
+
+/// What every turn goes through, built once from the configuration.
+#[derive(Debug)]
+pub struct Pipeline {
+    pub config: Config,
+    /// The backend's request rules, from the configuration.
+    pub rules: Rules,
+    pub upstream: Upstream,
+    pub sockets: Sockets,
+    /// The backend's model list: effort suffixes, the Anthropic map.
+    pub models: Cache,
+    /// Responses kept for `previous_response_id` and retrieval.
+    pub store: Store,
+}
+
+impl Pipeline {
+    /// Opens the response store too: a store that cannot be opened is a
+    /// warning, and the daemon serves on without state.
+    pub fn new(config: Config, upstream: Upstream, sockets: Sockets) -> Self {
+        Pipeline {
+            rules: Rules {
+                instructions: config.instructions.clone(),
+                strip_fields: config.strip_fields.clone(),
+            },
+            models: Cache::new(config.models_cache_ttl, config.list_effort_variants),
+            store: Store::open_or_warn(&config.store_options()),
+            config,
+            upstream,
+            sockets,
+        }
+    }
+}
+
+impl Pipeline {
+    /// Sends a prepared request to the backend over HTTP; its first event
+    /// is timed from `arrived`, as an answer in `dialect`.
+    pub async fn open(
+        &self,
+        client_headers: &HeaderMap,
+        body: &Map<String, Value>,
+        dialect: Dialect,
+        arrived: Instant,
+    ) -> Result<Opened, ApiError> {
+        let mut opened = self.upstream.stream(client_headers, body).await?;
+        if let Some(tap) = opened.events.tap_mut() {
+            tap.time_first_event(dialect, arrived);
+        }
+        Ok(opened)
+    }
+}

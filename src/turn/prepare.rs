@@ -6,8 +6,8 @@
 
 use serde_json::{Map, Value};
 
+use super::Pipeline;
 use crate::error::ApiError;
-use crate::http::AppState;
 use crate::models::aliases;
 use crate::patch::{self, Patched};
 use crate::store::continuity;
@@ -20,11 +20,22 @@ pub struct Turn {
     pub finish: Finish,
 }
 
-impl AppState {
+impl Pipeline {
     /// Rewrites `model` by the configured aliases and an effort suffix.
-    pub(crate) fn resolve_model(&self, body: &mut Map<String, Value>) {
-        let efforts = self.inner.models.efforts();
-        aliases::apply(body, &self.inner.config.model_aliases, &efforts);
+    pub fn resolve_model(&self, body: &mut Map<String, Value>) {
+        let efforts = self.models.efforts();
+        aliases::apply(body, &self.config.model_aliases, &efforts);
+    }
+
+    /// What every door does to the Responses request it made: the model
+    /// name resolved, then the backend's rules applied.
+    pub fn patch(&self, mut body: Map<String, Value>) -> Result<Patched, ApiError> {
+        self.resolve_model(&mut body);
+        let patched = patch::patch(body, &self.rules)?;
+        for change in &patched.changes {
+            tracing::debug!(change = %change, "request patched");
+        }
+        Ok(patched)
     }
 }
 
@@ -33,13 +44,16 @@ impl AppState {
 /// `store` is true or absent is kept (the public API's default) when the
 /// store is ready; a request that names a previous response needs the
 /// store and fails with its reason when it is off or unavailable.
-pub async fn prepare(state: &AppState, mut request: Map<String, Value>) -> Result<Turn, ApiError> {
-    state.resolve_model(&mut request);
+pub async fn prepare(
+    pipeline: &Pipeline,
+    mut request: Map<String, Value>,
+) -> Result<Turn, ApiError> {
+    pipeline.resolve_model(&mut request);
     // Read before patching: the backend is always sent `store: false`.
     let stores = continuity::client_stores(&request);
     let previous = take_previous(&mut request)?;
-    let mut patched = patch::patch(request, &state.inner.rules)?;
-    let store = &state.inner.store;
+    let mut patched = patch::patch(request, &pipeline.rules)?;
+    let store = &pipeline.store;
     let keep = stores && store.is_ready();
     let strip_reasoning = keep && !continuity::request_encrypted_reasoning(&mut patched.body);
     if strip_reasoning {

@@ -3,6 +3,8 @@
 //! and Claude Code retries what is worth retrying.
 
 use http::StatusCode;
+
+use crate::error::{ApiError, Code};
 use serde_json::{Value, json};
 
 /// Anthropic's status for an overloaded service; not in the HTTP registry.
@@ -93,6 +95,20 @@ impl ErrorType {
 
 fn is_overload(code: Option<&str>) -> bool {
     matches!(code, Some("server_is_overloaded" | "slow_down"))
+}
+
+/// An error of the proxy or the backend in Anthropic's terms: a backend
+/// overload, or the proxy at its limit of requests in flight, is a 529
+/// (Anthropic clients back off and retry an overload).
+impl From<ApiError> for MessagesError {
+    fn from(e: ApiError) -> Self {
+        let error = if e.own == Some(Code::TooManyRequestsInFlight) {
+            MessagesError::new(ErrorType::Overloaded, e.message)
+        } else {
+            MessagesError::from_status(e.status, e.code.as_deref(), e.message)
+        };
+        error.with_retry_after(e.retry_after)
+    }
 }
 
 /// An error answered to an Anthropic client.

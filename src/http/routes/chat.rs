@@ -1,5 +1,6 @@
-//! `POST /v1/chat/completions`: translated to a Responses request, sent the
-//! same way as `/v1/responses`, and translated back, streamed or whole.
+//! `POST /v1/chat/completions`: translated to a Responses request, sent
+//! through the same turn pipeline as `/v1/responses`, and translated back,
+//! streamed as `chat.completion.chunk`s or whole.
 
 use std::time::Instant;
 
@@ -10,13 +11,13 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use serde_json::Value;
 
-use crate::backend::Opened;
-use crate::backend::events::{self as relay, EventStream, StreamError};
+use crate::backend::events::StreamError;
 use crate::dialect::chat::{self, ChunkStream};
 use crate::error::ApiError;
 use crate::http::{AppState, Summary, body, event_stream, with_summary};
 use crate::metrics::Dialect;
-use crate::{patch, sse};
+use crate::sse;
+use crate::turn::answer::{self, Writer};
 
 pub async fn create(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
     let arrived = Instant::now();
@@ -32,73 +33,65 @@ async fn handle(
     summary: &mut Summary,
     arrived: Instant,
 ) -> Result<Response, ApiError> {
-    let request = body::read_json_object(headers, body, state.inner.config.max_body_bytes).await?;
+    let pipeline = state.pipeline();
+    let request = body::read_json_object(headers, body, pipeline.config.max_body_bytes).await?;
     let mut translated = chat::to_responses(Value::Object(request))?;
     for field in &translated.dropped {
         tracing::debug!(field = %field, "chat field dropped");
     }
-    state.resolve_model(&mut translated.body);
-    let patched = patch::patch(translated.body, &state.inner.rules)?;
+    let patched = pipeline.patch(std::mem::take(&mut translated.body))?;
     summary.model = Some(translated.model.clone());
     summary.stream = translated.stream;
-    let Opened {
-        mut events,
-        headers: passed,
-        permit,
-        upstream_id,
-    } = state.inner.upstream.stream(headers, &patched.body).await?;
-    summary.upstream_id = upstream_id;
-    if let Some(tap) = events.tap_mut() {
-        tap.time_first_event(Dialect::Chat, arrived);
-    }
+    let opened = pipeline
+        .open(headers, &patched.body, Dialect::Chat, arrived)
+        .await?;
+    summary.upstream_id = opened.upstream_id;
     if translated.stream {
         let chunks = ChunkStream::new(translated.model, translated.include_usage);
-        let body = Body::from_stream(stream_chunks(events, chunks, permit));
-        return Ok(event_stream(body, passed));
+        let body = answer::stream(opened.events, Chunks(chunks), opened.permit);
+        return Ok(event_stream(Body::from_stream(body), opened.headers));
     }
-    let collected = relay::collect(events).await;
-    drop(permit);
+    let collected = answer::collect(opened.events).await;
+    drop(opened.permit);
     let completion = chat::to_chat_completion(&collected?.to_value(), &translated.model);
     let mut response = (StatusCode::OK, axum::Json(completion)).into_response();
-    response.headers_mut().extend(passed);
+    response.headers_mut().extend(opened.headers);
     Ok(response)
 }
 
-/// Upstream events as `chat.completion.chunk`s, ending with `[DONE]` whatever
-/// happened (clients that wait for it would hang otherwise).
-fn stream_chunks(
-    events: EventStream,
-    chunks: ChunkStream,
-    guard: impl Send + 'static,
-) -> impl futures_util::Stream<Item = Result<Bytes, std::convert::Infallible>> + Send {
-    futures_util::stream::unfold(Some((events, chunks, guard)), |state| async move {
-        let (mut events, mut chunks, guard) = state?;
-        loop {
-            let out: Vec<Value> = match events.next_block().await {
-                Some(Ok(block)) => sse::events(&block)
-                    .filter_map(|e| serde_json::from_str::<Value>(&e.data).ok())
-                    .flat_map(|event| chunks.on_event(&event))
-                    .collect(),
-                Some(Err(e)) => failure(&mut chunks, &e),
-                None if chunks.is_finished() => Vec::new(),
-                None => failure(&mut chunks, &StreamError::ClosedEarly),
-            };
-            let mut bytes: Vec<u8> = out
-                .iter()
-                .flat_map(|c| chat::sse_data(c).to_vec())
-                .collect();
-            if chunks.is_finished() {
-                bytes.extend_from_slice(chat::DONE);
-                return Some((Ok(Bytes::from(bytes)), None));
-            }
-            if !bytes.is_empty() {
-                return Some((Ok(Bytes::from(bytes)), Some((events, chunks, guard))));
-            }
+/// Upstream events as `chat.completion.chunk`s, ending with `[DONE]`
+/// whatever happened (clients that wait for it would hang otherwise).
+#[derive(Debug)]
+struct Chunks(ChunkStream);
+
+impl Chunks {
+    fn wire(&self, chunks: &[Value]) -> Bytes {
+        let mut bytes: Vec<u8> = chunks
+            .iter()
+            .flat_map(|c| chat::sse_data(c).to_vec())
+            .collect();
+        if self.0.is_finished() {
+            bytes.extend_from_slice(chat::DONE);
         }
-    })
+        Bytes::from(bytes)
+    }
 }
 
-fn failure(chunks: &mut ChunkStream, e: &StreamError) -> Vec<Value> {
-    tracing::warn!(error = %e, "upstream stream ended abnormally");
-    chunks.on_upstream_failure(&e.to_string())
+impl Writer for Chunks {
+    async fn block(&mut self, block: Bytes) -> Bytes {
+        let chunks: Vec<Value> = sse::events(&block)
+            .filter_map(|e| serde_json::from_str::<Value>(&e.data).ok())
+            .flat_map(|event| self.0.on_event(&event))
+            .collect();
+        self.wire(&chunks)
+    }
+
+    fn failed(&mut self, e: &StreamError) -> Bytes {
+        let chunks = self.0.on_upstream_failure(&e.to_string());
+        self.wire(&chunks)
+    }
+
+    fn finished(&self) -> bool {
+        self.0.is_finished()
+    }
 }

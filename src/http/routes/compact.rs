@@ -24,8 +24,9 @@ async fn handle(
     body: Body,
     summary: &mut Summary,
 ) -> Result<Response, ApiError> {
-    let request = body::read_json_object(headers, body, state.inner.config.max_body_bytes).await?;
-    let patched = patch::patch_compact(request, &state.inner.rules)?;
+    let request =
+        body::read_json_object(headers, body, state.inner.pipeline.config.max_body_bytes).await?;
+    let patched = patch::patch_compact(request, &state.inner.pipeline.rules)?;
     summary.model = patched
         .body
         .get("model")
@@ -38,7 +39,12 @@ async fn handle(
         body,
         headers: passed,
         upstream_id,
-    } = state.inner.upstream.compact(headers, &patched.body).await?;
+    } = state
+        .inner
+        .pipeline
+        .upstream
+        .compact(headers, &patched.body)
+        .await?;
     summary.upstream_id = upstream_id;
     let mut response = (StatusCode::OK, body).into_response();
     let h = response.headers_mut();

@@ -1,6 +1,7 @@
-//! `POST /v1/responses`: prepare (patch, expand a `previous_response_id`),
-//! forward, and either pass the events through or collect them into one
-//! Responses object; the answer is kept when the client's `store` says so.
+//! `POST /v1/responses`: the turn prepared (patch, a `previous_response_id`
+//! expanded), opened, and either passed through as it streams or collected
+//! into one Responses object; the answer is kept when the client's `store`
+//! says so.
 
 use std::time::Instant;
 
@@ -9,11 +10,11 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use crate::backend::{Opened, events as relay};
 use crate::error::ApiError;
 use crate::http::{AppState, Summary, body, event_stream, with_summary};
 use crate::metrics::Dialect;
-use crate::turn::prepare::{self as conversation, Turn};
+use crate::turn::answer::{self, Passthrough};
+use crate::turn::prepare::{self, Turn};
 
 pub async fn create(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
     let arrived = Instant::now();
@@ -29,8 +30,9 @@ async fn handle(
     summary: &mut Summary,
     arrived: Instant,
 ) -> Result<Response, ApiError> {
-    let request = body::read_json_object(headers, body, state.inner.config.max_body_bytes).await?;
-    let Turn { patched, finish } = conversation::prepare(state, request).await?;
+    let pipeline = state.pipeline();
+    let request = body::read_json_object(headers, body, pipeline.config.max_body_bytes).await?;
+    let Turn { patched, finish } = prepare::prepare(pipeline, request).await?;
     summary.model = patched
         .body
         .get("model")
@@ -40,26 +42,20 @@ async fn handle(
     for change in &patched.changes {
         tracing::debug!(change = %change, "request patched");
     }
-    let Opened {
-        mut events,
-        headers: passed,
-        permit,
-        upstream_id,
-    } = state.inner.upstream.stream(headers, &patched.body).await?;
-    summary.upstream_id = upstream_id;
-    if let Some(tap) = events.tap_mut() {
-        tap.time_first_event(Dialect::Responses, arrived);
-    }
+    let opened = pipeline
+        .open(headers, &patched.body, Dialect::Responses, arrived)
+        .await?;
+    summary.upstream_id = opened.upstream_id;
     if patched.client_stream {
-        let body = Body::from_stream(relay::passthrough(events, finish, permit));
-        return Ok(event_stream(body, passed));
+        let body = answer::stream(opened.events, Passthrough::new(finish), opened.permit);
+        return Ok(event_stream(Body::from_stream(body), opened.headers));
     }
-    let collected = relay::collect(events).await;
-    drop(permit);
+    let collected = answer::collect(opened.events).await;
+    drop(opened.permit);
     let bytes = finish.response(collected?).await;
     let mut response = (StatusCode::OK, bytes).into_response();
     let h = response.headers_mut();
-    h.extend(passed);
+    h.extend(opened.headers);
     h.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),

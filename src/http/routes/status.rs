@@ -11,7 +11,7 @@ use jiff::Timestamp;
 
 use crate::auth::{LoginSummary, NO_ACCOUNT};
 use crate::backend::watch::UsageFetch;
-use crate::error::{ApiError, ErrorKind};
+use crate::error::{ApiError, Code, ErrorKind};
 use crate::http::AppState;
 use crate::metrics;
 use crate::status::{Activation, InFlight, Login, RefreshError, StatusReport, UsageEndpoint};
@@ -24,15 +24,15 @@ pub async fn show(State(state): State<AppState>) -> Response {
 /// `GET /metrics`: the counters, and each login's windows read from the book now.
 pub async fn metrics(State(state): State<AppState>) -> Response {
     let Some(metrics) = state.metrics() else {
-        return ApiError::new(
+        return ApiError::own(
             StatusCode::NOT_FOUND,
             ErrorKind::InvalidRequest,
-            Some("unknown_url"),
+            Code::UnknownUrl,
             "metrics are off: set `metrics = true`",
         )
         .into_response();
     };
-    let book = state.inner.upstream.limits().book();
+    let book = state.inner.pipeline.upstream.limits().book();
     match metrics.encode(book, Timestamp::now()) {
         Ok(text) => ([(header::CONTENT_TYPE, metrics::CONTENT_TYPE)], text).into_response(),
         Err(e) => ApiError::new(
@@ -47,10 +47,10 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
 
 async fn report(state: &AppState) -> StatusReport {
     let inner = &state.inner;
-    let watch = inner.upstream.limits();
-    let summary = inner.upstream.auth().summary();
+    let watch = inner.pipeline.upstream.limits();
+    let summary = inner.pipeline.upstream.auth().summary();
     let usage = match &summary {
-        Ok(_) => watch.refresh_usage(&inner.upstream).await,
+        Ok(_) => watch.refresh_usage(&inner.pipeline.upstream).await,
         Err(_) => UsageFetch::default(),
     };
     let now = Timestamp::now();
@@ -88,7 +88,7 @@ async fn report(state: &AppState) -> StatusReport {
             fetched_at: usage.fetched_at,
             error: usage.error,
         },
-        models_cache_age_seconds: inner.models.age().map(|age| age.as_secs()),
+        models_cache_age_seconds: inner.pipeline.models.age().map(|age| age.as_secs()),
     }
 }
 

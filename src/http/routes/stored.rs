@@ -39,7 +39,13 @@ async fn stored_response(state: &AppState, id: &str, query: Pairs) -> Result<Val
         )
         .with_param("stream"));
     }
-    let stored = state.inner.store.get(id).await.map_err(ApiError::from)?;
+    let stored = state
+        .inner
+        .pipeline
+        .store
+        .get(id)
+        .await
+        .map_err(ApiError::from)?;
     let mut response = stored.ok_or_else(|| not_found(id))?.response;
     if !params.list.encrypted_reasoning {
         strip_encrypted_reasoning(&mut response);
@@ -53,7 +59,14 @@ pub async fn input_items(
     query: Pairs,
 ) -> Response {
     let page = match Params::read(query) {
-        Ok(params) => state.inner.store.input_items(&id, params.list).await,
+        Ok(params) => {
+            state
+                .inner
+                .pipeline
+                .store
+                .input_items(&id, params.list)
+                .await
+        }
         Err(e) => return e.into_response(),
     };
     match page {
@@ -64,7 +77,7 @@ pub async fn input_items(
 }
 
 pub async fn delete(State(state): State<AppState>, Path(id): Path<String>) -> Response {
-    match state.inner.store.delete(&id).await {
+    match state.inner.pipeline.store.delete(&id).await {
         Ok(true) => Json(json!({"id": id, "object": "response", "deleted": true})).into_response(),
         Ok(false) => not_found(&id).into_response(),
         Err(e) => ApiError::from(e).into_response(),

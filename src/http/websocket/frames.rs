@@ -6,8 +6,8 @@
 use axum::http::StatusCode;
 use serde_json::{Map, Value, json};
 
-use crate::error::{ApiError, ErrorKind};
-use crate::patch::{self, Rules};
+use crate::error::{ApiError, Code, ErrorKind};
+use crate::patch::Patched;
 use crate::sse;
 
 /// The frame that asks for a response.
@@ -36,8 +36,12 @@ pub enum ClientFrame {
     Refused(ApiError),
 }
 
-/// Reads a client's text frame, patching a `response.create` by `rules`.
-pub fn read(text: &str, rules: &Rules) -> ClientFrame {
+/// Reads a client's text frame, a `response.create` patched by `patch` (the
+/// turn pipeline's: model names resolved, the backend's rules applied).
+pub fn read(
+    text: &str,
+    patch: impl FnOnce(Map<String, Value>) -> Result<Patched, ApiError>,
+) -> ClientFrame {
     let frame = match serde_json::from_str::<Value>(text) {
         Ok(Value::Object(frame)) => frame,
         Ok(_) => return refused("a frame must be a JSON object"),
@@ -53,13 +57,8 @@ pub fn read(text: &str, rules: &Rules) -> ClientFrame {
         }
         return ClientFrame::Unknown(kind);
     }
-    match patch::patch(frame, rules) {
-        Ok(patched) => {
-            for change in &patched.changes {
-                tracing::debug!(change = %change, "WebSocket request patched");
-            }
-            ClientFrame::Create(patched.body)
-        }
+    match patch(frame) {
+        Ok(patched) => ClientFrame::Create(patched.body),
         Err(e) => ClientFrame::Refused(e),
     }
 }
@@ -85,10 +84,10 @@ pub fn wrapped(e: &ApiError) -> String {
 /// A second `response.create` while one is answered: one request at a time
 /// per socket, as on the backend.
 pub fn in_progress() -> ApiError {
-    ApiError::new(
+    ApiError::own(
         StatusCode::BAD_REQUEST,
         ErrorKind::InvalidRequest,
-        Some("response_in_progress"),
+        Code::ResponseInProgress,
         "A response is already in progress on this connection.",
     )
 }

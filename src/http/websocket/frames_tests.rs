@@ -1,10 +1,12 @@
 use super::*;
 
-fn rules() -> Rules {
-    Rules {
+/// The backend's rules as the pipeline applies them to a frame.
+fn rules() -> impl Fn(Map<String, Value>) -> Result<Patched, ApiError> {
+    let rules = crate::patch::Rules {
         instructions: "be brief".into(),
         strip_fields: vec!["temperature".into()],
-    }
+    };
+    move |body| crate::patch::patch(body, &rules)
 }
 
 #[test]
@@ -16,7 +18,7 @@ fn a_create_frame_is_patched_as_an_http_body_and_keeps_its_socket_fields() {
         "store": true, "temperature": 0.2,
     })
     .to_string();
-    let ClientFrame::Create(body) = read(&text, &rules()) else {
+    let ClientFrame::Create(body) = read(&text, rules()) else {
         panic!("not read as a request");
     };
     assert_eq!(
@@ -32,7 +34,7 @@ fn a_create_frame_is_patched_as_an_http_body_and_keeps_its_socket_fields() {
 
 #[test]
 fn frames_that_are_not_requests_are_told_apart() {
-    let kind = |text: &str| match read(text, &rules()) {
+    let kind = |text: &str| match read(text, rules()) {
         ClientFrame::Create(_) => "create".to_owned(),
         ClientFrame::Legacy => "legacy".to_owned(),
         ClientFrame::Unknown(kind) => format!("unknown {kind}"),

@@ -20,7 +20,9 @@ use crate::backend::events::StreamError;
 use crate::backend::socket::{BackendSocket, Opening};
 use crate::backend::upstream::redacted;
 use crate::error::ApiError;
-use crate::http::{Activity, AppState};
+use crate::http::bookkeeping::Record;
+use crate::http::{Activity, AppState, Summary};
+use crate::metrics::{Dialect, Route};
 
 /// How this client socket reaches the backend.
 #[derive(Debug)]
@@ -68,8 +70,10 @@ impl Link {
 struct Turn {
     id: String,
     start: Instant,
-    model: Option<String>,
-    upstream_id: Option<String>,
+    /// The model, and the backend's request id once known.
+    summary: Summary,
+    /// The first backend frame of the answer was timed.
+    timed: bool,
     /// A place among the requests in flight, as an HTTP request holds one.
     permit: Option<OwnedSemaphorePermit>,
     /// The request, kept until the backend's socket answers it: a socket
@@ -162,8 +166,12 @@ impl Session {
             // Pings are answered by the WebSocket layer.
             Message::Ping(_) | Message::Pong(_) => return ControlFlow::Continue(()),
         };
-        match frames::read(text.as_str(), &self.state.inner.rules) {
-            ClientFrame::Create(body) if self.turn.is_none() => self.start(body, socket).await,
+        let start = Instant::now();
+        let pipeline = self.state.pipeline();
+        match frames::read(text.as_str(), |body| pipeline.patch(body)) {
+            ClientFrame::Create(body) if self.turn.is_none() => {
+                self.start(body, start, socket).await
+            }
             ClientFrame::Create(_) => send(socket, frames::wrapped(&frames::in_progress())).await,
             ClientFrame::Refused(e) => send(socket, frames::wrapped(&e)).await,
             ClientFrame::Legacy | ClientFrame::Unknown(_)
@@ -193,18 +201,27 @@ impl Session {
     }
 
     /// Starts a turn for a patched `response.create`.
-    async fn start(&mut self, body: Map<String, Value>, socket: &mut WebSocket) -> ControlFlow<()> {
+    async fn start(
+        &mut self,
+        body: Map<String, Value>,
+        start: Instant,
+        socket: &mut WebSocket,
+    ) -> ControlFlow<()> {
         self.turns += 1;
         let model = body.get("model").and_then(Value::as_str).map(str::to_owned);
         let mut turn = Turn {
             id: format!("{}.{}", self.id, self.turns),
-            start: Instant::now(),
-            model,
-            upstream_id: None,
+            start,
+            summary: Summary {
+                model,
+                stream: true,
+                upstream_id: None,
+            },
+            timed: false,
             permit: None,
             unanswered: None,
         };
-        if self.state.inner.config.debug {
+        if self.state.inner.pipeline.config.debug {
             tracing::debug!(body = %redacted(&body), "forwarding a WebSocket request");
         }
         let mut sent = self.send_request(&body, &mut turn).await;
@@ -246,7 +263,7 @@ impl Session {
     ) -> Result<(), NotSent> {
         let inner = &self.state.inner;
         if matches!(self.link, Link::Closed) {
-            let opening = inner.sockets.open(&self.headers, body).await;
+            let opening = inner.pipeline.sockets.open(&self.headers, body).await;
             self.link = match opening.map_err(NotSent::Refused)? {
                 Opening::Open(backend) => Link::Socket(backend),
                 Opening::Refused(status) => {
@@ -263,9 +280,9 @@ impl Session {
             Link::Socket(backend) => {
                 backend.check_limits().map_err(NotSent::Refused)?;
                 if turn.permit.is_none() {
-                    turn.permit = Some(inner.upstream.permit().map_err(NotSent::Refused)?);
+                    turn.permit = Some(inner.pipeline.upstream.permit().map_err(NotSent::Refused)?);
                 }
-                turn.upstream_id = backend.upstream_id.clone();
+                turn.summary.upstream_id = backend.upstream_id.clone();
                 let text = serde_json::to_string(body).map_err(|e| {
                     let e = format!("the request could not be encoded: {e}");
                     NotSent::Refused(ApiError::invalid_request(e))
@@ -278,9 +295,9 @@ impl Session {
             }
             Link::Http(http) => {
                 let started = http
-                    .start(&inner.upstream, &self.headers, body.clone())
+                    .start(&inner.pipeline.upstream, &self.headers, body.clone())
                     .await;
-                turn.upstream_id = started.map_err(NotSent::Refused)?;
+                turn.summary.upstream_id = started.map_err(NotSent::Refused)?;
                 Ok(())
             }
             Link::Closed => Err(NotSent::Gone(StreamError::ClosedEarly)),
@@ -292,6 +309,12 @@ impl Session {
             FromBackend::Frame(text) => {
                 if let Some(turn) = &mut self.turn {
                     turn.unanswered = None;
+                    if !turn.timed {
+                        turn.timed = true;
+                        if let Some(metrics) = self.state.metrics() {
+                            metrics.first_event(Dialect::Responses, turn.start.elapsed());
+                        }
+                    }
                 }
                 if let Some(status) = frames::turn_end(text.as_str())
                     && let Some(turn) = self.turn.take()
@@ -341,25 +364,19 @@ impl Session {
         send(socket, frames::wrapped(e)).await
     }
 
-    /// The summary line of a turn, as an HTTP request's (the login's
-    /// windows included).
+    /// The turn's summary record and metrics, as an HTTP request's.
     fn log_turn(&self, turn: Turn, status: u16, end: &str) {
-        let ms = turn.start.elapsed().as_secs_f64() * 1000.0;
-        let [primary, secondary] = self.state.used_percent();
-        tracing::info!(
-            request_id = %turn.id,
-            path = %self.path,
-            model = turn.model.as_deref().unwrap_or("-"),
-            stream = true,
+        Record {
+            id: &turn.id,
+            path: &self.path,
+            route: Route::ResponsesWebSocket,
+            transport: "websocket",
+            summary: &turn.summary,
             status,
-            duration_ms = (ms * 1000.0).round() / 1000.0,
-            upstream_request_id = turn.upstream_id.as_deref().unwrap_or("-"),
-            limit_primary_pct = primary.map(tracing::field::display),
-            limit_secondary_pct = secondary.map(tracing::field::display),
-            transport = "websocket",
-            end,
-            "request finished"
-        );
+            elapsed: turn.start.elapsed(),
+            end: Some(end),
+        }
+        .write(&self.state);
     }
 }
 

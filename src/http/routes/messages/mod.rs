@@ -6,27 +6,29 @@
 
 mod stream;
 
+use std::time::Instant;
+
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value};
 
-use crate::backend::{Opened, events as relay};
 use crate::dialect::messages::{
     self, Catalogue, ErrorType, MessagesError, StreamTranslator, Translated, translate_request,
 };
-use crate::error::ApiError;
 use crate::http::{AppState, Summary, body, event_stream};
-use crate::patch::{self, Patched};
+use crate::metrics::Dialect;
+use crate::patch::Patched;
+use crate::turn::Pipeline;
+use crate::turn::answer;
 
-/// The proxy's own refusal when it forwards as many requests as it may:
-/// Anthropic clients back off and retry an overload.
-const AT_CAPACITY: &str = "too_many_requests_in_flight";
+use self::stream::AnthropicEvents;
 
 pub async fn create(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+    let arrived = Instant::now();
     let mut summary = Summary::default();
-    let result = handle(&state, &headers, body, &mut summary).await;
+    let result = handle(&state, &headers, body, &mut summary, arrived).await;
     with_summary(result, summary)
 }
 
@@ -35,66 +37,55 @@ async fn handle(
     headers: &HeaderMap,
     body: Body,
     summary: &mut Summary,
+    arrived: Instant,
 ) -> Result<Response, MessagesError> {
-    let inner = &state.inner;
-    let request = body::read_json_object(headers, body, inner.config.max_body_bytes)
+    let pipeline = state.pipeline();
+    let request = body::read_json_object(headers, body, pipeline.config.max_body_bytes)
         .await
-        .map_err(from_api)?;
-    let (translated, patched) = translate(state, request).await?;
+        .map_err(MessagesError::from)?;
+    let (translated, patched) = translate(pipeline, request).await?;
     summary.model = Some(translated.model.clone());
     summary.stream = translated.stream;
-    let Opened {
-        events,
-        headers: passed,
-        permit,
-        upstream_id,
-    } = inner
-        .upstream
-        .stream(headers, &patched.body)
+    let opened = pipeline
+        .open(headers, &patched.body, Dialect::Messages, arrived)
         .await
-        .map_err(from_api)?;
-    summary.upstream_id = upstream_id;
+        .map_err(MessagesError::from)?;
+    summary.upstream_id = opened.upstream_id;
     if translated.stream {
         let translator = StreamTranslator::new(translated.model, translated.tool_names);
-        let body = Body::from_stream(stream::anthropic_events(
-            events,
-            translator,
-            permit,
-            stream::PING_AFTER,
-        ));
-        return Ok(event_stream(body, passed));
+        let writer = AnthropicEvents::new(translator, stream::PING_AFTER);
+        let body = answer::stream(opened.events, writer, opened.permit);
+        return Ok(event_stream(Body::from_stream(body), opened.headers));
     }
-    let collected = relay::collect(events).await;
-    drop(permit);
+    let collected = answer::collect(opened.events).await;
+    drop(opened.permit);
     let message = messages::to_message(
-        &collected.map_err(from_api)?.to_value(),
+        &collected.map_err(MessagesError::from)?.to_value(),
         &translated.model,
         &translated.tool_names,
     );
     let mut response = (StatusCode::OK, axum::Json(message)).into_response();
-    response.headers_mut().extend(passed);
+    response.headers_mut().extend(opened.headers);
     Ok(response)
 }
 
 /// The Responses request for a Messages one: the model resolved (the
 /// Anthropic map, then `model_aliases`) and the backend's rules applied.
 async fn translate(
-    state: &AppState,
+    pipeline: &Pipeline,
     request: Map<String, Value>,
 ) -> Result<(Translated, Patched), MessagesError> {
-    let inner = &state.inner;
-    let catalogue = inner.models.catalogue(state).await;
+    let catalogue = pipeline.models.catalogue(&pipeline.upstream).await;
     let mut translated = translate_request(
         Value::Object(request),
-        &inner.config.anthropic_models,
+        &pipeline.config.anthropic_models,
         &catalogue,
     )?;
     for field in &translated.dropped {
         tracing::debug!(field = %field, "messages field dropped");
     }
-    state.resolve_model(&mut translated.body);
     let body = std::mem::take(&mut translated.body);
-    let patched = patch::patch(body, &inner.rules).map_err(from_api)?;
+    let patched = pipeline.patch(body).map_err(MessagesError::from)?;
     let backend_model = patched.body.get("model").and_then(Value::as_str);
     tracing::debug!(
         model = %translated.model,
@@ -114,10 +105,10 @@ pub async fn count_tokens(
 ) -> Response {
     let mut summary = Summary::default();
     let result = async {
-        let limit = state.inner.config.max_body_bytes;
+        let limit = state.pipeline().config.max_body_bytes;
         let request = body::read_json_object(&headers, body, limit)
             .await
-            .map_err(from_api)?;
+            .map_err(MessagesError::from)?;
         summary.model = request
             .get("model")
             .and_then(Value::as_str)
@@ -126,7 +117,7 @@ pub async fn count_tokens(
         let counted = tokio::task::spawn_blocking(move || {
             messages::count_tokens(
                 Value::Object(request),
-                &counting.inner.config.anthropic_models,
+                &counting.pipeline().config.anthropic_models,
                 &Catalogue::default(),
             )
         })
@@ -138,36 +129,8 @@ pub async fn count_tokens(
     with_summary(result, summary)
 }
 
-/// Whether `path` is one of Anthropic's routes, answered in its error shape.
-pub fn is_messages_path(path: &str) -> bool {
-    path == "/v1/messages" || path.starts_with("/v1/messages/")
-}
-
-/// An error of the proxy or the backend in Anthropic's terms: a backend
-/// overload, or the proxy at its limit of requests in flight, is a 529.
-pub fn from_api(e: ApiError) -> MessagesError {
-    let error = if e.code.as_deref() == Some(AT_CAPACITY) {
-        MessagesError::new(ErrorType::Overloaded, e.message)
-    } else {
-        MessagesError::from_status(e.status, e.code.as_deref(), e.message)
-    };
-    error.with_retry_after(e.retry_after)
-}
-
-/// `{"type":"error","error":{"type","message"}}` with its status and, for a
-/// limit, `retry-after`.
-pub fn error_response(e: MessagesError) -> Response {
-    let mut response = (e.status, axum::Json(e.body())).into_response();
-    if let Some(secs) = e.retry_after {
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
-    }
-    response
-}
-
 fn with_summary(result: Result<Response, MessagesError>, summary: Summary) -> Response {
-    let mut response = result.unwrap_or_else(error_response);
+    let mut response = result.unwrap_or_else(IntoResponse::into_response);
     response.extensions_mut().insert(summary);
     response
 }
