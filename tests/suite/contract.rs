@@ -39,18 +39,8 @@ macro_rules! contract {
 }
 
 contract! {
-    model_alias: [
-        responses,
-        chat,
-        messages,
-        #[ignore = "pending: one turn pipeline"] websocket,
-    ];
-    effort_suffix: [
-        responses,
-        chat,
-        messages,
-        #[ignore = "pending: one turn pipeline"] websocket,
-    ];
+    model_alias: [responses, chat, messages, websocket];
+    effort_suffix: [responses, chat, messages, websocket];
     kept_and_chained: [responses, chat, messages, websocket];
     usage_limit_cooldown: [responses, chat, messages, websocket];
     refresh_after_401: [responses, chat, messages, websocket];
@@ -61,18 +51,8 @@ contract! {
         messages,
         websocket,
     ];
-    counted_and_timed_collected: [
-        responses,
-        chat,
-        #[ignore = "pending: one turn pipeline"] messages,
-        #[ignore = "pending: one turn pipeline"] websocket,
-    ];
-    counted_and_timed_streamed: [
-        responses,
-        chat,
-        #[ignore = "pending: one turn pipeline"] messages,
-        #[ignore = "pending: one turn pipeline"] websocket,
-    ];
+    counted_and_timed_collected: [responses, chat, messages, websocket];
+    counted_and_timed_streamed: [responses, chat, messages, websocket];
     summary_record: [
         responses,
         chat,

@@ -53,13 +53,13 @@ impl Records {
         (records, Capturing)
     }
 
-    /// The summary records ("request finished") of requests on `path`.
-    pub fn summaries(&self, path: &str) -> Vec<Record> {
+    /// The summary records ("request finished") that `wanted` keeps, oldest first.
+    pub fn summaries(&self, wanted: impl Fn(&Record) -> bool) -> Vec<Record> {
         let records = self.0.lock().unwrap();
         records
             .iter()
             .filter(|r| r.get("message").map(String::as_str) == Some("request finished"))
-            .filter(|r| r.get("path").map(String::as_str) == Some(path))
+            .filter(|r| wanted(r))
             .cloned()
             .collect()
     }
