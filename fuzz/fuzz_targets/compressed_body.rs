@@ -38,6 +38,9 @@ fuzz_target!(|input: &[u8]| {
 
     if body.len() <= LIMIT {
         let compressed = compression::zstd(body).expect("zstd compresses");
-        assert_eq!(decode(Encoding::Zstd, &[&compressed]).as_deref(), Some(body));
+        assert_eq!(
+            decode(Encoding::Zstd, &[&compressed]).as_deref(),
+            Some(body)
+        );
     }
 });

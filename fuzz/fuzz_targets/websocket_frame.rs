@@ -1,12 +1,13 @@
 //! The WebSocket door's frame reader: any text as a client's frame is told
 //! apart (a request, a legacy frame, an unknown kind, a refusal) without a
-//! panic, a `response.create` comes out patched and, made an HTTP body,
-//! without the socket-only fields; the same text read as a backend frame
-//! ends a turn only when it is a terminal event.
+//! panic; a `response.create` comes out patched by the backend's rules (the
+//! patch the pipeline hands the reader) and, made an HTTP body, without the
+//! socket-only fields; the same text read as a backend frame ends a turn
+//! only when it is a terminal event.
 #![no_main]
 
 use codex_responses_proxy::http::websocket::frames::{self, ClientFrame};
-use codex_responses_proxy::patch::Rules;
+use codex_responses_proxy::patch::{self, Rules};
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
 
@@ -18,8 +19,11 @@ fuzz_target!(|input: &[u8]| {
         instructions: "You are a helpful assistant.".into(),
         strip_fields: vec!["temperature".into(), "top_p".into()],
     };
-    if let ClientFrame::Create(body) = frames::read(text, &rules) {
-        assert_eq!(body.get("type").and_then(Value::as_str), Some(frames::CREATE));
+    if let ClientFrame::Create(body) = frames::read(text, |body| patch::patch(body, &rules)) {
+        assert_eq!(
+            body.get("type").and_then(Value::as_str),
+            Some(frames::CREATE)
+        );
         assert_eq!(body.get("stream"), Some(&Value::Bool(true)));
         assert_eq!(body.get("store"), Some(&Value::Bool(false)));
         let http = frames::for_http(body);
