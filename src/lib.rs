@@ -62,6 +62,7 @@ use crate::auth::refresh::Refresher;
 use crate::backend::watch::LimitsWatch;
 use crate::backend::{Sockets, Upstream};
 use crate::config::Config;
+use crate::http::boundary::Boundary;
 use crate::http::serve::ServeOptions;
 use crate::http::{AppState, Listener};
 use crate::metrics::Metrics;
@@ -104,8 +105,9 @@ impl Daemon {
             }
             None => None,
         };
+        let boundary = Boundary::new(&config.names()?);
         Ok(Daemon {
-            state: AppState::new(config, upstream, sockets, client_key),
+            state: AppState::new(config, upstream, sockets, client_key, boundary),
         })
     }
 

@@ -10,6 +10,7 @@ use axum::http::HeaderValue;
 
 use super::AuthError;
 use super::file::{self, AuthFile, LoadError};
+use super::refresh::RefreshError;
 
 /// Refresh this long before the access token expires, so that a request in
 /// flight does not meet an expiry on the way.
@@ -69,6 +70,17 @@ pub(super) struct Login {
 }
 
 impl Login {
+    /// The login in the bytes of a refreshed file, when its tokens are usable.
+    pub(super) fn from_refreshed(bytes: &[u8]) -> Result<Arc<Self>, AuthError> {
+        let file = file::parse(bytes).map_err(|e| {
+            AuthError::Refresh(RefreshError::Transient {
+                reason: format!("the token endpoint returned unusable tokens ({e:?})"),
+                unavailable: false,
+            })
+        })?;
+        Login::new(file)
+    }
+
     pub(super) fn new(file: AuthFile) -> Result<Arc<Self>, AuthError> {
         let credentials = Arc::new(Credentials::new(&file.tokens)?);
         Ok(Arc::new(Login { file, credentials }))

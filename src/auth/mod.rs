@@ -11,6 +11,7 @@
 //!   interrupted (`recover`), under the same lock.
 
 mod credentials;
+mod error;
 pub mod file;
 pub mod jwt;
 pub mod lock;
@@ -27,19 +28,11 @@ use serde_json::{Map, Value};
 
 use self::credentials::Login;
 pub use self::credentials::{Credentials, NO_ACCOUNT};
-use self::file::{LoadError, NewTokens, Stamp};
+pub use self::error::{AuthError, RefreshFailure};
+use self::file::{NewTokens, Stamp};
 use self::refresh::{RefreshError, Refresher};
 use self::refused::Refusal;
 use self::writeback::Pause;
-
-/// Why a request has no credentials.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum AuthError {
-    #[error(transparent)]
-    Login(#[from] LoadError),
-    #[error(transparent)]
-    Refresh(#[from] RefreshError),
-}
 
 #[derive(Debug, Default)]
 struct State {
@@ -52,16 +45,6 @@ struct State {
     unsaved: Option<Map<String, Value>>,
     /// Why this process's last refresh failed; cleared by one that works.
     refresh_failure: Option<RefreshFailure>,
-}
-
-/// A refresh that failed, for `/v1/status`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RefreshFailure {
-    pub at: SystemTime,
-    /// In plain words, with what to do about it.
-    pub message: String,
-    /// The login is dead until `codex login`.
-    pub permanent: bool,
 }
 
 /// The token source. Cheap to clone.
@@ -319,7 +302,7 @@ impl Auth {
         let (bytes, staged) = writeback::put(prepared, &doc);
         let pause = self.inner.pause.clone();
         let joined = tokio::task::spawn_blocking(move || {
-            let saved = writeback::complete(staged, &bytes, &pause, usable_login);
+            let saved = writeback::complete(staged, &bytes, &pause, Login::from_refreshed);
             (doc, saved)
         })
         .await;
@@ -404,15 +387,4 @@ impl Auth {
             Err(e) => tracing::debug!(error = %e, "saving the refreshed login failed again"),
         }
     }
-}
-
-/// The login in the bytes of a refreshed file, when its tokens are usable.
-fn usable_login(bytes: &[u8]) -> Result<Arc<Login>, AuthError> {
-    let file = file::parse(bytes).map_err(|e| {
-        AuthError::Refresh(RefreshError::Transient {
-            reason: format!("the token endpoint returned unusable tokens ({e:?})"),
-            unavailable: false,
-        })
-    })?;
-    Login::new(file)
 }

@@ -213,7 +213,7 @@ impl LimitsWatch {
         }
         fetch.attempted = Some(Instant::now());
         let result = match upstream.usage().await {
-            Ok(response) => self.read_usage(response).await,
+            Ok(response) => self.read_usage(response).await.map_err(|e| e.to_string()),
             Err(e) => Err(e.message),
         };
         match result {
@@ -226,14 +226,14 @@ impl LimitsWatch {
         fetch.clone()
     }
 
-    async fn read_usage(&self, response: reqwest::Response) -> Result<(), String> {
+    async fn read_usage(&self, response: reqwest::Response) -> Result<(), usage::UsageError> {
         let account = response.extensions().get::<AnsweredFor>().cloned();
         let status = response.status().as_u16();
         let body = tokio::time::timeout(usage::USAGE_TIMEOUT, response.bytes())
             .await
-            .map_err(|_| usage::UsageError::Unreachable("timed out".into()).to_string())?
-            .map_err(|e| usage::UsageError::Unreachable(net::describe(&e)).to_string())?;
-        let limits = usage::read(status, &body, Timestamp::now()).map_err(|e| e.to_string())?;
+            .map_err(|_| usage::UsageError::Unreachable("timed out".into()))?
+            .map_err(|e| usage::UsageError::Unreachable(net::describe(&e)))?;
+        let limits = usage::read(status, &body, Timestamp::now())?;
         let account = account.map_or_else(|| Arc::from(crate::auth::NO_ACCOUNT), |a| a.0);
         self.observe(&account, limits);
         Ok(())

@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 use serde::{Deserialize, Serialize, Serializer};
 
-use crate::store::StoreMode;
+use super::store::StoreMode;
+use super::values::aliases::NotAPair;
 
 /// Command line of the daemon.
 #[derive(Debug, Parser)]
@@ -151,12 +152,12 @@ fn model_entry(arg: &str) -> Result<(String, String), ModelEntryError> {
     }
 }
 
-fn alias_pair(text: &str) -> Result<(String, String), String> {
+fn alias_pair(text: &str) -> Result<(String, String), NotAPair> {
     match text.split_once('=') {
         Some((alias, model)) if !alias.trim().is_empty() && !model.trim().is_empty() => {
             Ok((alias.trim().to_owned(), model.trim().to_owned()))
         }
-        _ => Err(format!("expected ALIAS=MODEL, got {text:?}")),
+        _ => Err(NotAPair(text.to_owned())),
     }
 }
 

@@ -4,6 +4,10 @@
 //! environment < command-line flags. The key names are the public interface.
 
 mod cli;
+mod error;
+pub mod hosts;
+pub mod store;
+pub use self::error::{ConfigError, source_of};
 mod values;
 pub(crate) use self::values::duration;
 
@@ -16,11 +20,11 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
 pub use self::cli::{Cli, Command, Flags, LogTarget};
+use self::store::{self as store_options, StoreMode, StoreOptions};
 pub use self::values::{HttpUrl, ListenAddr, ValueError};
 use self::values::{aliases, list, text};
 use crate::dialect::messages::ModelMap;
 use crate::models::aliases::ModelAliases;
-use crate::store::{StoreMode, StoreOptions, options as store_options};
 
 /// Prefix of the environment variables that set configuration keys.
 pub const ENV_PREFIX: &str = "CODEX_RESPONSES_PROXY_";
@@ -213,39 +217,6 @@ fn default_config_file() -> Option<PathBuf> {
     Some(base.join("codex-responses-proxy").join("config.toml"))
 }
 
-/// A configuration that cannot be used; the message names the key and its source.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("{0}")]
-    Figment(Box<figment::Error>),
-    #[error("configuration file {0} does not exist")]
-    MissingFile(PathBuf),
-    #[error("invalid value for `{key}` (from {origin}): {reason}")]
-    Invalid {
-        key: String,
-        origin: String,
-        reason: String,
-    },
-}
-
-impl From<figment::Error> for ConfigError {
-    /// A value that did not parse names its key and where it came from.
-    fn from(e: figment::Error) -> Self {
-        match (e.path.last(), &e.kind) {
-            (Some(key), figment::error::Kind::Message(reason)) => ConfigError::Invalid {
-                key: key.clone(),
-                origin: e
-                    .metadata
-                    .as_ref()
-                    .map(origin_name)
-                    .unwrap_or_else(|| "default".into()),
-                reason: reason.clone(),
-            },
-            _ => ConfigError::Figment(Box::new(e)),
-        }
-    }
-}
-
 /// The layered configuration before extraction, kept so `doctor` can say
 /// where each value came from.
 #[derive(Debug)]
@@ -306,8 +277,6 @@ impl Config {
                 ),
             ));
         }
-        crate::http::boundary::validate(&self.allowed_hosts, &self.allowed_origins)
-            .map_err(|e| invalid(e.key(), e.to_string()))?;
         tracing_subscriber::EnvFilter::try_new(&self.log_level)
             .map_err(|e| invalid("log_level", e.to_string()))?;
         for (key, zero) in [
@@ -342,9 +311,14 @@ impl Config {
         if self.instructions.trim().is_empty() {
             return Err(invalid("instructions", "must not be empty".into()));
         }
-        crate::http::boundary::validate(&self.allowed_hosts, &self.allowed_origins)
-            .map_err(|e| invalid(e.key(), e.to_string()))?;
+        self.names().map_err(|e| invalid(e.key(), e.to_string()))?;
         Ok(())
+    }
+
+    /// `allowed_hosts` and `allowed_origins`, parsed (loading refuses a
+    /// configuration whose entries do not parse).
+    pub fn names(&self) -> Result<hosts::Names, hosts::EntryError> {
+        hosts::parse(&self.allowed_hosts, &self.allowed_origins)
     }
 
     /// How many worker threads serve connections.
@@ -378,26 +352,6 @@ impl Config {
     /// The configuration as TOML, for `--print-config`.
     pub fn to_toml(&self) -> String {
         toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot render: {e}\n"))
-    }
-}
-
-/// Where `key` got its value: "default", "TOML file /path", "environment variable(s)", ….
-pub fn source_of(figment: &Figment, key: &str) -> String {
-    figment
-        .find_metadata(key)
-        .map(origin_name)
-        .unwrap_or_else(|| "default".into())
-}
-
-fn origin_name(meta: &figment::Metadata) -> String {
-    // Serialized providers are named after their type: say what they are.
-    match &meta.source {
-        Some(figment::Source::Code(_)) if meta.name.ends_with("Flags") => {
-            "command-line flag".into()
-        }
-        Some(figment::Source::Code(_)) => "default".into(),
-        Some(src) => format!("{} {src}", meta.name),
-        None => meta.name.to_string(),
     }
 }
 

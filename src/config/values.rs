@@ -217,14 +217,19 @@ pub(super) mod aliases {
         }
     }
 
+    /// A pair that is not `ALIAS=MODEL`.
+    #[derive(Debug, thiserror::Error)]
+    #[error("expected ALIAS=MODEL, got {0:?}")]
+    pub struct NotAPair(pub String);
+
     /// `a=b, c=d` as a map.
-    pub fn parse(text: &str) -> Result<BTreeMap<String, String>, String> {
+    pub fn parse(text: &str) -> Result<BTreeMap<String, String>, NotAPair> {
         text.split(',')
             .map(str::trim)
             .filter(|pair| !pair.is_empty())
             .map(|pair| match pair.split_once('=') {
                 Some((alias, model)) => Ok((alias.trim().to_owned(), model.trim().to_owned())),
-                None => Err(format!("expected ALIAS=MODEL, got {pair:?}")),
+                None => Err(NotAPair(pair.to_owned())),
             })
             .collect()
     }

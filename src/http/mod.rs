@@ -46,6 +46,8 @@ pub(crate) struct Inner {
     pub pipeline: Pipeline,
     pub activity: Arc<Activity>,
     pub client_key: Option<Vec<u8>>,
+    /// Who may send a request at all.
+    pub boundary: Arc<boundary::Boundary>,
     /// Where the daemon listens, for `/v1/status`.
     pub serving: Mutex<Serving>,
 }
@@ -65,6 +67,7 @@ impl AppState {
         upstream: Upstream,
         sockets: Sockets,
         client_key: Option<Vec<u8>>,
+        boundary: boundary::Boundary,
     ) -> Self {
         AppState {
             inner: Arc::new(Inner {
@@ -72,6 +75,7 @@ impl AppState {
                 serving: Mutex::default(),
                 pipeline: Pipeline::new(config, upstream, sockets),
                 client_key,
+                boundary: Arc::new(boundary),
             }),
         }
     }
@@ -171,10 +175,7 @@ pub fn router(state: AppState) -> Router {
         // Outermost: a request a web page may not send is refused before the
         // client key is looked at and before anything is read.
         .layer(middleware::from_fn_with_state(
-            Arc::new(boundary::Boundary::new(
-                &state.inner.pipeline.config.allowed_hosts,
-                &state.inner.pipeline.config.allowed_origins,
-            )),
+            state.inner.boundary.clone(),
             boundary::guard,
         ))
         .with_state(state)

@@ -38,13 +38,13 @@ mod evict;
 mod handle;
 pub mod list;
 mod open;
-pub mod options;
 
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 
+pub use crate::config::store as options;
 pub use db::Db;
 pub use evict::Evicted;
 pub use handle::Store;

@@ -5,7 +5,7 @@
 //! [`answer`] drives the events to the door's writer or collects them,
 //! [`collect`] builds one Responses object from the events, and [`finish`]
 //! makes the answer the client gets (and commits it to the store when
-//! kept). The doors in [`crate::http`] decode their dialect, hand the turn
+//! kept). The doors (the `http` module) decode their dialect, hand the turn
 //! here, encode the answer, and write one summary record per turn.
 
 pub mod answer;

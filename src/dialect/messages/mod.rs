@@ -20,6 +20,7 @@
 mod content;
 pub mod errors;
 pub mod models;
+mod read;
 pub mod request;
 pub mod response;
 pub mod signature;

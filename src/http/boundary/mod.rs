@@ -19,8 +19,7 @@ use http_body_util::BodyExt;
 
 use crate::error::{ApiError, ErrorKind};
 
-mod names;
-use names::{HostEntry, host_entry, is_loopback, is_origin, normal_origin};
+use crate::config::hosts::{Hosts, Names, host_entry, is_loopback, normal_origin};
 
 /// Marks a request that arrived over a Unix socket; the accept loop inserts it.
 #[derive(Debug, Clone, Copy)]
@@ -51,29 +50,11 @@ const PREFLIGHT_MAX_AGE: &str = "600";
 const DRAIN_TIME: Duration = Duration::from_secs(1);
 const DRAIN_BYTES: usize = 1024 * 1024;
 
-/// What may reach the daemon: built from `allowed_hosts` and `allowed_origins`.
-///
-/// An entry that does not parse matches nothing (configuration loading
-/// refuses such entries first, see [`validate`]).
+/// What may reach the daemon: `allowed_hosts` and `allowed_origins`, as
+/// the configuration parsed them.
 #[derive(Debug, Clone, Default)]
 pub struct Boundary {
-    hosts: Hosts,
-    /// Lowercase, without a trailing slash.
-    origins: Vec<String>,
-}
-
-#[derive(Debug, Clone)]
-enum Hosts {
-    /// `*`: the check is off.
-    Any,
-    /// Loopback names, plus these.
-    Listed(Vec<HostEntry>),
-}
-
-impl Default for Hosts {
-    fn default() -> Self {
-        Hosts::Listed(Vec::new())
-    }
+    names: Names,
 }
 
 /// What to do with a request.
@@ -126,66 +107,11 @@ impl Refusal {
     }
 }
 
-/// An `allowed_hosts` or `allowed_origins` entry that cannot be used.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum EntryError {
-    #[error("{0:?} is not a host name, an IP address (IPv6 in brackets) or NAME:PORT")]
-    Host(String),
-    #[error("{0:?} is not an origin: write scheme://host[:port], e.g. http://localhost:3000")]
-    Origin(String),
-    #[error(
-        "{0:?} cannot be allowed: list the exact origins (scheme://host[:port]) of the pages \
-         you trust; a wildcard would let every web page spend the subscription"
-    )]
-    OriginWildcard(String),
-}
-
-impl EntryError {
-    /// The configuration key the entry belongs to.
-    pub fn key(&self) -> &'static str {
-        match self {
-            EntryError::Host(_) => "allowed_hosts",
-            EntryError::Origin(_) | EntryError::OriginWildcard(_) => "allowed_origins",
-        }
-    }
-}
-
-/// Checks every entry of both settings, for configuration loading.
-pub fn validate(allowed_hosts: &[String], allowed_origins: &[String]) -> Result<(), EntryError> {
-    for host in allowed_hosts.iter().map(|h| h.trim()) {
-        if host != "*" && host_entry(host).is_none() {
-            return Err(EntryError::Host(host.to_owned()));
-        }
-    }
-    for origin in allowed_origins.iter().map(|o| o.trim()) {
-        if origin == "*" || origin.eq_ignore_ascii_case("null") {
-            return Err(EntryError::OriginWildcard(origin.to_owned()));
-        }
-        if !is_origin(&normal_origin(origin)) {
-            return Err(EntryError::Origin(origin.to_owned()));
-        }
-    }
-    Ok(())
-}
-
 impl Boundary {
-    pub fn new(allowed_hosts: &[String], allowed_origins: &[String]) -> Self {
-        let hosts = if allowed_hosts.iter().any(|h| h.trim() == "*") {
-            Hosts::Any
-        } else {
-            Hosts::Listed(
-                allowed_hosts
-                    .iter()
-                    .filter_map(|h| host_entry(h.trim()))
-                    .collect(),
-            )
-        };
-        let origins = allowed_origins
-            .iter()
-            .map(|o| normal_origin(o.trim()))
-            .filter(|o| is_origin(o))
-            .collect();
-        Boundary { hosts, origins }
+    pub fn new(names: &Names) -> Self {
+        Boundary {
+            names: names.clone(),
+        }
     }
 
     /// Decides on a request from its method, target and headers, and whether
@@ -235,7 +161,7 @@ impl Boundary {
 
     /// Whether a `Host` value (`name`, `name:port`, `[v6]:port`) names this daemon.
     pub fn host_allowed(&self, host: &str) -> bool {
-        let entries = match &self.hosts {
+        let entries = match &self.names.hosts {
             Hosts::Any => return true,
             Hosts::Listed(entries) => entries,
         };
@@ -255,7 +181,7 @@ impl Boundary {
             return Err(Refusal::NullOrigin);
         }
         let normal = normal_origin(text);
-        if self.origins.contains(&normal) {
+        if self.names.origins.contains(&normal) {
             Ok(())
         } else {
             Err(Refusal::Origin(text.to_owned()))

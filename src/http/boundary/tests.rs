@@ -2,13 +2,34 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use super::*;
+use crate::config::hosts::{EntryError, parse};
 
 fn strings(list: &[&str]) -> Vec<String> {
     list.iter().map(|s| s.to_string()).collect()
 }
 
+/// A boundary of the entries that parse (configuration loading refuses the
+/// others first, see `validate`).
 fn boundary(hosts: &[&str], origins: &[&str]) -> Boundary {
-    Boundary::new(&strings(hosts), &strings(origins))
+    let usable = |list: &[&str], host: bool| -> Vec<String> {
+        strings(list)
+            .into_iter()
+            .filter(|e| {
+                let one = std::slice::from_ref(e);
+                if host {
+                    parse(one, &[])
+                } else {
+                    parse(&[], one)
+                }
+                .is_ok()
+            })
+            .collect()
+    };
+    Boundary::new(&parse(&usable(hosts, true), &usable(origins, false)).unwrap())
+}
+
+fn validate(hosts: &[String], origins: &[String]) -> Result<(), EntryError> {
+    parse(hosts, origins).map(|_| ())
 }
 
 fn headers(pairs: &[(&str, &str)]) -> HeaderMap {

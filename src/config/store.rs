@@ -46,7 +46,7 @@ pub struct StoreOptions {
     /// Stored JSON bytes kept at most; the least recently used go first.
     pub max_bytes: u64,
     /// A response unused (neither written nor chained from) for this long is dropped.
-    #[serde(with = "crate::config::duration")]
+    #[serde(with = "super::duration")]
     pub ttl: Duration,
 }
 
