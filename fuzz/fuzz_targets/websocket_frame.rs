@@ -3,11 +3,12 @@
 //! panic; a `response.create` comes out patched by the backend's rules (the
 //! patch the pipeline hands the reader) and, made an HTTP body, without the
 //! socket-only fields; the same text read as a backend frame ends a turn
-//! only when it is a terminal event.
+//! when, and only when, its kind is a terminal event's.
 #![no_main]
 
 use codex_responses_proxy::http::websocket::frames::{self, ClientFrame};
 use codex_responses_proxy::patch::{self, Rules};
+use codex_responses_proxy::sse;
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
 
@@ -32,7 +33,13 @@ fuzz_target!(|input: &[u8]| {
         }
         serde_json::to_vec(&http).expect("an HTTP body serializes");
     }
-    if frames::turn_end(text).is_some() {
-        assert!(serde_json::from_str::<Value>(text).is_ok());
+    // A backend frame's kind alone says whether it ends the turn (read
+    // cheaply where the backend puts it, first), and only an `error` ends
+    // it with another status than 200.
+    let kind = sse::json_type(text);
+    let end = frames::turn_end(text);
+    assert_eq!(end.is_some(), kind.as_deref().is_some_and(sse::is_terminal));
+    if kind.as_deref() != Some("error") {
+        assert!(end.is_none_or(|status| status == 200));
     }
 });
