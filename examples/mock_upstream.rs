@@ -15,7 +15,11 @@
 //! flight; `ws-pace MS` does the same for the next WebSocket answer;
 //! `primary PCT` makes every later answer report the 5-hour window PCT % used;
 //! `tool NAME ARGS` makes the next HTTP answer a call of the tool NAME with
-//! the JSON arguments ARGS, so a client can go through a tool round trip.
+//! the JSON arguments ARGS, so a client can go through a tool round trip;
+//! `overflow` makes the next HTTP answer fail with `context_length_exceeded`
+//! (as for an input past the model's window), so a client can be seen
+//! compacting its conversation. An input holding the text
+//! `[mock: context overflow]` always gets that answer.
 //! Each line is acknowledged on stdout once it holds.
 //!
 //! The Codex CLI talks to it directly with that CODEX_HOME and a provider
@@ -109,6 +113,13 @@ async fn main() -> anyhow::Result<()> {
                 }
                 println!("primary window now {pct}% used");
             }
+            Command::Overflow => {
+                backend.push_answer(Answer::Events {
+                    events: backend.state.overflow_events(),
+                    pace: Duration::ZERO,
+                });
+                println!("next answer overflows the context window");
+            }
             Command::Tool { name, arguments } => {
                 calls += 1;
                 backend.push_answer(Answer::Events {
@@ -133,6 +144,8 @@ enum Command {
     Tool { name: String, arguments: String },
     /// The share of the 5-hour window every later answer reports.
     Primary(u64),
+    /// The next HTTP answer fails as past the model's window.
+    Overflow,
 }
 
 impl Command {
@@ -148,6 +161,9 @@ impl Command {
                 name: name.to_owned(),
                 arguments: arguments.trim().to_owned(),
             });
+        }
+        if line.trim() == "overflow" {
+            return Some(Command::Overflow);
         }
         if let Some(rest) = line.strip_prefix("primary ") {
             return ms(rest).map(Command::Primary);

@@ -11,11 +11,14 @@ let
   shared = import ./options.nix {
     inherit lib pkgs;
     withUsers = true;
+    withGrafana = true;
   };
   cfg = config.services.codex-responses-proxy;
   rendered = shared.renderedUnits cfg;
 in
 {
+  imports = [ ./grafana.nix ];
+
   options.services.codex-responses-proxy = shared.option;
 
   config = lib.mkIf (rendered != [ ]) {

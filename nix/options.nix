@@ -2,11 +2,13 @@
 # home-manager module, and the units they render.
 #
 # `withUsers` adds the NixOS-only `users` option: NixOS installs user units
-# for every user, so it needs a way to say who runs them.
+# for every user, so it needs a way to say who runs them. `withGrafana` adds
+# the NixOS-only `grafanaDashboard` option (nix/grafana.nix acts on it).
 {
   lib,
   pkgs,
   withUsers ? false,
+  withGrafana ? false,
 }:
 
 let
@@ -323,12 +325,31 @@ let
       };
     };
 
+  # Grafana runs on one machine for a fleet: the dashboard is provisioned
+  # whether or not this machine runs an instance.
+  grafanaModule = {
+    options.grafanaDashboard.enable = mkOption {
+      type = types.bool;
+      default = false;
+      example = true;
+      description = ''
+        Add the dashboard of `contrib/grafana/` (usage windows and cooldown
+        per login, requests, latency quantiles, tokens and prompt-cache hit
+        ratio per client, refreshes, upstream errors) to
+        {option}`services.grafana.provision.dashboards`, and turn on
+        {option}`services.grafana.provision.enable`. It reads a Prometheus
+        data source chosen on the dashboard; set {option}`metrics` on the
+        instances it watches.
+      '';
+    };
+  };
+
   # The main instance plus `instances`, whose entries default to the main
   # instance's package (and users) and to a CODEX_HOME of their own.
   topModule =
     { config, ... }:
     {
-      imports = [ instanceModule ];
+      imports = [ instanceModule ] ++ lib.optional withGrafana grafanaModule;
       options.instances = mkOption {
         type = types.attrsOf (
           types.submodule (

@@ -2,38 +2,41 @@
 //! ChatGPT Codex backend with the Codex CLI's login.
 //!
 //! # Layout
-//! A request reads top to bottom: http → dialect → patch → proxy → dialect → http.
+//! A turn reads top to bottom: [`http`] (the doors) → [`turn`] → [`backend`]
+//! → [`auth`], and its answer comes back through the same driver.
 //! - [`http`]: listeners and the serve loop; the boundary (who may send a
-//!   request at all: `Host` and `Origin` checks, CORS); the routes and their
-//!   handlers; the bookkeeping every request shares (request id, client key,
-//!   summary line).
-//! - [`dialect`]: translators between Responses and the other APIs clients
-//!   speak (Chat Completions, Anthropic Messages), each with its stream grammar (pure).
-//! - [`patch`]: rewrites a client's Responses request into what the backend accepts (pure).
-//! - [`proxy`]: one call to the Codex backend end to end (credentials, the 401
-//!   retry, status mapping), the live event stream, and collection; the
-//!   backend's own Responses WebSocket.
+//!   request at all: `Host` and `Origin` checks, CORS); the bookkeeping every
+//!   request shares (request id, client key, the answer's dialect decided once
+//!   per route, the summary record); the doors in `http/routes/` and the
+//!   Responses WebSocket in `http/websocket/`: each decodes its dialect, hands
+//!   the turn to the pipeline and encodes the answer.
+//! - [`turn`]: one pipeline for every door: prepare (aliases, effort
+//!   suffixes, the rules, `previous_response_id`), open, drive the events
+//!   through the door's writer or collect them, finish (store commit).
+//! - [`backend`]: everything that speaks to the Codex backend: the calls and
+//!   their credentials with the one 401 retry, the event stream, the
+//!   backend's WebSocket, its model list, usage endpoint and refusals, and
+//!   the watch over what answers say about usage limits.
 //! - [`auth`]: the login in `auth.json`: reading, refreshing, writing back.
-//! - [`net`]: the one HTTP client (and its HTTP/1.1-only twin for WebSocket
-//!   handshakes): TLS trust, proxy, default headers, failure kinds.
-//! - [`sse`]: splitting the event stream into events (pure).
-//! - [`compression`]: zstd and gzip request bodies, decoded under a cap, and
-//!   the zstd body forwarded for a client that compressed its own (pure).
-//! - [`error`]: the OpenAI-shaped error every client sees.
-//! - [`store`]: stored responses, `previous_response_id` expansion, and the
-//!   reasoning kept between turns (the backend keeps no state).
-//! - [`models`]: model aliases and reasoning-effort suffixes (pure).
 //!
-//! Around it: [`config`] (layered settings), [`systemd`] (passed sockets,
-//! sd-notify, watchdog, idle exit), [`logging`] (journald or stderr),
-//! [`doctor`] (the `doctor` subcommand's checks), [`limits`] (usage windows
-//! per login, the cooldown after a reached limit, their plain words; pure),
-//! [`metrics`] (the Prometheus registry) and [`status`] (the `/v1/status`
-//! report and the `status` subcommand that reads it). Nothing below `http` knows
-//! about axum's routing; nothing above `proxy` knows about reqwest.
+//! Pure or self-contained rooms beside them: [`dialect`] (Chat Completions
+//! and Anthropic Messages translators with their stream grammars), [`patch`]
+//! (the backend's request rules), [`models`] (aliases and effort suffixes),
+//! [`sse`] (event splitting), [`compression`] (request bodies), [`store`]
+//! (kept responses in SQLite), [`limits`] (usage windows per login, the
+//! cooldown, their plain words), [`metrics`] (the Prometheus registry),
+//! [`error`] (the error every client sees, the proxy's own codes), [`net`]
+//! (the one HTTP client). Around them: [`config`] (layered settings, parsed
+//! once; it imports nothing above it), [`systemd`] (passed sockets,
+//! sd-notify `STATUS=`, watchdog, idle exit), [`logging`], [`doctor`] (the
+//! `doctor` subcommand), [`manual`] (the man page and shell completions), [`client_env`] (the
+//! `env` subcommand: shell lines that point a client at the daemon) and [`status`] (the `/v1/status` report and the
+//! `status` subcommand). No top-level module imports one that imports it.
 
+pub mod accounting;
 pub mod auth;
 pub mod backend;
+pub mod client_env;
 pub mod compression;
 pub mod config;
 pub mod dialect;
@@ -42,6 +45,7 @@ pub mod error;
 pub mod http;
 pub mod limits;
 pub mod logging;
+pub mod manual;
 pub mod metrics;
 pub mod models;
 pub mod net;
@@ -77,8 +81,15 @@ impl Daemon {
     /// Builds the HTTP client, the token source and the routes. Nothing is
     /// read from the network; the login is read on the first request.
     pub fn new(config: Config) -> anyhow::Result<Self> {
+        let version = config.version_presented();
+        let presented = version.current();
+        tracing::info!(
+            client_version = %presented.version,
+            source = %presented.source,
+            "presenting the Codex CLI version"
+        );
         let identity = net::Identity {
-            client_version: &config.client_version,
+            client_version: &presented.version,
             connect_timeout: config.connect_timeout,
             ca_file: config.ca_file.as_deref(),
         };
@@ -92,9 +103,9 @@ impl Daemon {
                 .with_metrics(metrics.clone()),
         );
         let limits = LimitsWatch::new(config.cooldown_policy(), metrics);
-        let sockets =
-            Sockets::new(&config, upgrade_client, auth.clone()).with_limits(limits.clone());
-        let upstream = Upstream::new(&config, client, auth).with_limits(limits);
+        let sockets = Sockets::new(&config, upgrade_client, auth.clone(), version.clone())
+            .with_limits(limits.clone());
+        let upstream = Upstream::new(&config, client, auth, version).with_limits(limits);
         let client_key = match &config.api_key_file {
             Some(path) => {
                 let key = std::fs::read_to_string(path)

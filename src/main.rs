@@ -3,13 +3,16 @@ use std::process::ExitCode;
 use clap::Parser;
 use codex_responses_proxy::config::{Cli, Command, Config};
 use codex_responses_proxy::systemd::{Inherited, Listeners};
-use codex_responses_proxy::{Daemon, doctor, logging, status, systemd};
+use codex_responses_proxy::{Daemon, client_env, doctor, logging, manual, status, systemd};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Some(Command::Doctor) => return doctor::run(&cli.flags),
         Some(Command::Status) => return status::run(&cli.flags),
+        Some(Command::Completions { shell }) => return manual::completions(shell),
+        Some(Command::Man) => return manual::man(),
+        Some(Command::Env { client }) => return client_env::run(&cli.flags, client),
         None => {}
     }
     // Reads and clears LISTEN_FDS and WATCHDOG_USEC: only sound before any

@@ -77,11 +77,8 @@ pub fn upgrade_client(identity: Identity<'_>) -> Result<reqwest::Client, ClientE
 }
 
 fn build(identity: Identity<'_>, versions: Versions) -> Result<reqwest::Client, ClientError> {
-    let mut headers = HeaderMap::new();
+    let mut headers = identity_headers(identity.client_version);
     headers.insert("originator", HeaderValue::from_static(ORIGINATOR));
-    if let Ok(v) = HeaderValue::try_from(identity.client_version) {
-        headers.insert("version", v);
-    }
     let builder = reqwest::Client::builder();
     let builder = match versions {
         Versions::Any => builder,
@@ -90,12 +87,26 @@ fn build(identity: Identity<'_>, versions: Versions) -> Result<reqwest::Client, 
     Ok(builder
         .use_preconfigured_tls(tls_config(identity.ca_file, versions)?)
         .dns_resolver(Arc::new(Resolver))
-        .user_agent(user_agent(identity.client_version))
         .default_headers(headers)
         .connect_timeout(identity.connect_timeout)
         .pool_idle_timeout(POOL_IDLE_TIMEOUT)
         .tcp_nodelay(true)
         .build()?)
+}
+
+/// The headers that say which release the proxy presents itself as:
+/// `version` and `User-Agent`. The client's defaults, and set again on each
+/// call to the backend, since the version follows the user's CLI
+/// ([`crate::models::client_version`]).
+pub fn identity_headers(version: &str) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    if let Ok(v) = HeaderValue::try_from(version) {
+        headers.insert("version", v);
+    }
+    if let Ok(agent) = HeaderValue::try_from(user_agent(version)) {
+        headers.insert(axum::http::header::USER_AGENT, agent);
+    }
+    headers
 }
 
 /// `codex_cli_rs/<version> (<os>; <arch>) codex-responses-proxy/<ours>`.

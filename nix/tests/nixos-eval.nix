@@ -27,6 +27,15 @@ let
         type = types.attrsOf (types.attrsOf types.unspecified);
         default = { };
       };
+      # The parts of nixpkgs' grafana module that nix/grafana.nix sets.
+      services.grafana.provision.enable = mkOption {
+        type = types.bool;
+        default = false;
+      };
+      services.grafana.provision.dashboards.settings.providers = mkOption {
+        type = types.listOf (types.attrsOf types.unspecified);
+        default = [ ];
+      };
     };
   };
 
@@ -43,6 +52,10 @@ let
     ;
 in
 {
+  grafana = {
+    inherit (config.services.grafana.provision) enable;
+    inherit (config.services.grafana.provision.dashboards.settings) providers;
+  };
   failedAssertions = map (a: a.message) (lib.filter (a: !a.assertion) config.assertions);
   inherit (config) warnings;
   # The main instance's settings, as its TOML file gets them.

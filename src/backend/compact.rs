@@ -44,7 +44,7 @@ impl Upstream {
         if let Ok(mut path) = url.path_segments_mut() {
             path.push("compact");
         }
-        let forwarded = headers::to_backend(client_headers, body);
+        let forwarded = headers::to_backend(client_headers, body, &self.version);
         let encoded = Encoded::new(client_headers, body)?;
         let response = self
             .send(reqwest::Method::POST, &url, |request| {

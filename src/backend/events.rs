@@ -12,6 +12,7 @@ use serde_json::json;
 use tokio::time::Sleep;
 
 use super::watch::StreamTap;
+use crate::accounting::Meter;
 use crate::error::{ApiError, ErrorKind};
 use crate::net;
 use crate::sse::{self, Splitter};
@@ -74,6 +75,8 @@ pub struct EventStream {
     idle: Pin<Box<Sleep>>,
     /// Shown every block, failure and end, for limits and metrics.
     tap: Option<StreamTap>,
+    /// Shown every block, for the turn's first event and usage.
+    meter: Option<Meter>,
 }
 
 impl EventStream {
@@ -84,6 +87,7 @@ impl EventStream {
             idle_timeout,
             idle: Box::pin(tokio::time::sleep(idle_timeout)),
             tap: None,
+            meter: None,
         }
     }
 
@@ -91,6 +95,11 @@ impl EventStream {
     pub fn with_tap(mut self, tap: StreamTap) -> Self {
         self.tap = Some(tap);
         self
+    }
+
+    /// Shows `meter` every block of this stream.
+    pub fn meter(&mut self, meter: Meter) {
+        self.meter = Some(meter);
     }
 
     /// The tap, to time the first event from the request's arrival.
@@ -103,6 +112,9 @@ impl EventStream {
         let next = self.read_block().await;
         if let Some(tap) = &mut self.tap {
             tap.saw(next.as_ref());
+        }
+        if let (Some(meter), Some(Ok(block))) = (&self.meter, &next) {
+            meter.block(block);
         }
         next
     }

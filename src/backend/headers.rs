@@ -2,21 +2,48 @@
 //! headers on the way to the backend (they feed its prompt cache, routing
 //! and accounting), its identity when the client is the Codex CLI itself,
 //! and the backend's limits, ids and turn state on the way back.
+//!
+//! The way there is a rule, not a list of this release's names: every
+//! header of the client's own families (`x-codex-*`, `x-openai-*`) and W3C
+//! trace context cross, so the next CLI feature that rides on a new header
+//! works behind the proxy without a proxy release. One function,
+//! [`class`], decides for HTTP calls and the WebSocket handshake alike.
 
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::{Map, Value};
 
-/// The client's own headers the backend reads, forwarded as sent.
-const FORWARDED: [HeaderName; 9] = [
-    HeaderName::from_static("thread-id"),
-    HeaderName::from_static("conversation_id"),
-    HeaderName::from_static("x-client-request-id"),
-    HeaderName::from_static("x-codex-window-id"),
-    HeaderName::from_static("x-codex-turn-metadata"),
-    HeaderName::from_static("x-codex-turn-state"),
-    HeaderName::from_static("x-openai-subagent"),
-    HeaderName::from_static("x-codex-parent-thread-id"),
-    HeaderName::from_static("x-codex-beta-features"),
+use crate::models::client_version::ClientVersion;
+
+/// The client's own headers outside its families that the backend reads,
+/// forwarded as sent.
+const FORWARDED: [&str; 3] = ["thread-id", "conversation_id", "x-client-request-id"];
+
+/// The client's header families (PROTOCOL.md §13): new features ride on new
+/// names of these.
+const FAMILIES: [&str; 2] = ["x-codex-", "x-openai-"];
+
+/// W3C trace context, so a client's traces continue through the proxy.
+const TRACE: [&str; 2] = ["traceparent", "tracestate"];
+
+/// The client's credentials for the proxy (or a browser's), and the
+/// login's account the proxy sets itself: never forwarded.
+const CREDENTIALS: [&str; 5] = [
+    "authorization",
+    "proxy-authorization",
+    "x-api-key",
+    "cookie",
+    "chatgpt-account-id",
+];
+
+/// Headers about one connection (RFC 9110 §7.6.1), never a request's.
+const HOP_BY_HOP: [&str; 7] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
 ];
 
 /// What the Codex CLI says it is; forwarded instead of ours when the client
@@ -39,13 +66,59 @@ const PASSED_BACK: &[&str] = &[
     "x-reasoning-included",
 ];
 
+/// What becomes of one request header on its way to the backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Class {
+    /// The client's own (its families, trace context, conversation ids):
+    /// forwarded as sent.
+    Forwarded,
+    /// A credential, or the login's account: never forwarded.
+    Credential,
+    /// About the client's connection only: never forwarded.
+    HopByHop,
+    /// `originator`, `version`, `User-Agent`: the Codex CLI's own, anyone
+    /// else's replaced by ours ([`to_backend`]).
+    Identity,
+    /// `session-id`/`session_id`: derived, sent in both spellings.
+    Session,
+    /// Anything else (content negotiation, other APIs' headers): the proxy
+    /// builds its own request.
+    Dropped,
+}
+
+/// The one rule for request headers, on HTTP and on the WebSocket handshake.
+pub fn class(name: &HeaderName) -> Class {
+    let n = name.as_str();
+    if CREDENTIALS.contains(&n) || n.ends_with("-api-key") || n.contains("authorization") {
+        Class::Credential
+    } else if HOP_BY_HOP.contains(&n) || n.starts_with("proxy-") {
+        Class::HopByHop
+    } else if IDENTITY.iter().any(|i| i == name) {
+        Class::Identity
+    } else if *name == SESSION_UNDERSCORE || *name == SESSION_HYPHEN {
+        Class::Session
+    } else if FORWARDED.contains(&n)
+        || TRACE.contains(&n)
+        || FAMILIES.iter().any(|f| n.starts_with(f))
+    {
+        Class::Forwarded
+    } else {
+        Class::Dropped
+    }
+}
+
 /// The headers a request to the backend carries for this client: its
-/// conversation id (both spellings), its turn headers, and its identity
-/// when it is the Codex CLI.
-pub fn to_backend(client: &HeaderMap, body: &Map<String, Value>) -> HeaderMap {
+/// conversation id (both spellings), its own headers ([`Class::Forwarded`]),
+/// and its identity when it is the Codex CLI (whose release `version` then
+/// notes), else the release `version` presents.
+pub fn to_backend(
+    client: &HeaderMap,
+    body: &Map<String, Value>,
+    version: &ClientVersion,
+) -> HeaderMap {
     let mut out = HeaderMap::new();
-    for name in &FORWARDED {
-        for value in client.get_all(name) {
+    for (name, value) in client {
+        if class(name) == Class::Forwarded {
             out.append(name.clone(), value.clone());
         }
     }
@@ -54,18 +127,30 @@ pub fn to_backend(client: &HeaderMap, body: &Map<String, Value>) -> HeaderMap {
         out.insert(SESSION_UNDERSCORE, session.clone());
         out.insert(SESSION_HYPHEN, session);
     }
-    if let Some(release) = codex_cli_release(client) {
-        for name in &IDENTITY {
-            if let Some(value) = client.get(name) {
-                out.insert(name.clone(), value.clone());
-            }
-        }
-        // Current releases send no `version`: ours would contradict theirs.
-        if !out.contains_key(&IDENTITY[1]) {
-            out.insert(IDENTITY[1].clone(), release);
+    let Some(release) = codex_cli_release(client) else {
+        out.extend(crate::net::identity_headers(&version.current().version));
+        return out;
+    };
+    note_release(client, &release, version);
+    for name in &IDENTITY {
+        if let Some(value) = client.get(name) {
+            out.insert(name.clone(), value.clone());
         }
     }
+    // Current releases send no `version`: ours would contradict theirs.
+    if !out.contains_key(&IDENTITY[1]) {
+        out.insert(IDENTITY[1].clone(), release);
+    }
     out
+}
+
+/// Tells `version` the `release` of a client that is the Codex CLI, so
+/// other clients are presented as at least that new.
+fn note_release(client: &HeaderMap, release: &HeaderValue, version: &ClientVersion) {
+    let originator = client.get(&IDENTITY[0]).and_then(|v| v.to_str().ok());
+    if let (Some(originator), Ok(release)) = (originator, release.to_str()) {
+        version.saw(originator, release);
+    }
 }
 
 /// The release of a client that is the Codex CLI, which names itself in
@@ -128,9 +213,14 @@ pub fn request_id(headers: &HeaderMap) -> Option<&str> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use serde_json::json;
+
+    /// The built-in version: no `version.json` where it looks.
+    pub(crate) fn builtin() -> ClientVersion {
+        ClientVersion::new(None, "0.171.0", std::path::Path::new("/nonexistent"))
+    }
 
     #[test]
     fn session_prefers_the_client_header_then_the_prompt_cache_key() {
@@ -159,24 +249,27 @@ mod tests {
         ] {
             cli.insert(HeaderName::from_static(k), HeaderValue::from_static(v));
         }
-        let out = to_backend(&cli, &Map::new());
-        let names: Vec<&str> = out.keys().map(HeaderName::as_str).collect();
+        let out = to_backend(&cli, &Map::new(), &builtin());
+        let mut names: Vec<&str> = out.keys().map(HeaderName::as_str).collect();
+        names.sort_unstable();
         assert_eq!(
             names,
             [
-                "thread-id",
-                "x-codex-window-id",
-                "x-codex-turn-state",
                 "originator",
+                "thread-id",
+                "user-agent",
                 "version",
-                "user-agent"
+                "x-codex-turn-state",
+                "x-codex-window-id",
             ]
         );
         let mut sdk = cli.clone();
         sdk.insert("originator", HeaderValue::from_static("openai-python"));
-        let out = to_backend(&sdk, &Map::new());
-        assert!(!out.contains_key("version") && !out.contains_key("user-agent"));
-        assert!(!out.contains_key("authorization"));
+        let out = to_backend(&sdk, &Map::new(), &builtin());
+        assert_eq!(out["version"], "0.171.0");
+        let agent = out["user-agent"].to_str().unwrap();
+        assert!(agent.starts_with("codex_cli_rs/0.171.0 ("), "{agent}");
+        assert!(!out.contains_key("originator") && !out.contains_key("authorization"));
     }
 
     #[test]
@@ -185,7 +278,7 @@ mod tests {
             let mut client = HeaderMap::new();
             client.insert("originator", HeaderValue::from_static(originator));
             client.insert("user-agent", HeaderValue::from_static(agent));
-            let out = to_backend(&client, &Map::new());
+            let out = to_backend(&client, &Map::new(), &builtin());
             IDENTITY.map(|n| out.get(&n).map(|v| v.to_str().unwrap().to_owned()))
         };
         let agent = "codex_exec/0.169.0 (Debian 12.0.0; x86_64) xterm (codex_exec; 0.169.0)";
@@ -197,15 +290,111 @@ mod tests {
                 Some(agent.into())
             ]
         );
-        // Not the CLI: an SDK, or an originator its User-Agent does not bear out.
+        // Not the CLI: an SDK, or an originator its User-Agent does not bear
+        // out, is presented as the proxy (its originator is the client's default).
+        let ours = Some(crate::net::user_agent("0.171.0"));
+        for (originator, agent) in [
+            ("openai-python", "OpenAI/Python 2.8.0"),
+            ("codex_exec", "curl/8.5.0"),
+            ("codex_exec", "codex_exec/ (x)"),
+        ] {
+            assert_eq!(
+                identity(originator, agent),
+                [None, Some("0.171.0".into()), ours.clone()],
+                "{originator} {agent}"
+            );
+        }
+    }
+
+    #[test]
+    fn each_class_of_request_header_is_named_by_one_rule() {
+        let cases = [
+            ("x-codex-window-id", Class::Forwarded),
+            ("x-codex-feature-of-next-week", Class::Forwarded),
+            ("x-openai-internal-codex-responses-lite", Class::Forwarded),
+            ("traceparent", Class::Forwarded),
+            ("tracestate", Class::Forwarded),
+            ("thread-id", Class::Forwarded),
+            ("conversation_id", Class::Forwarded),
+            ("x-client-request-id", Class::Forwarded),
+            ("authorization", Class::Credential),
+            ("proxy-authorization", Class::Credential),
+            ("x-api-key", Class::Credential),
+            ("x-openai-api-key", Class::Credential),
+            ("x-codex-authorization", Class::Credential),
+            ("cookie", Class::Credential),
+            ("chatgpt-account-id", Class::Credential),
+            ("connection", Class::HopByHop),
+            ("upgrade", Class::HopByHop),
+            ("transfer-encoding", Class::HopByHop),
+            ("te", Class::HopByHop),
+            ("proxy-connection", Class::HopByHop),
+            ("originator", Class::Identity),
+            ("version", Class::Identity),
+            ("user-agent", Class::Identity),
+            ("session-id", Class::Session),
+            ("session_id", Class::Session),
+            ("accept-language", Class::Dropped),
+            ("anthropic-version", Class::Dropped),
+            ("x-stainless-lang", Class::Dropped),
+            ("host", Class::Dropped),
+        ];
+        for (name, expected) in cases {
+            assert_eq!(class(&HeaderName::from_static(name)), expected, "{name}");
+        }
+    }
+
+    #[test]
+    fn unknown_family_headers_and_trace_context_cross_but_credentials_do_not() {
+        let mut client = HeaderMap::new();
+        for (k, v) in [
+            ("x-codex-new-thing", "1"),
+            ("x-openai-subagent", "review"),
+            (
+                "traceparent",
+                "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+            ),
+            ("tracestate", "vendor=1"),
+            ("cookie", "session=browser"),
+            ("x-api-key", "client-key"),
+            ("chatgpt-account-id", "someone-else"),
+            ("connection", "keep-alive"),
+            ("accept-language", "fr"),
+        ] {
+            client.append(HeaderName::from_static(k), HeaderValue::from_static(v));
+        }
+        let out = to_backend(&client, &Map::new(), &builtin());
+        let mut names: Vec<&str> = out.keys().map(HeaderName::as_str).collect();
+        names.sort_unstable();
         assert_eq!(
-            identity("openai-python", "OpenAI/Python 2.8.0"),
-            [None, None, None]
+            names,
+            [
+                "traceparent",
+                "tracestate",
+                "user-agent",
+                "version",
+                "x-codex-new-thing",
+                "x-openai-subagent"
+            ]
         );
-        assert_eq!(identity("codex_exec", "curl/8.5.0"), [None, None, None]);
+        assert_eq!(out["x-codex-new-thing"], "1");
+    }
+
+    #[test]
+    fn a_codex_cli_release_is_noted_and_moves_what_other_clients_are_presented_as() {
+        let version = builtin();
+        let mut cli = HeaderMap::new();
+        cli.insert("originator", HeaderValue::from_static("codex_exec"));
+        cli.insert(
+            "user-agent",
+            HeaderValue::from_static("codex_exec/0.172.1 (Debian 12.0.0; x86_64)"),
+        );
+        to_backend(&cli, &Map::new(), &version);
+        let out = to_backend(&HeaderMap::new(), &Map::new(), &version);
+        assert_eq!(out["version"], "0.172.1");
         assert_eq!(
-            identity("codex_exec", "codex_exec/ (x)"),
-            [None, None, None]
+            version.current().source,
+            crate::models::client_version::Source::Seen("codex_exec".into())
         );
     }
 }

@@ -33,6 +33,9 @@ pub struct Cache {
 #[derive(Debug, Clone)]
 pub struct Entry {
     fetched: Instant,
+    /// The client version the list was fetched for: the backend lists
+    /// models by it, so another version is another list.
+    client_version: String,
     etag: Option<HeaderValue>,
     /// The OpenAI-shaped list.
     pub body: Bytes,
@@ -70,6 +73,12 @@ impl Cache {
 }
 
 impl Cache {
+    /// Fetched for this client version within `models_cache_ttl`: a newer
+    /// version (from `version.json` or a CLI client) refreshes the list.
+    fn is_fresh(&self, entry: &Entry, version: &str) -> bool {
+        entry.client_version == version && entry.fetched.elapsed() < self.ttl
+    }
+
     /// An empty cache whose lists are fresh for `ttl`.
     pub fn new(ttl: Duration, list_effort_variants: bool) -> Self {
         Cache {
@@ -91,9 +100,8 @@ impl Cache {
     pub async fn catalogue(&self, upstream: &Upstream) -> Arc<Catalogue> {
         let cached = self.entry.lock().unwrap_or_else(|e| e.into_inner()).clone();
         let failed = *self.failed.lock().unwrap_or_else(|e| e.into_inner());
-        let fresh = cached
-            .as_ref()
-            .is_some_and(|e| e.fetched.elapsed() < self.ttl);
+        let version = upstream.version.current().version;
+        let fresh = cached.as_ref().is_some_and(|e| self.is_fresh(e, &version));
         let backing_off = failed.is_some_and(|at| at.elapsed() < CATALOGUE_RETRY);
         if fresh || backing_off {
             return cached.map(|e| e.catalogue).unwrap_or_default();
@@ -115,13 +123,21 @@ impl Cache {
     /// The list: the cached one while fresh, else fetched (revalidated
     /// with its ETag).
     pub async fn fetch(&self, upstream: &Upstream) -> Result<Entry, ApiError> {
-        let cached = self.entry.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let version = upstream.version.current().version;
+        let cached = self
+            .entry
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+            .filter(|e| e.client_version == version);
         if let Some(entry) = &cached
-            && entry.fetched.elapsed() < self.ttl
+            && self.is_fresh(entry, &version)
         {
             return Ok(entry.clone());
         }
         let etag = cached.as_ref().and_then(|e| e.etag.as_ref());
+        // The list is asked for the version in use, read again there: should it
+        // have moved on since, the next use sees the mismatch and asks again.
         let response = upstream.models(etag).await?;
         let entry = match (response.status(), cached) {
             (StatusCode::NOT_MODIFIED, Some(mut entry)) => {
@@ -152,6 +168,7 @@ impl Cache {
                 }
                 Entry {
                     fetched: Instant::now(),
+                    client_version: version,
                     etag,
                     body: Bytes::from(list.to_string()),
                     catalogue: Arc::new(Catalogue::from_backend(&value)),

@@ -28,6 +28,7 @@ use super::{call, headers, refusal};
 use crate::auth::{Auth, Credentials};
 use crate::config::Config;
 use crate::error::ApiError;
+use crate::models::client_version::ClientVersion;
 
 /// The transport version the current Codex CLI asks for; sent unless the
 /// client names a version of its own.
@@ -65,6 +66,7 @@ pub struct Sockets {
     idle_timeout: Duration,
     max_event_bytes: usize,
     limits: LimitsWatch,
+    version: ClientVersion,
 }
 
 /// The backend's answer to an upgrade request, and the key it was sent with.
@@ -90,7 +92,13 @@ pub enum Opening {
 
 impl Sockets {
     /// `client` must be [`crate::net::upgrade_client`]'s: HTTP/1.1 only.
-    pub fn new(config: &Config, client: reqwest::Client, auth: Auth) -> Self {
+    /// Presents the proxy as `version`, shared with HTTP calls.
+    pub fn new(
+        config: &Config,
+        client: reqwest::Client,
+        auth: Auth,
+        version: ClientVersion,
+    ) -> Self {
         Sockets {
             client,
             auth,
@@ -98,6 +106,7 @@ impl Sockets {
             idle_timeout: config.idle_timeout,
             max_event_bytes: config.max_event_bytes,
             limits: LimitsWatch::default(),
+            version,
         }
     }
 
@@ -114,7 +123,7 @@ impl Sockets {
         client_headers: &HeaderMap,
         first: &Map<String, Value>,
     ) -> Result<Opening, ApiError> {
-        let forwarded = handshake_headers(client_headers, first);
+        let forwarded = handshake_headers(client_headers, first, &self.version);
         let (Handshake { response, key }, credentials) =
             call::with_login(&self.auth, "websocket", |credentials| {
                 self.handshake(credentials, &forwarded)
@@ -193,8 +202,12 @@ impl Sockets {
 
 /// The client's headers the backend reads (as on HTTP), with the transport
 /// version: the client's own when it names one, else ours.
-fn handshake_headers(client: &HeaderMap, first: &Map<String, Value>) -> HeaderMap {
-    let mut out = headers::to_backend(client, first);
+fn handshake_headers(
+    client: &HeaderMap,
+    first: &Map<String, Value>,
+    version: &ClientVersion,
+) -> HeaderMap {
+    let mut out = headers::to_backend(client, first, version);
     let beta = client
         .get_all(&OPENAI_BETA)
         .iter()
@@ -285,6 +298,7 @@ fn broken(e: WsError) -> StreamError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::backend::headers::tests::builtin;
 
     #[test]
     fn the_handshake_carries_the_clients_transport_version_or_ours() {
@@ -292,7 +306,7 @@ mod tests {
         client.insert("thread-id", HeaderValue::from_static("t1"));
         let body = serde_json::json!({"prompt_cache_key": "pck"});
         let body = body.as_object().unwrap();
-        let out = handshake_headers(&client, body);
+        let out = handshake_headers(&client, body, &builtin());
         assert_eq!(out["openai-beta"], BETA);
         assert_eq!(out["thread-id"], "t1");
         assert_eq!(out["session-id"], "pck");
@@ -300,8 +314,40 @@ mod tests {
             "openai-beta",
             HeaderValue::from_static("responses_websockets=2026-02-04"),
         );
-        let out = handshake_headers(&client, body);
+        let out = handshake_headers(&client, body, &builtin());
         assert_eq!(out["openai-beta"], "responses_websockets=2026-02-04");
         assert_eq!(out.get_all("openai-beta").iter().count(), 1);
+    }
+
+    #[test]
+    fn the_handshake_forwards_the_clients_families_and_trace_but_not_its_cookie() {
+        let mut client = HeaderMap::new();
+        for (k, v) in [
+            ("x-codex-new-thing", "1"),
+            ("x-openai-internal-codex-responses-lite", "true"),
+            (
+                "traceparent",
+                "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+            ),
+            ("cookie", "session=browser"),
+            ("authorization", "Bearer client-key"),
+            ("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ=="),
+        ] {
+            client.insert(HeaderName::from_static(k), HeaderValue::from_static(v));
+        }
+        let out = handshake_headers(&client, &Map::new(), &builtin());
+        let mut names: Vec<&str> = out.keys().map(HeaderName::as_str).collect();
+        names.sort_unstable();
+        assert_eq!(
+            names,
+            [
+                "openai-beta",
+                "traceparent",
+                "user-agent",
+                "version",
+                "x-codex-new-thing",
+                "x-openai-internal-codex-responses-lite"
+            ]
+        );
     }
 }

@@ -18,6 +18,7 @@ use crate::auth::refresh::RefreshError;
 use crate::auth::{Auth, AuthError};
 use crate::config::Config;
 use crate::error::{ApiError, Code, ErrorKind};
+use crate::models::client_version::ClientVersion;
 use crate::{compression, net};
 
 /// A model list call is small; one that takes longer than this is stuck.
@@ -31,6 +32,7 @@ pub struct Upstream {
     pub(super) responses_url: reqwest::Url,
     models_url: reqwest::Url,
     usage_url: reqwest::Url,
+    pub(crate) version: ClientVersion,
     limiter: Arc<Semaphore>,
     max_concurrent: usize,
     pub(super) idle_timeout: Duration,
@@ -62,11 +64,17 @@ pub struct Opened {
 }
 
 impl Upstream {
-    pub fn new(config: &Config, client: reqwest::Client, auth: Auth) -> Self {
+    pub fn new(
+        config: &Config,
+        client: reqwest::Client,
+        auth: Auth,
+        version: ClientVersion,
+    ) -> Self {
         let url = |path: &str| call::url(config, path);
         Upstream {
             responses_url: url("/responses"),
-            models_url: url(&format!("/models?client_version={}", config.client_version)),
+            models_url: url("/models"),
+            version,
             usage_url: usage::url(config.upstream_url.url()),
             client,
             auth,
@@ -108,7 +116,7 @@ impl Upstream {
             tracing::debug!(body = %redacted(body), "forwarding request");
         }
         let permit = self.permit()?;
-        let forwarded = headers::to_backend(client_headers, body);
+        let forwarded = headers::to_backend(client_headers, body, &self.version);
         let encoded = Encoded::new(client_headers, body)?;
         let response = self
             .send(reqwest::Method::POST, &self.responses_url, |request| {
@@ -154,7 +162,7 @@ impl Upstream {
     /// given: a 200 or a 304.
     pub async fn models(&self, etag: Option<&HeaderValue>) -> Result<reqwest::Response, ApiError> {
         self.send(reqwest::Method::GET, &self.models_url, |request| {
-            let request = request.timeout(MODELS_TIMEOUT);
+            let request = request.timeout(MODELS_TIMEOUT).query(&self.version.query());
             match etag {
                 Some(etag) => request.header(header::IF_NONE_MATCH, etag.clone()),
                 None => request,

@@ -14,9 +14,10 @@ use crate::limits::Limits;
 /// not answered by then is stuck, and whoever asked is waiting on it.
 pub const USAGE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Hosts whose base URL is `…/backend-api/codex` with the usage endpoint
-/// beside `/codex` rather than under it.
-const CHATGPT_HOSTS: [&str; 2] = ["chatgpt.com", "chat.openai.com"];
+/// The path segment that marks a ChatGPT-style base (PROTOCOL.md §13): the
+/// Codex CLI decides by it, not by the host, so a gateway or a test backend
+/// serving `/backend-api/codex` gets the same paths as chatgpt.com.
+const BACKEND_API: &str = "/backend-api";
 
 /// Why the usage endpoint told us nothing.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -34,18 +35,24 @@ pub enum UsageError {
     NotUsage,
 }
 
-/// The usage endpoint for the backend at `base`: on chatgpt.com
-/// `…/backend-api/wham/usage`, beside `/codex`; elsewhere `{base}/api/codex/usage`.
+/// The usage endpoint for the backend at `base`, by the Codex CLI's rule: a
+/// base whose path holds `/backend-api` uses `…/backend-api/wham/usage` (the
+/// path up to and including `/backend-api`, beside `/codex`); any other base
+/// uses `{base}/api/codex/usage`.
 pub fn url(base: &reqwest::Url) -> reqwest::Url {
-    let trimmed = base.as_str().trim_end_matches('/');
-    let chatgpt = base
-        .host_str()
-        .is_some_and(|host| CHATGPT_HOSTS.contains(&host));
-    let text = match trimmed.rsplit_once('/') {
-        Some((parent, _)) if chatgpt => format!("{parent}/wham/usage"),
-        _ => format!("{trimmed}/api/codex/usage"),
-    };
-    reqwest::Url::parse(&text).unwrap_or_else(|_| base.clone())
+    let mut url = base.clone();
+    url.set_query(None);
+    url.set_fragment(None);
+    let path = base.path().trim_end_matches('/');
+    let chatgpt = path
+        .match_indices(BACKEND_API)
+        .map(|(at, _)| at + BACKEND_API.len())
+        .find(|&end| matches!(path.as_bytes().get(end), None | Some(b'/')));
+    match chatgpt {
+        Some(end) => url.set_path(&format!("{}/wham/usage", &path[..end])),
+        None => url.set_path(&format!("{path}/api/codex/usage")),
+    }
+    url
 }
 
 /// Reads an answer of the usage endpoint seen at `now`.
@@ -66,7 +73,7 @@ mod tests {
     }
 
     #[test]
-    fn the_usage_endpoint_is_beside_codex_on_chatgpt_and_under_the_base_elsewhere() {
+    fn the_usage_endpoint_follows_the_backend_api_path_not_the_host() {
         assert_eq!(
             url_for("https://chatgpt.com/backend-api/codex"),
             "https://chatgpt.com/backend-api/wham/usage"
@@ -75,13 +82,27 @@ mod tests {
             url_for("https://chatgpt.com/backend-api/codex/"),
             "https://chatgpt.com/backend-api/wham/usage"
         );
+        // A gateway or test backend serving the ChatGPT paths elsewhere.
         assert_eq!(
             url_for("http://127.0.0.1:9/backend-api/codex"),
-            "http://127.0.0.1:9/backend-api/codex/api/codex/usage"
+            "http://127.0.0.1:9/backend-api/wham/usage"
         );
+        assert_eq!(
+            url_for("https://gw.example/team/backend-api/codex"),
+            "https://gw.example/team/backend-api/wham/usage"
+        );
+        // A plain base, and a segment that only begins like the marker.
         assert_eq!(
             url_for("https://gateway.example/v1"),
             "https://gateway.example/v1/api/codex/usage"
+        );
+        assert_eq!(
+            url_for("https://gateway.example/backend-apis/codex"),
+            "https://gateway.example/backend-apis/codex/api/codex/usage"
+        );
+        assert_eq!(
+            url_for("https://gateway.example"),
+            "https://gateway.example/api/codex/usage"
         );
     }
 

@@ -28,6 +28,20 @@ pub enum Command {
     /// limits and activity; exits non-zero when the login is broken or a
     /// limit is reached.
     Status,
+    /// Print the shell completion script for SHELL to standard output.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) to standard output.
+    Man,
+    /// Print shell lines that point a client at this daemon, for
+    /// `eval "$(codex-responses-proxy env claude)"`.
+    Env {
+        /// The client: claude (Claude Code), openai (the OpenAI SDKs) or codex.
+        #[arg(value_enum)]
+        client: EnvClient,
+    },
 }
 
 /// Flags that override configuration keys, plus the file to read.
@@ -177,4 +191,15 @@ pub enum LogTarget {
     Journald,
     /// Readable text on stderr.
     Stderr,
+}
+
+/// The client to point at the daemon.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum EnvClient {
+    /// Claude Code (and the Anthropic SDKs): `ANTHROPIC_*`, `CLAUDE_CODE_*`.
+    Claude,
+    /// The OpenAI SDKs: `OPENAI_BASE_URL`, `OPENAI_API_KEY`.
+    Openai,
+    /// The Codex CLI: a `config.toml` provider block.
+    Codex,
 }

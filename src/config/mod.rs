@@ -19,12 +19,13 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
-pub use self::cli::{Cli, Command, Flags, LogTarget};
+pub use self::cli::{Cli, Command, EnvClient, Flags, LogTarget};
 use self::store::{self as store_options, StoreMode, StoreOptions};
 pub use self::values::{HttpUrl, ListenAddr, ValueError};
 use self::values::{aliases, list, text};
 use crate::dialect::messages::ModelMap;
 use crate::models::aliases::ModelAliases;
+use crate::models::client_version::ClientVersion;
 
 /// Prefix of the environment variables that set configuration keys.
 pub const ENV_PREFIX: &str = "CODEX_RESPONSES_PROXY_";
@@ -42,10 +43,9 @@ pub const DEFAULT_STRIP_FIELDS: &[&str] = &[
     "top_p",
 ];
 
-/// The Codex CLI version the proxy presents itself as (`version` header,
-/// `User-Agent`, and the models list's `client_version`). The backend decides
-/// which models a client may see from it.
-pub const DEFAULT_CLIENT_VERSION: &str = "0.169.0";
+/// The lowest Codex CLI version the proxy presents itself as; the backend
+/// lists models by it ([`crate::models::client_version`] may choose newer).
+pub const DEFAULT_CLIENT_VERSION: &str = "0.171.0";
 
 /// The effective configuration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -98,8 +98,8 @@ pub struct Config {
     /// How long the upstream model list is reused before it is revalidated.
     #[serde(with = "duration")]
     pub models_cache_ttl: Duration,
-    /// Codex CLI version presented to the backend.
-    pub client_version: String,
+    /// Codex CLI version presented to the backend; unset: follow the CLI.
+    pub client_version: Option<String>,
     /// File holding the key clients must send as `Authorization: Bearer <key>`.
     pub api_key_file: Option<PathBuf>,
     /// PEM certificates trusted for the backend and the token endpoint besides
@@ -170,7 +170,7 @@ impl Default for Config {
             worker_threads: 0,
             strip_fields: DEFAULT_STRIP_FIELDS.iter().map(|s| s.to_string()).collect(),
             models_cache_ttl: Duration::from_secs(300),
-            client_version: DEFAULT_CLIENT_VERSION.into(),
+            client_version: None,
             api_key_file: None,
             ca_file: None,
             allow_remote_without_key: false,
@@ -319,6 +319,16 @@ impl Config {
     /// configuration whose entries do not parse).
     pub fn names(&self) -> Result<hosts::Names, hosts::EntryError> {
         hosts::parse(&self.allowed_hosts, &self.allowed_origins)
+    }
+
+    /// The Codex CLI version the daemon presents: `client_version` when set,
+    /// else following the CLI in `codex_home`.
+    pub fn version_presented(&self) -> ClientVersion {
+        ClientVersion::new(
+            self.client_version.as_deref(),
+            DEFAULT_CLIENT_VERSION,
+            &self.codex_home,
+        )
     }
 
     /// How many worker threads serve connections.

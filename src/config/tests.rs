@@ -300,3 +300,20 @@ fn the_anthropic_model_map_reads_from_toml_env_and_flags_merged_by_key() {
     );
     assert!(err.contains("the effort after `:`"), "{err}");
 }
+
+#[test]
+fn client_version_is_unset_by_default_and_a_set_one_pins_it() {
+    assert_eq!(Config::default().client_version, None);
+    let c: Config = Figment::from(Serialized::defaults(Config::default()))
+        .merge(Toml::string("client_version = \"0.150.0\""))
+        .extract()
+        .unwrap();
+    assert_eq!(c.client_version.as_deref(), Some("0.150.0"));
+    let chosen = c.version_presented().current();
+    assert_eq!(
+        (chosen.version.as_str(), chosen.source.to_string()),
+        ("0.150.0", "configured".to_owned())
+    );
+    let back: Config = toml::from_str(&c.to_toml()).unwrap();
+    assert_eq!(back, c);
+}

@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use crate::config::{self, Config, Flags, Loaded};
-use crate::net;
+use crate::{client_env, net};
 
 mod login;
 mod usage;
@@ -75,6 +75,7 @@ pub fn run(flags: &Flags) -> ExitCode {
             login::check(&mut report, &loaded.config);
             network(&mut report, &loaded.config);
             usage::check(&mut report, &loaded.config);
+            clients(&mut report, &loaded.config);
             activation(&mut report, &loaded.config);
         }
         Err(e) => {
@@ -119,6 +120,15 @@ fn configuration(report: &mut Report, loaded: &Loaded) {
     if loaded.config.api_key_file.is_none() {
         report.detail("api_key_file = (unset: clients need no key)    [default]");
     }
+    let chosen = loaded.config.version_presented().current();
+    report.check(
+        Mark::Pass,
+        format!(
+            "Codex CLI version presented to the backend: {} ({}; the daemon also follows \
+             newer Codex CLI clients unless `client_version` is set)",
+            chosen.version, chosen.source
+        ),
+    );
     web_pages(report, &loaded.config);
 }
 
@@ -178,7 +188,7 @@ fn network(report: &mut Report, config: &Config) {
         }
     };
     let client = match net::client(net::Identity {
-        client_version: &config.client_version,
+        client_version: &config.version_presented().current().version,
         connect_timeout: config.connect_timeout,
         ca_file: config.ca_file.as_deref(),
     }) {
@@ -210,6 +220,41 @@ fn network(report: &mut Report, config: &Config) {
             ),
         }
     }
+}
+
+/// What Claude Code needs told: the context window of the models its names
+/// map to (it assumes 1M tokens for a model it does not know).
+fn clients(report: &mut Report, config: &Config) {
+    report.section("Clients");
+    let models = match client_env::mapped(config) {
+        Ok(models) => models,
+        Err(e) => {
+            report.check(
+                Mark::Warn,
+                format!("Claude Code's context window is not known: the model list: {e}"),
+            );
+            return;
+        }
+    };
+    match client_env::max_context(&models) {
+        Some(window) => report.check(
+            Mark::Pass,
+            format!(
+                "Claude Code: CLAUDE_CODE_MAX_CONTEXT_TOKENS={window} and \
+                 CLAUDE_CODE_AUTO_COMPACT_WINDOW={window}, so it compacts in time"
+            ),
+        ),
+        None => report.check(
+            Mark::Warn,
+            "Claude Code: the model list gives no context window for the mapped models",
+        ),
+    }
+    for m in &models {
+        report.detail(m.describe());
+    }
+    report.detail(
+        "eval \"$(codex-responses-proxy env claude)\" sets them (also: env openai, env codex)",
+    );
 }
 
 fn activation(report: &mut Report, config: &Config) {

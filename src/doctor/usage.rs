@@ -71,7 +71,7 @@ fn ask(
         .build()
         .map_err(|e| unreachable(e.to_string()))?;
     let client = net::client(net::Identity {
-        client_version: &config.client_version,
+        client_version: &config.version_presented().current().version,
         connect_timeout: config.connect_timeout,
         ca_file: config.ca_file.as_deref(),
     })

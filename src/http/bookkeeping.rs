@@ -7,7 +7,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use axum::Extension;
 use axum::body::{Body, Bytes};
@@ -20,6 +20,7 @@ use subtle::ConstantTimeEq;
 
 use super::AppState;
 use super::body::Lingering;
+use crate::accounting::{Client, Meter, Turn, TurnRecord};
 use crate::error::{ApiError, Code, ErrorKind};
 use crate::metrics::{Dialect, InFlight, Route};
 
@@ -29,6 +30,8 @@ pub struct Summary {
     pub model: Option<String>,
     pub stream: bool,
     pub upstream_id: Option<String>,
+    /// The turn's first event and usage, read from its event stream.
+    pub meter: Meter,
 }
 
 /// The id of a request, as its summary line and `x-proxy-request-id` give it.
@@ -137,8 +140,11 @@ pub async fn bookkeeping(State(state): State<AppState>, request: Request, next: 
     let route = route_of(request.method(), &path);
     let dialect = dialect_of(route, &path, request.headers());
     request.extensions_mut().insert(dialect);
+    let client = Client::of(request.headers());
     let start = Instant::now();
-    let mut response = if path != "/healthz"
+    // The page holds no data: its script asks for the key `/v1/status` wants.
+    let public = matches!(route, Route::Health | Route::Page);
+    let mut response = if !public
         && let Some(key) = &state.inner.client_key
         && !presents_key(&request, key)
     {
@@ -170,6 +176,7 @@ pub async fn bookkeeping(State(state): State<AppState>, request: Request, next: 
             id: id.clone(),
             path,
             route,
+            client,
             status: response.status(),
             start,
             summary,
@@ -211,6 +218,7 @@ fn route_of(method: &Method, path: &str) -> Route {
         "/v1/status" => Route::Status,
         "/metrics" => Route::Metrics,
         "/healthz" => Route::Health,
+        "/" | "/status" => Route::Page,
         _ => Route::Other,
     }
 }
@@ -233,6 +241,7 @@ struct Finish {
     id: String,
     path: String,
     route: Route,
+    client: Client,
     status: StatusCode,
     start: Instant,
     summary: Summary,
@@ -252,9 +261,10 @@ impl Drop for Finish {
             path: &self.path,
             route: self.route,
             transport: "http",
+            client: self.client,
             summary: &self.summary,
             status: self.status.as_u16(),
-            elapsed: self.start.elapsed(),
+            start: self.start,
             end: None,
         }
         .write(&state);
@@ -275,19 +285,38 @@ pub struct Record<'a> {
     pub route: Route,
     /// `http`, or `websocket` for a turn on a socket.
     pub transport: &'static str,
+    /// The client family, from the request's (or the handshake's) headers.
+    pub client: Client,
     pub summary: &'a Summary,
     pub status: u16,
-    pub elapsed: Duration,
+    /// When the request (or the socket's turn) arrived.
+    pub start: Instant,
     /// How a WebSocket turn ended (`answered`, `failed`, …).
     pub end: Option<&'a str>,
 }
 
 impl Record<'_> {
     pub fn write(&self, state: &AppState) {
-        let ms = self.elapsed.as_secs_f64() * 1000.0;
+        let elapsed = self.start.elapsed();
+        let ms = elapsed.as_secs_f64() * 1000.0;
         // The login's own windows as they stand now, `34` or `12.5` (the
         // journal writes a float field as `34.0`); left out when unknown.
         let [primary, secondary] = state.used_percent();
+        // A model turn's record: a request at a door, or a turn on a socket.
+        let is_turn = matches!(
+            self.route,
+            Route::Responses | Route::ChatCompletions | Route::Messages
+        ) || self.transport == "websocket";
+        let door = Turn {
+            door: self.route.as_str(),
+            client: self.client,
+            model: self.summary.model.as_deref(),
+            stream: self.summary.stream,
+            status: self.status,
+        };
+        let turn = is_turn.then(|| TurnRecord::new(door, self.start, &self.summary.meter));
+        let [input, cached_input, output, reasoning] =
+            turn.as_ref().map_or([None; 4], TurnRecord::token_counts);
         tracing::info!(
             request_id = %self.id,
             path = %self.path,
@@ -300,8 +329,18 @@ impl Record<'_> {
             limit_secondary_pct = secondary.map(tracing::field::display),
             transport = self.transport,
             end = self.end.map(tracing::field::display),
+            client = self.client.as_str(),
+            effort = turn.as_ref().and_then(|t| t.effort.as_deref()),
+            first_event_ms = turn.as_ref().and_then(|t| t.first_event_ms),
+            input_tokens = input,
+            cached_input_tokens = cached_input,
+            output_tokens = output,
+            reasoning_tokens = reasoning,
             "request finished"
         );
+        if let Some(turn) = turn {
+            state.record_turn(self.route.dialect(), turn);
+        }
         // A handshake's 101 is no turn: the socket's turns are counted.
         if let Some(metrics) = state.metrics()
             && self.status != StatusCode::SWITCHING_PROTOCOLS.as_u16()
@@ -311,7 +350,7 @@ impl Record<'_> {
                 self.route.dialect(),
                 self.status,
                 self.summary.stream,
-                self.elapsed,
+                elapsed,
             );
         }
     }

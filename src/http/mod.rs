@@ -1,16 +1,18 @@
 //! The HTTP side: the listeners and the serve loop ([`serve`]), the routes
-//! and their handlers (the Responses WebSocket among them), and the
-//! per-request bookkeeping every route shares ([`bookkeeping`]: request id,
-//! client key, summary log line, activity).
-//! Handlers read a request, hand it to a dialect and to [`crate::backend`],
+//! and their handlers (the Responses WebSocket and the status page among
+//! them), and the per-request bookkeeping every route shares
+//! ([`bookkeeping`]: request id, client key, the answer's dialect, the
+//! summary record, activity). Handlers read a request, hand the turn to
+//! [`crate::turn`],
 //! and turn the answer back into HTTP.
 
 mod body;
 pub mod bookkeeping;
 pub mod boundary;
+mod page;
 mod routes;
 pub mod serve;
-pub mod websocket;
+mod websocket;
 
 use std::sync::{Arc, Mutex};
 
@@ -22,6 +24,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, middleware};
 
+use crate::accounting::{Ledger, TurnRecord};
 use crate::backend::{Sockets, Upstream};
 use crate::config::Config;
 use crate::dialect::messages::MessagesError;
@@ -50,6 +53,8 @@ pub(crate) struct Inner {
     pub boundary: Arc<boundary::Boundary>,
     /// Where the daemon listens, for `/v1/status`.
     pub serving: Mutex<Serving>,
+    /// The last turns and the last hour's tokens per client, for `/v1/status`.
+    pub ledger: Ledger,
 }
 
 /// The listeners, as the daemon was started on them.
@@ -74,6 +79,7 @@ impl AppState {
                 activity: Arc::new(Activity::new(upstream.limits().changed().clone())),
                 serving: Mutex::default(),
                 pipeline: Pipeline::new(config, upstream, sockets),
+                ledger: Ledger::default(),
                 client_key,
                 boundary: Arc::new(boundary),
             }),
@@ -114,6 +120,14 @@ impl AppState {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
+    }
+
+    /// A model turn ended: counted in the metrics and kept for `/v1/status`.
+    pub(crate) fn record_turn(&self, dialect: Dialect, turn: TurnRecord) {
+        if let Some(metrics) = self.metrics() {
+            metrics.turn(turn.client, dialect, turn.usage);
+        }
+        self.inner.ledger.record(turn);
     }
 
     /// The used share of the last answered login's own windows, now.
@@ -165,6 +179,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/models", get(models::list))
         .route("/models", get(models::list))
         .route("/v1/status", get(status::show))
+        .route("/", get(page::show))
+        .route("/status", get(page::show))
         .route("/healthz", get(healthz))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

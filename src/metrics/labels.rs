@@ -6,6 +6,7 @@ use std::fmt;
 
 use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
 
+use crate::accounting::Client;
 use crate::limits::Slot;
 
 /// The route a request was answered on.
@@ -20,6 +21,8 @@ pub enum Route {
     CountTokens,
     Models,
     Status,
+    /// The status page, `/` and `/status`.
+    Page,
     Metrics,
     Health,
     /// No route matched (404, 405).
@@ -105,6 +108,20 @@ pub(super) struct RefreshLabels {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub(super) struct ClientLabels {
+    pub(super) client: Client,
+    pub(super) dialect: Dialect,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub(super) struct TokenLabels {
+    pub(super) client: Client,
+    pub(super) dialect: Dialect,
+    /// `input`, `cached_input`, `output`, `reasoning`: see [`crate::accounting::Usage::kinds`].
+    pub(super) kind: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 pub(super) struct AccountLabels {
     pub(super) account: String,
 }
@@ -123,9 +140,12 @@ impl Route {
             Route::Responses | Route::ResponsesWebSocket | Route::Compact => Dialect::Responses,
             Route::ChatCompletions => Dialect::Chat,
             Route::Messages | Route::CountTokens => Dialect::Messages,
-            Route::Models | Route::Status | Route::Metrics | Route::Health | Route::Other => {
-                Dialect::None
-            }
+            Route::Models
+            | Route::Status
+            | Route::Page
+            | Route::Metrics
+            | Route::Health
+            | Route::Other => Dialect::None,
         }
     }
 }
@@ -165,7 +185,7 @@ label_values! {
     Route {
         Responses => "responses", ResponsesWebSocket => "responses_websocket", Compact => "compact",
         ChatCompletions => "chat_completions", Messages => "messages",
-        CountTokens => "count_tokens", Models => "models", Status => "status",
+        CountTokens => "count_tokens", Models => "models", Status => "status", Page => "page",
         Metrics => "metrics", Health => "health", Other => "other",
     }
     Dialect { Responses => "responses", Chat => "chat", Messages => "messages", None => "none" }
@@ -177,6 +197,12 @@ label_values! {
         ResponseFailed => "response_failed",
     }
     RefreshOutcome { Refreshed => "refreshed", Transient => "transient", Permanent => "permanent" }
+}
+
+impl EncodeLabelValue for Client {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), fmt::Error> {
+        fmt::Write::write_str(encoder, self.as_str())
+    }
 }
 
 impl EncodeLabelValue for Slot {

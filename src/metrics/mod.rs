@@ -1,6 +1,6 @@
 //! The daemon as Prometheus sees it: requests, durations, time to first event,
-//! upstream errors, token refreshes, and each login's usage windows and
-//! cooldown, in the OpenMetrics text format for `GET /metrics`.
+//! upstream errors, token refreshes, turns and tokens per client family, and
+//! each login's usage windows and cooldown, in the OpenMetrics text format for `GET /metrics`.
 //!
 //! Built on `prometheus-client` (the Prometheus project's own Rust client)
 //! rather than the `metrics` facade with `metrics-exporter-prometheus`:
@@ -34,9 +34,11 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::{Registry, Unit};
 
 use self::labels::{
-    DialectLabels, DurationLabels, RefreshLabels, RequestLabels, UpstreamErrorLabels,
+    ClientLabels, DialectLabels, DurationLabels, RefreshLabels, RequestLabels, TokenLabels,
+    UpstreamErrorLabels,
 };
 use self::logins::login_registry;
+use crate::accounting::{Client, Usage};
 use crate::limits::LimitsBook;
 
 /// The `Content-Type` of [`Metrics::encode`]'s text.
@@ -73,6 +75,8 @@ pub struct Metrics {
     in_flight: Gauge,
     upstream_errors: Family<UpstreamErrorLabels, Counter>,
     refreshes: Family<RefreshLabels, Counter>,
+    turns: Family<ClientLabels, Counter>,
+    tokens: Family<TokenLabels, Counter>,
 }
 
 /// One request in flight; the gauge goes down when this is dropped, however
@@ -103,6 +107,8 @@ impl Metrics {
         let in_flight = Gauge::default();
         let upstream_errors = Family::default();
         let refreshes = Family::default();
+        let turns = Family::default();
+        let tokens = Family::default();
 
         let mut registry = Registry::with_prefix(PREFIX);
         registry.register(
@@ -137,6 +143,17 @@ impl Metrics {
             "Refreshes of the login's tokens, by outcome",
             refreshes.clone(),
         );
+        registry.register(
+            "turns",
+            "Model turns ended (HTTP answers and WebSocket turns), by client family and dialect",
+            turns.clone(),
+        );
+        registry.register(
+            "tokens",
+            "Tokens the backend counted for ended turns, by client family, dialect and kind \
+             (input includes cached_input; output includes reasoning)",
+            tokens.clone(),
+        );
         Metrics {
             registry,
             requests,
@@ -145,6 +162,8 @@ impl Metrics {
             in_flight,
             upstream_errors,
             refreshes,
+            turns,
+            tokens,
         }
     }
 
@@ -193,6 +212,21 @@ impl Metrics {
         self.refreshes
             .get_or_create(&RefreshLabels { outcome })
             .inc();
+    }
+
+    /// A model turn ended; `usage` is what the backend counted, if it said.
+    pub fn turn(&self, client: Client, dialect: Dialect, usage: Option<Usage>) {
+        self.turns
+            .get_or_create(&ClientLabels { client, dialect })
+            .inc();
+        for (kind, count) in usage.iter().flat_map(|u| u.kinds()) {
+            let labels = TokenLabels {
+                client,
+                dialect,
+                kind,
+            };
+            self.tokens.get_or_create(&labels).inc_by(count);
+        }
     }
 
     /// The OpenMetrics text: the counters so far, then each login's windows

@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use super::openmetrics::{Sample, parse, sample, samples, value};
 use super::*;
+use crate::accounting::{Client, Usage};
 use crate::limits::{
     CooldownPolicy, DEFAULT_FAMILY, LimitFamily, Limits, Source, UsageLimitReached, Window,
 };
@@ -148,12 +149,63 @@ fn upstream_errors_and_refreshes_are_counted_by_kind_and_outcome() {
 }
 
 #[test]
+fn tokens_are_counted_by_client_dialect_and_kind_and_a_turn_without_usage_adds_none() {
+    let metrics = Metrics::new();
+    let usage = Usage {
+        input: 30,
+        cached_input: 10,
+        output: 8,
+        reasoning: 3,
+    };
+    metrics.turn(Client::ClaudeCode, Dialect::Messages, Some(usage));
+    metrics.turn(Client::ClaudeCode, Dialect::Messages, Some(usage));
+    metrics.turn(Client::CodexCli, Dialect::Responses, None);
+    let Some(families) = scrape(&metrics) else {
+        return;
+    };
+    let tokens = "codex_proxy_tokens_total";
+    let claude = |kind| {
+        [
+            ("client", "claude_code"),
+            ("dialect", "messages"),
+            ("kind", kind),
+        ]
+    };
+    assert_eq!(
+        samples(&families, "codex_proxy_tokens"),
+        vec![
+            sample(tokens, &claude("cached_input"), 20.0),
+            sample(tokens, &claude("input"), 60.0),
+            sample(tokens, &claude("output"), 16.0),
+            sample(tokens, &claude("reasoning"), 6.0),
+        ]
+    );
+    let turns = "codex_proxy_turns_total";
+    assert_eq!(
+        samples(&families, "codex_proxy_turns"),
+        vec![
+            sample(
+                turns,
+                &[("client", "claude_code"), ("dialect", "messages")],
+                2.0
+            ),
+            sample(
+                turns,
+                &[("client", "codex_cli"), ("dialect", "responses")],
+                1.0
+            ),
+        ]
+    );
+}
+
+#[test]
 fn families_carry_their_type_and_unit() {
     let metrics = Metrics::new();
     metrics.request_finished(Route::Models, Dialect::None, 200, false, Duration::ZERO);
     metrics.first_event(Dialect::Messages, Duration::from_secs(1));
     metrics.upstream_error(UpstreamErrorKind::Timeout);
     metrics.refresh(RefreshOutcome::Permanent);
+    metrics.turn(Client::Other, Dialect::Chat, Some(Usage::default()));
     let book = LimitsBook::default();
     book.observe("acc", one_window_limits());
     // A family without a series is left out of the text: each one gets one.
@@ -197,6 +249,8 @@ fn families_carry_their_type_and_unit() {
             ),
             ("codex_proxy_requests", ("counter", "")),
             ("codex_proxy_token_refreshes", ("counter", "")),
+            ("codex_proxy_tokens", ("counter", "")),
+            ("codex_proxy_turns", ("counter", "")),
             ("codex_proxy_upstream_errors", ("counter", "")),
         ])
     );

@@ -15,7 +15,9 @@ pub use self::render::{Verdict, render};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
+use crate::accounting::{ClientUsage, TurnRecord};
 use crate::limits::{CooldownView, Limits};
+use crate::models::client_version::Chosen;
 
 /// Everything `GET /v1/status` tells.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -36,6 +38,16 @@ pub struct StatusReport {
     pub usage_endpoint: UsageEndpoint,
     /// Seconds since the model list was fetched; `None` before the first.
     pub models_cache_age_seconds: Option<u64>,
+    /// The last turns, newest first: counts and names, never a prompt or an answer.
+    #[serde(default)]
+    pub recent_turns: Vec<TurnRecord>,
+    /// What each client family spent in the last hour (families without a turn left out).
+    #[serde(default)]
+    pub usage_last_hour: Vec<ClientUsage>,
+    /// The Codex CLI version presented to the backend and where it came
+    /// from; absent from daemons that predate it.
+    #[serde(default)]
+    pub client_version: Option<Chosen>,
 }
 
 /// Who opened the listening sockets.

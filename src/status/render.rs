@@ -5,6 +5,7 @@ use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
 use super::{Activation, InFlight, Login, StatusReport};
+use crate::accounting::ClientUsage;
 use crate::limits::{self, plain_duration};
 
 /// What the report means for whoever runs `status` from a script.
@@ -58,6 +59,13 @@ pub fn render(report: &StatusReport, now: Timestamp, tz: &TimeZone) -> (Vec<Stri
         ),
         None => "model list: not fetched yet".into(),
     });
+    if let Some(chosen) = &report.client_version {
+        lines.push(format!(
+            "client version: {} ({})",
+            chosen.version, chosen.source
+        ));
+    }
+    lines.extend(report.usage_last_hour.iter().map(spent));
     (lines, verdict(report, now))
 }
 
@@ -75,6 +83,22 @@ fn verdict(report: &StatusReport, now: Timestamp) -> Verdict {
         return Verdict::LimitReached;
     }
     Verdict::Fine
+}
+
+/// One client family's last hour: `last hour, codex_cli: 3 turns, 200 tokens
+/// in (50% from the cache), 6 out`.
+fn spent(c: &ClientUsage) -> String {
+    let cached = match c.cache_hit_ratio {
+        Some(ratio) => format!(" ({:.0}% from the cache)", ratio * 100.0),
+        None => String::new(),
+    };
+    format!(
+        "last hour, {}: {} turn(s), {} tokens in{cached}, {} out",
+        c.client.as_str(),
+        c.turns,
+        c.usage.input,
+        c.usage.output
+    )
 }
 
 fn in_flight(n: InFlight) -> String {

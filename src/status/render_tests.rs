@@ -2,7 +2,9 @@
 use jiff::tz::{Offset, TimeZone};
 
 use super::*;
+use crate::accounting::{Client, Usage};
 use crate::limits::{CooldownView, DEFAULT_FAMILY, LimitFamily, Limits, Source, Window};
+use crate::models::client_version::{Chosen, Source as VersionSource};
 use crate::status::{RefreshError, UsageEndpoint};
 
 /// 2025-10-09T13:54:00Z.
@@ -54,6 +56,12 @@ fn report() -> StatusReport {
         cooldown: None,
         usage_endpoint: UsageEndpoint::default(),
         models_cache_age_seconds: Some(120),
+        recent_turns: Vec::new(),
+        usage_last_hour: Vec::new(),
+        client_version: Some(Chosen {
+            version: "0.172.0".into(),
+            source: VersionSource::Seen("codex_exec".into()),
+        }),
     }
 }
 
@@ -71,9 +79,45 @@ fn a_healthy_daemon_is_described_line_by_line_and_is_fine() {
             "limits as of 13:52 (2 min ago)",
             "5-hour window: 34% used, resets 16:05 (in 2 h 11 min)",
             "model list: fetched 2 min ago",
+            "client version: 0.172.0 (seen from codex_exec)",
         ]
     );
     assert_eq!(verdict, Verdict::Fine);
+}
+
+#[test]
+fn the_last_hour_of_each_client_is_one_line_with_its_cache_share() {
+    let mut report = report();
+    let usage = Usage {
+        input: 200,
+        cached_input: 100,
+        output: 6,
+        reasoning: 2,
+    };
+    report.usage_last_hour = vec![
+        ClientUsage {
+            client: Client::CodexCli,
+            turns: 3,
+            turns_with_usage: 2,
+            usage,
+            cache_hit_ratio: Some(0.5),
+        },
+        ClientUsage {
+            client: Client::Other,
+            turns: 1,
+            turns_with_usage: 0,
+            usage: Usage::default(),
+            cache_hit_ratio: None,
+        },
+    ];
+    let (lines, _) = render(&report, at(NOW), &utc());
+    assert_eq!(
+        lines[lines.len() - 2..],
+        [
+            "last hour, codex_cli: 3 turn(s), 200 tokens in (50% from the cache), 6 out",
+            "last hour, other: 1 turn(s), 0 tokens in, 0 out",
+        ]
+    );
 }
 
 #[test]
@@ -114,6 +158,7 @@ fn a_missing_or_dead_login_is_broken() {
             "limits: none seen yet (no answer from the backend so far)",
             "usage endpoint: the usage endpoint refused the login (HTTP 401)",
             "model list: fetched 2 min ago",
+            "client version: 0.172.0 (seen from codex_exec)",
         ]
     );
     assert_eq!(verdict, Verdict::LoginBroken);

@@ -75,7 +75,13 @@ pub fn stream<W: Writer, G: Send + 'static>(
     futures_util::stream::unfold(Some(live), |state| async move {
         let mut live = state?;
         loop {
-            let bytes = live.next_bytes().await;
+            // A writer may be finished before the first block (the door read
+            // the answer's opening itself).
+            let bytes = if live.writer.finished() {
+                Bytes::new()
+            } else {
+                live.next_bytes().await
+            };
             if live.writer.finished() {
                 let Live {
                     events,

@@ -5,12 +5,16 @@
 //! [`answer`] drives the events to the door's writer or collects them,
 //! [`collect`] builds one Responses object from the events, and [`finish`]
 //! makes the answer the client gets (and commits it to the store when
-//! kept). The doors (the `http` module) decode their dialect, hand the turn
+//! kept). A WebSocket turn's frames are read and shaped in [`frames`];
+//! [`over_http`] serves a socket's turns over HTTP when the backend refuses
+//! the upgrade. The doors (the `http` module) decode their dialect, hand the turn
 //! here, encode the answer, and write one summary record per turn.
 
 pub mod answer;
 pub mod collect;
 pub mod finish;
+pub mod frames;
+pub mod over_http;
 pub mod prepare;
 
 use std::time::Instant;
@@ -18,6 +22,7 @@ use std::time::Instant;
 use axum::http::HeaderMap;
 use serde_json::{Map, Value};
 
+use crate::accounting::Meter;
 use crate::backend::models::Cache;
 use crate::backend::{Opened, Sockets, Upstream};
 use crate::config::Config;
@@ -60,15 +65,18 @@ impl Pipeline {
 
 impl Pipeline {
     /// Sends a prepared request to the backend over HTTP; its first event
-    /// is timed from `arrived`, as an answer in `dialect`.
+    /// is timed from `arrived`, as an answer in `dialect`, and `meter` reads
+    /// the turn's effort, first event and usage.
     pub async fn open(
         &self,
         client_headers: &HeaderMap,
         body: &Map<String, Value>,
         dialect: Dialect,
         arrived: Instant,
+        meter: &Meter,
     ) -> Result<Opened, ApiError> {
         let mut opened = self.upstream.stream(client_headers, body).await?;
+        opened.events.meter(meter.sent(body));
         if let Some(tap) = opened.events.tap_mut() {
             tap.time_first_event(dialect, arrived);
         }

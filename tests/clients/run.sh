@@ -5,6 +5,13 @@
 #   (cd tests/clients && npm ci && python3 -m venv .venv && .venv/bin/pip install -r requirements.txt)
 #   cargo build --bin codex-responses-proxy --example mock_upstream
 #   tests/clients/run.sh [--pending] [NAME...]
+#   tests/clients/run.sh --latest [--pending] [NAME...]
+#
+# --latest installs the newest release of every client (each dependency of
+# package.json at `latest`, and the Python SDKs) into a temporary directory,
+# says which versions it got, and runs the suite against them; the directory
+# is removed afterwards. Not part of CI (a moving target): run it before a
+# release, and when it passes, move the pins here to what it installed.
 #
 # Builds and installs nothing: the binaries come from PROXY_BIN and MOCK_BIN
 # (else target/debug), the clients from tests/clients/node_modules and
@@ -55,6 +62,8 @@ CASES=(
   codex-exec-websocket
   codex-exec-builtin
   claude-print
+  claude-print-overflow
+  client-families
 )
 
 # Cases written to the public API of a capability the daemon does not have
@@ -73,6 +82,32 @@ CLI_SECONDS=60
 LOAD_SECONDS=90
 # Past this, the cases not yet started fail instead of running.
 SUITE_SECONDS=240
+
+# The Python SDKs the cases import, for --latest.
+LATEST_PY=(openai anthropic)
+
+# --- --latest: the newest clients, installed before the network goes away ---
+if [[ ${1:-} == --latest && -z ${CLIENTS_LATEST_DIR:-} ]]; then
+  shift
+  latest=$(mktemp -d "${TMPDIR:-/tmp}/codex-responses-proxy-latest.XXXXXX")
+  python3 -c 'import json, sys
+d = json.load(open(sys.argv[1]))
+d["dependencies"] = {name: "latest" for name in d["dependencies"]}
+json.dump(d, open(sys.argv[2], "w"), indent=2)' "$here/package.json" "$latest/package.json"
+  cp "$here/cases.mjs" "$latest/"
+  if ! (cd "$latest" && npm install --no-audit --no-fund --loglevel=error >/dev/null) ||
+    ! python3 -m venv "$latest/venv" ||
+    ! "$latest/venv/bin/pip" install -q --disable-pip-version-check "${LATEST_PY[@]}"; then
+    echo "FAIL setup: the latest clients could not be installed in $latest"
+    exit 1
+  fi
+  echo "latest clients:"
+  python3 -c 'import json, os, sys
+for name in json.load(open(os.path.join(sys.argv[1], "package.json")))["dependencies"]:
+    print(" ", name, json.load(open(os.path.join(sys.argv[1], "node_modules", name, "package.json")))["version"])' "$latest"
+  "$latest/venv/bin/pip" list --disable-pip-version-check 2>/dev/null | grep -iE "^($(IFS='|'; echo "${LATEST_PY[*]}")) " | sed 's/^/  /'
+  exec env CLIENTS_LATEST_DIR="$latest" CLIENTS_VENV="$latest/venv" bash "$0" "$@"
+fi
 
 # --- a private network namespace, loopback only ---
 if [[ ${CLIENTS_NETNS:-1} != 0 && -z ${CLIENTS_IN_NETNS:-} ]]; then
@@ -94,7 +129,9 @@ target=${CARGO_TARGET_DIR:-$root/target}
 proxy_bin=${PROXY_BIN:-$target/debug/codex-responses-proxy}
 mock_bin=${MOCK_BIN:-$target/debug/examples/mock_upstream}
 venv=${CLIENTS_VENV:-$here/.venv}
-bin=$here/node_modules/.bin
+# The Node clients and the runner beside them (it imports them from there).
+node_dir=${CLIENTS_LATEST_DIR:-$here}
+bin=$node_dir/node_modules/.bin
 [[ -x $proxy_bin ]] || {
   echo "FAIL setup: no daemon at $proxy_bin: cargo build --bin codex-responses-proxy (or set PROXY_BIN)"
   exit 1
@@ -147,6 +184,7 @@ cleanup() {
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null; done
   wait 2>/dev/null
   if ((failed)); then echo "logs kept in $work"; else rm -rf "$work"; fi
+  [[ -z ${CLIENTS_LATEST_DIR:-} ]] || rm -rf "$CLIENTS_LATEST_DIR"
 }
 trap cleanup EXIT
 until_true() { # SECONDS COMMAND...: retry every 0.1 s, at most SECONDS
@@ -320,6 +358,68 @@ case_claude_print() {
   judge_cli claude-print $? "$start_ns" 'API Error|ECONNREFUSED'
 }
 
+# A conversation whose second turn the backend refuses as past the model's
+# window: the daemon says so in Anthropic's words (`prompt is too long: N
+# tokens > M maximum`), and Claude Code 2.1.332 compacts the conversation on
+# its own and retries, which the mock answers. Its stream-json output shows
+# the compaction; its text output would show only the answer.
+case_claude_print_overflow() {
+  local name=claude-print-overflow start_ns refused rc why=
+  start_ns=$(date +%s%N)
+  claude_in() { # ARGS...: one run in this case's project, stdout and stderr appended
+    clean_env "$work/$name" ANTHROPIC_BASE_URL="$url" ANTHROPIC_API_KEY=unused \
+      DISABLE_AUTOUPDATER=1 DISABLE_TELEMETRY=1 DISABLE_ERROR_REPORTING=1 \
+      CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1 \
+      bash -c 'cd "$HOME" && exec "$@"' _ timeout -k 5 "$(budget $CLI_SECONDS)" claude -p --model "$MODEL" "$@" \
+      </dev/null >>"$work/$name.out" 2>>"$work/$name.err"
+  }
+  claude_in "say hello"
+  rc=$?
+  if ((rc == 0)); then
+    refused=$(grep -c 'path=/v1/messages .*status=400' "$work/proxy.log")
+    echo overflow >&3
+    until_true 10 grep -qs 'next answer overflows' "$work/mock.log" || why="the mock did not take the overflow"
+    : >"$work/$name.out"
+    claude_in --continue --output-format stream-json --verbose "say hello again"
+    rc=$?
+  fi
+  if [[ -n $why ]]; then
+    :
+  elif ((rc != 0)); then
+    why="exit $rc; stdout: $(tail -c 300 "$work/$name.out" | tr '\n' ' '); stderr: $(tail -c 200 "$work/$name.err" | tr '\n' ' ')"
+  elif (($(grep -c 'path=/v1/messages .*status=400' "$work/proxy.log") <= refused)); then
+    why="the daemon answered no 400 for the overflow"
+  elif ! grep -q '"subtype":"compact_boundary".*"trigger":"auto"' "$work/$name.out"; then
+    why="Claude Code did not compact: $(tail -c 300 "$work/$name.out" | tr '\n' ' ')"
+  elif ! grep -qF "\"result\":\"$ANSWER\"" "$work/$name.out"; then
+    why="no answer after the compaction: $(grep -o '"result":"[^"]*"' "$work/$name.out" | tail -1)"
+  fi
+  if [[ -z $why ]]; then ok "$name" "$(elapsed "$start_ns")"; else fail "$name" "$(elapsed "$start_ns")" "$why"; fi
+}
+
+# Last: every client family whose cases ran is counted under its own label in
+# /v1/status, told from the headers the released clients really send.
+case_client_families() {
+  local start_ns status pair prefix family missing=
+  start_ns=$(date +%s%N)
+  if ! status=$(curl -sf --max-time 10 "$url/v1/status"); then
+    fail client-families "$(elapsed "$start_ns")" "GET /v1/status failed"
+    return
+  fi
+  for pair in py-openai:openai_sdk node-openai:openai_sdk py-anthropic:anthropic_sdk \
+    node-anthropic:anthropic_sdk node-ai-sdk:ai_sdk codex-exec:codex_cli claude-print:claude_code; do
+    prefix=${pair%%:*} family=${pair#*:}
+    [[ " ${selected[*]} " == *" $prefix"* ]] || continue
+    jq -e --arg c "$family" 'any(.usage_last_hour[]; .client == $c and .turns_with_usage > 0)' \
+      <<<"$status" >/dev/null || missing+=" $family"
+  done
+  if [[ -z $missing ]]; then
+    ok client-families "$(elapsed "$start_ns")"
+  else
+    fail client-families "$(elapsed "$start_ns")" "no counted turns under:$missing; $(jq -c .usage_last_hour <<<"$status")"
+  fi
+}
+
 # --- run ---
 py=() node=() cli=() pending=()
 for name in "${selected[@]}"; do
@@ -337,10 +437,10 @@ done
 no_venv=
 [[ -x $venv/bin/python ]] || no_venv="no Python venv at $venv: python3 -m venv $venv && $venv/bin/pip install -r $here/requirements.txt"
 no_modules=
-[[ -x $bin/node ]] || no_modules="no node_modules in $here: npm ci --prefix $here"
+[[ -x $bin/node ]] || no_modules="no node_modules in $node_dir: npm ci --prefix $node_dir"
 
 run_batch "$no_venv" "$venv/bin/python" "$here/cases.py" -- "${py[@]}"
-run_batch "$no_modules" node "$here/cases.mjs" -- "${node[@]}"
+run_batch "$no_modules" node "$node_dir/cases.mjs" -- "${node[@]}"
 for name in "${cli[@]}"; do
   if [[ -n $no_modules ]]; then
     fail "$name" 0.00 "$no_modules"

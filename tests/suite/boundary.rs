@@ -34,6 +34,10 @@ fn routes() -> Vec<Route> {
         ("POST", "/v1/chat/completions", Some(chat()), vec![]),
         ("GET", "/v1/models", None, vec![]),
         ("GET", "/healthz", None, vec![]),
+        // The status page and what its script reads.
+        ("GET", "/", None, vec![]),
+        ("GET", "/status", None, vec![]),
+        ("GET", "/v1/status", None, vec![]),
         (
             "GET",
             "/v1/responses",

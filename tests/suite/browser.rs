@@ -77,7 +77,7 @@ try {
 "#;
 
 /// Debian's chromium, if installed; else `None` after saying so (a failure under CI).
-fn chromium() -> Option<PathBuf> {
+pub(super) fn chromium() -> Option<PathBuf> {
     let found = std::env::var_os("PATH").and_then(|path| {
         std::env::split_paths(&path)
             .map(|dir| dir.join("chromium"))
@@ -124,7 +124,7 @@ async fn serve_page() -> (String, tokio::task::JoinHandle<()>) {
 }
 
 /// The real daemon in front of `mock`, with extra flags; its address.
-async fn daemon(mock: &MockBackend, home: &Path, flags: &[&str]) -> (Child, String) {
+pub(super) async fn daemon(mock: &MockBackend, home: &Path, flags: &[&str]) -> (Child, String) {
     let codex_home = home.join("codex");
     std::fs::create_dir(&codex_home).unwrap();
     common::write_auth(&codex_home, &mock.login(mock::now_secs() + 3600));
@@ -143,9 +143,30 @@ async fn daemon(mock: &MockBackend, home: &Path, flags: &[&str]) -> (Child, Stri
 
 /// Opens `url` in headless Chromium and returns the page's final title.
 async fn title_after_scripts(chromium: &Path, url: &str) -> String {
+    let (dom, log) = dom_after_scripts(chromium, url, &[]).await;
+    let title = dom
+        .split_once("<title>")
+        .and_then(|(_, rest)| rest.split_once("</title>"))
+        .map(|(title, _)| title.to_owned());
+    title.unwrap_or_else(|| panic!("no title in the page:\n{dom}\nchromium's log:\n{log}"))
+}
+
+/// Runs headless Chromium on `url` with `extra` flags (`--dump-dom` with a
+/// virtual time budget unless `extra` says otherwise) until it exits: what
+/// it wrote, and its log.
+pub(super) async fn dom_after_scripts(
+    chromium: &Path,
+    url: &str,
+    extra: &[&str],
+) -> (String, String) {
     let dir = tempfile::tempdir().unwrap();
     let dom = dir.path().join("dom.html");
     let log = dir.path().join("chromium.log");
+    let output = if extra.is_empty() {
+        &["--virtual-time-budget=10000", "--dump-dom"][..]
+    } else {
+        extra
+    };
     let mut browser = std::process::Command::new(chromium)
         .args([
             "--headless=new",
@@ -161,7 +182,8 @@ async fn title_after_scripts(chromium: &Path, url: &str) -> String {
             "--user-data-dir={}",
             dir.path().join("profile").display()
         ))
-        .args(["--virtual-time-budget=10000", "--dump-dom", url])
+        .args(output)
+        .arg(url)
         .stdin(Stdio::null())
         .stdout(std::fs::File::create(&dom).unwrap())
         .stderr(std::fs::File::create(&log).unwrap())
@@ -186,11 +208,7 @@ async fn title_after_scripts(chromium: &Path, url: &str) -> String {
         exited.is_some_and(|status| status.success()),
         "chromium did not finish well ({exited:?}); its log:\n{log}"
     );
-    let title = dom
-        .split_once("<title>")
-        .and_then(|(_, rest)| rest.split_once("</title>"))
-        .map(|(title, _)| title.to_owned());
-    title.unwrap_or_else(|| panic!("no title in the page:\n{dom}\nchromium's log:\n{log}"))
+    (dom, log)
 }
 
 #[tokio::test]

@@ -1,5 +1,6 @@
 //! The integration tests, one module a feature.
 
+mod accounting;
 mod auth;
 mod bad_input;
 mod boundary;
@@ -8,12 +9,16 @@ mod chat;
 mod compat;
 mod contract;
 mod crash;
+mod devtools;
 mod faults;
+mod grafana;
 mod limits;
 mod load;
+mod manual;
 mod messages;
 mod metrics;
 mod mock_ws;
+mod page;
 mod responses;
 mod security;
 mod state;

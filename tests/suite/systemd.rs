@@ -588,3 +588,125 @@ async fn doctor_fails_without_a_login_or_a_reachable_backend() {
         "{report}"
     );
 }
+
+/// Runs `env <client>` with `flags`: its exit status and the lines it printed.
+async fn env_lines(client: &str, flags: Vec<String>) -> (ExitStatus, String) {
+    let client = client.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let out = Command::new(BIN)
+            .arg("env")
+            .arg(client)
+            .args(&flags)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .output()
+            .unwrap();
+        (
+            out.status,
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    })
+    .await
+    .unwrap()
+}
+
+/// `lines` checked by `bash -n`, then evaluated, and `names` read back.
+fn evaluated(lines: &str, names: &[&str]) -> Vec<String> {
+    let syntax = Command::new("bash")
+        .args(["-n", "-c", lines])
+        .output()
+        .unwrap();
+    assert!(syntax.status.success(), "{lines}\n{syntax:?}");
+    let echo: Vec<String> = names
+        .iter()
+        .map(|n| format!("printf '%s\\n' \"${n}\""))
+        .collect();
+    let script = format!("eval \"$LINES\"\n{}", echo.join("\n"));
+    let out = Command::new("bash")
+        .args(["-c", &script])
+        .env_clear()
+        .env("LINES", lines)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn env_claude_evaluates_to_the_daemons_address_and_the_mapped_models_window() {
+    let fx = Fixture::new().await;
+    let mut flags = fx.flags();
+    flags.extend(["--listen".into(), "127.0.0.1:18787".into()]);
+    let key = fx.path("client key");
+    std::fs::write(&key, "it's-secret\n").unwrap();
+    let (status, lines) = env_lines("claude", flags.clone()).await;
+    assert!(status.success(), "{lines}");
+    assert!(
+        lines.contains("# claude-opus-* → gpt-5 (272000 tokens)"),
+        "{lines}"
+    );
+    let names = [
+        "ANTHROPIC_BASE_URL",
+        "ANTHROPIC_API_KEY",
+        "CLAUDE_CODE_MAX_CONTEXT_TOKENS",
+        "CLAUDE_CODE_AUTO_COMPACT_WINDOW",
+    ];
+    assert_eq!(
+        evaluated(&lines, &names),
+        ["http://127.0.0.1:18787", "unused", "272000", "272000"]
+    );
+
+    // With a client key, the lines read it from its file when evaluated.
+    let toml = fx.path("config.toml");
+    std::fs::write(
+        &toml,
+        format!("api_key_file = {:?}\n", key.display().to_string()),
+    )
+    .unwrap();
+    let mut with_key = flags.clone();
+    with_key.extend(["--config".into(), toml.display().to_string()]);
+    let (_, lines) = env_lines("openai", with_key).await;
+    assert!(!lines.contains("it's-secret"), "{lines}");
+    assert_eq!(
+        evaluated(&lines, &["OPENAI_BASE_URL", "OPENAI_API_KEY"]),
+        ["http://127.0.0.1:18787/v1", "it's-secret"]
+    );
+
+    let (_, codex) = env_lines("codex", flags).await;
+    assert!(codex.contains("# supports_websockets = true"), "{codex}");
+    assert!(codex.contains("# name = \"OpenAI\""), "{codex}");
+    evaluated(&codex, &[]);
+
+    let (status, report) = doctor(fx.flags()).await;
+    assert!(status.success(), "{report}");
+    assert!(
+        report.contains("✓ Claude Code: CLAUDE_CODE_MAX_CONTEXT_TOKENS=272000"),
+        "{report}"
+    );
+    assert!(
+        report.contains("✓ Codex CLI version presented to the backend: 0.171.0 (built-in;"),
+        "{report}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn env_claude_without_a_login_says_the_window_is_unknown_and_still_evaluates() {
+    let fx = Fixture::new().await;
+    std::fs::remove_file(fx.path("auth.json")).unwrap();
+    let (status, lines) = env_lines("claude", fx.flags()).await;
+    assert!(status.success(), "{lines}");
+    assert!(
+        lines.contains("# The backend's model list could not be read (no usable login"),
+        "{lines}"
+    );
+    assert_eq!(
+        evaluated(
+            &lines,
+            &["ANTHROPIC_BASE_URL", "CLAUDE_CODE_MAX_CONTEXT_TOKENS"]
+        ),
+        ["http://127.0.0.1:8787", ""]
+    );
+}

@@ -241,6 +241,41 @@ async fn the_turn_state_reaches_the_client_and_client_metadata_reaches_the_backe
 }
 
 #[tokio::test]
+async fn unknown_codex_headers_and_trace_context_reach_the_backends_handshake_but_a_cookie_does_not()
+ {
+    let mock = MockBackend::start().await;
+    let proxy = TestProxy::start(&mock).await;
+    let sent = [
+        ("openai-beta", mock::BETA),
+        ("originator", "codex_exec"),
+        ("x-codex-feature-of-next-week", "on"),
+        ("x-openai-internal-codex-responses-lite", "true"),
+        (
+            "traceparent",
+            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+        ),
+        ("cookie", "session=from-a-browser"),
+    ];
+    let mut socket = try_connect(&proxy, "/v1/responses", &sent).await.unwrap();
+    send(&mut socket, &create(json!([user("one")]), json!({}))).await;
+    assert_eq!(answer(&mut socket).await, full_answer(&mock, 1, 1));
+    let handshakes = mock.ws_handshakes();
+    let [handshake] = handshakes.as_slice() else {
+        panic!("one handshake expected: {handshakes:?}");
+    };
+    let got = |name: &str| {
+        handshake
+            .headers
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_owned())
+    };
+    for (name, value) in &sent[2..5] {
+        assert_eq!(got(name).as_deref(), Some(*value), "{name}");
+    }
+    assert_eq!(got("cookie"), None);
+}
+
+#[tokio::test]
 async fn a_backend_that_refuses_the_upgrade_serves_the_socket_over_http() {
     let mock = MockBackend::start().await;
     mock.refuse_websocket(Some(426));

@@ -195,8 +195,10 @@ record=$(journalctl --no-pager -o json SYSLOG_IDENTIFIER=codex-responses-proxy 2
 if jq -e '(.REQUEST_ID | startswith("req_")) and .STATUS == "200" and .PRIORITY == "6"
           and (.DURATION_MS | tonumber) >= 0 and .PATH == "/v1/responses" and .MODEL == "gpt-5"
           and .TARGET == "codex_responses_proxy::http::bookkeeping"
-          and .LIMIT_PRIMARY_PCT == "12" and .LIMIT_SECONDARY_PCT == "3"' <<<"$record" >/dev/null 2>&1; then
-  ok "the request's journal record has REQUEST_ID, STATUS=200, PRIORITY=6, DURATION_MS, PATH, MODEL, TARGET, LIMIT_PRIMARY_PCT=12, LIMIT_SECONDARY_PCT=3"
+          and .LIMIT_PRIMARY_PCT == "12" and .LIMIT_SECONDARY_PCT == "3"
+          and .CLIENT == "other" and (.FIRST_EVENT_MS | tonumber) >= 0
+          and .INPUT_TOKENS == "12" and .CACHED_INPUT_TOKENS == "0" and .OUTPUT_TOKENS == "5"' <<<"$record" >/dev/null 2>&1; then
+  ok "the request's journal record has REQUEST_ID, STATUS=200, PRIORITY=6, DURATION_MS, PATH, MODEL, TARGET, LIMIT_PRIMARY_PCT=12, LIMIT_SECONDARY_PCT=3, CLIENT, FIRST_EVENT_MS and the token counts"
 else
   fail "no structured 'request finished' record in the journal: '$record'"
   journalctl --no-pager -n 20 2>&1 | sed 's/^/     /'

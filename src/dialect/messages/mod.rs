@@ -16,10 +16,13 @@
 //!   reasoning across turns.
 //! - [`errors`]: Anthropic's error body and its status table.
 //! - [`tokens`]: `count_tokens`, an estimate with the backend's tokenizer.
+//! - [`overflow`]: a context overflow in Anthropic's words, with the numbers
+//!   Claude Code compacts by.
 
 mod content;
 pub mod errors;
 pub mod models;
+pub mod overflow;
 mod read;
 pub mod request;
 pub mod response;

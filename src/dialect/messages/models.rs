@@ -165,6 +165,8 @@ pub struct Model {
     pub listed: bool,
     /// The efforts it accepts; empty when the catalogue does not say.
     pub efforts: Vec<Effort>,
+    /// Its input window in tokens, when the catalogue gives it.
+    pub context_window: Option<u64>,
 }
 
 /// The backend's models, from its `GET /models` answer.
@@ -203,6 +205,7 @@ impl Catalogue {
                         .filter_map(|l| l.get("effort").unwrap_or(l).as_str())
                         .filter_map(Effort::parse)
                         .collect(),
+                    context_window: m.get("context_window").and_then(Value::as_u64),
                 })
             })
             .collect();
@@ -212,6 +215,11 @@ impl Catalogue {
 
     pub fn models(&self) -> &[Model] {
         &self.models
+    }
+
+    /// The input window of the backend model `slug`, when the catalogue gives it.
+    pub fn context_window(&self, slug: &str) -> Option<u64> {
+        self.get(slug)?.context_window
     }
 
     fn get(&self, slug: &str) -> Option<&Model> {

@@ -43,7 +43,13 @@ async fn handle(
     summary.model = Some(translated.model.clone());
     summary.stream = translated.stream;
     let opened = pipeline
-        .open(headers, &patched.body, Dialect::Chat, arrived)
+        .open(
+            headers,
+            &patched.body,
+            Dialect::Chat,
+            arrived,
+            &summary.meter,
+        )
         .await?;
     summary.upstream_id = opened.upstream_id;
     if translated.stream {

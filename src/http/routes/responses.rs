@@ -43,7 +43,13 @@ async fn handle(
         tracing::debug!(change = %change, "request patched");
     }
     let opened = pipeline
-        .open(headers, &patched.body, Dialect::Responses, arrived)
+        .open(
+            headers,
+            &patched.body,
+            Dialect::Responses,
+            arrived,
+            &summary.meter,
+        )
         .await?;
     summary.upstream_id = opened.upstream_id;
     if patched.client_stream {

@@ -89,6 +89,9 @@ async fn report(state: &AppState) -> StatusReport {
             error: usage.error,
         },
         models_cache_age_seconds: inner.pipeline.models.age().map(|age| age.as_secs()),
+        recent_turns: inner.ledger.recent(),
+        usage_last_hour: inner.ledger.last_hour(now),
+        client_version: Some(inner.pipeline.upstream.version.current()),
     }
 }
 

@@ -5,11 +5,10 @@
 //! backend's per-connection state (`previous_response_id`, prewarm) works
 //! as it does for a client talking to the backend directly. A backend that
 //! refuses the upgrade gets the socket's requests over HTTP instead
-//! ([`fallback`]).
+//! ([`crate::turn::over_http`]).
 
-mod fallback;
-pub mod frames;
 mod session;
+mod violations;
 
 use axum::Extension;
 use axum::extract::State;

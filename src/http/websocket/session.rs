@@ -14,8 +14,8 @@ use futures_util::SinkExt;
 use serde_json::{Map, Value};
 use tokio::sync::OwnedSemaphorePermit;
 
-use super::fallback::HttpLink;
-use super::frames::{self, ClientFrame};
+use super::violations::{self, Violation};
+use crate::accounting::{Client, Meter};
 use crate::backend::events::StreamError;
 use crate::backend::socket::{BackendSocket, Opening};
 use crate::backend::upstream::redacted;
@@ -23,6 +23,8 @@ use crate::error::ApiError;
 use crate::http::bookkeeping::Record;
 use crate::http::{Activity, AppState, Summary};
 use crate::metrics::{Dialect, Route};
+use crate::turn::frames::{self, ClientFrame};
+use crate::turn::over_http::HttpLink;
 
 /// How this client socket reaches the backend.
 #[derive(Debug)]
@@ -137,8 +139,12 @@ impl Session {
             let flow = tokio::select! {
                 message = socket.recv() => match message {
                     Some(Ok(message)) => self.on_client(message, &mut socket).await,
-                    // The client vanished.
-                    Some(Err(_)) | None => ControlFlow::Break(()),
+                    Some(Err(e)) => match Violation::of(&e) {
+                        Some(violation) => violations::close(&mut socket, &violation).await,
+                        // The client vanished.
+                        None => ControlFlow::Break(()),
+                    },
+                    None => ControlFlow::Break(()),
                 },
                 from = self.link.next(in_turn) => self.on_backend(from, &mut socket).await,
             };
@@ -158,10 +164,7 @@ impl Session {
     async fn on_client(&mut self, message: Message, socket: &mut WebSocket) -> ControlFlow<()> {
         let text = match message {
             Message::Text(text) => text,
-            Message::Binary(_) => {
-                let e = ApiError::invalid_request("Binary frames are not supported");
-                return send(socket, frames::wrapped(&e)).await;
-            }
+            Message::Binary(_) => return violations::close(socket, &Violation::Binary).await,
             Message::Close(_) => return ControlFlow::Break(()),
             // Pings are answered by the WebSocket layer.
             Message::Ping(_) | Message::Pong(_) => return ControlFlow::Continue(()),
@@ -216,6 +219,7 @@ impl Session {
                 model,
                 stream: true,
                 upstream_id: None,
+                meter: Meter::default().sent(&body),
             },
             timed: false,
             permit: None,
@@ -309,6 +313,7 @@ impl Session {
             FromBackend::Frame(text) => {
                 if let Some(turn) = &mut self.turn {
                     turn.unanswered = None;
+                    turn.summary.meter.frame(text.as_str());
                     if !turn.timed {
                         turn.timed = true;
                         if let Some(metrics) = self.state.metrics() {
@@ -371,9 +376,10 @@ impl Session {
             path: &self.path,
             route: Route::ResponsesWebSocket,
             transport: "websocket",
+            client: Client::of(&self.headers),
             summary: &turn.summary,
             status,
-            elapsed: turn.start.elapsed(),
+            start: turn.start,
             end: Some(end),
         }
         .write(&self.state);

@@ -131,7 +131,16 @@ fn check_common(body: &Value) -> Option<Refusal> {
         }
     }
     let model = body.get("model").and_then(Value::as_str).unwrap_or("");
-    if !["gpt-5", "gpt-5-codex", "gpt-5.1-codex"].contains(&model) {
+    // The preview model is known; whether this client may use it is the
+    // catalogue's call (`check_client_version`).
+    if ![
+        "gpt-5",
+        "gpt-5-codex",
+        "gpt-5.1-codex",
+        super::NEXT_RELEASE_MODEL,
+    ]
+    .contains(&model)
+    {
         return bad(&format!(
             "The '{model}' model is not supported when using Codex with a ChatGPT account."
         ));

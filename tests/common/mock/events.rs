@@ -52,6 +52,22 @@ pub fn completed(id: &str) -> Value {
     json!({"type": "response.completed", "response": response})
 }
 
+/// `events` with the `usage` of their final response replaced: `input`
+/// tokens of which `cached` came from the prompt cache, `output` of which
+/// `reasoning` were reasoning, as the backend counts them.
+pub fn with_usage(
+    mut events: Vec<Value>,
+    [input, cached, output, reasoning]: [u64; 4],
+) -> Vec<Value> {
+    if let Some(last) = events.last_mut() {
+        last["response"]["usage"] = json!({"input_tokens": input,
+            "input_tokens_details": {"cached_tokens": cached}, "output_tokens": output,
+            "output_tokens_details": {"reasoning_tokens": reasoning},
+            "total_tokens": input + output});
+    }
+    events
+}
+
 /// The answer to a prewarm (`generate: false`, PROTOCOL.md §8): created and
 /// completed, with no output.
 pub fn prewarm_answer(id: &str) -> Vec<Value> {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use axum::extract::{Request, State};
+use axum::extract::{RawQuery, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
@@ -100,6 +100,9 @@ pub(super) async fn responses(State(state): State<Arc<MockState>>, request: Requ
     if let Some(refusal) = read.refusal(&state, body::check_responses_body) {
         return refusal;
     }
+    if let Some(refusal) = state.check_client_version(&read.parts.headers, &read.body) {
+        return refusal.into_http();
+    }
     let sent = read
         .parts
         .headers
@@ -110,7 +113,22 @@ pub(super) async fn responses(State(state): State<Arc<MockState>>, request: Requ
     let mut headers = state.answer_headers(model);
     headers.push((TURN_STATE.to_owned(), turn_state));
     let input = input_of(&read.body);
-    let answer = if body::asks_compaction(&input) {
+    let answer = if state.overflows(&read.body) {
+        if state.overflow_as_status.load(Ordering::SeqCst) {
+            let (status, body) = state.overflow_status();
+            Answer::Status {
+                status,
+                body,
+                content_type: "application/json",
+                headers: Vec::new(),
+            }
+        } else {
+            Answer::Events {
+                events: state.overflow_events(),
+                pace: Duration::ZERO,
+            }
+        }
+    } else if body::asks_compaction(&input) {
         let item = state.issue_compaction(input.len());
         Answer::Events {
             events: events::compaction_answer("resp_mock_compaction", &item),
@@ -151,12 +169,31 @@ pub(super) async fn compact(State(state): State<Arc<MockState>>, request: Reques
     response
 }
 
-pub(super) async fn models(State(state): State<Arc<MockState>>, headers: HeaderMap) -> Response {
+pub(super) async fn models(
+    State(state): State<Arc<MockState>>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Response {
     state.models_calls.fetch_add(1, Ordering::SeqCst);
+    let client_version = query.as_deref().and_then(|q| {
+        q.split('&')
+            .find_map(|pair| pair.strip_prefix("client_version="))
+            .map(str::to_owned)
+    });
+    state
+        .models_client_versions
+        .lock()
+        .unwrap()
+        .push(client_version.clone().unwrap_or_default());
     if let Some(refusal) = check_auth(&state, &headers) {
         return refusal;
     }
+    // The list differs by client version, and so does its ETag.
     let etag = state.models_etag.lock().unwrap().clone();
+    let etag = match &client_version {
+        Some(v) => format!("{}-{v}\"", etag.trim_end_matches('"')),
+        None => etag,
+    };
     if headers
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
@@ -164,7 +201,7 @@ pub(super) async fn models(State(state): State<Arc<MockState>>, headers: HeaderM
     {
         return StatusCode::NOT_MODIFIED.into_response();
     }
-    let body = state.models.lock().unwrap().clone();
+    let body = state.models_for(client_version.as_deref());
     ([(header::ETAG, etag)], axum::Json(body)).into_response()
 }
 

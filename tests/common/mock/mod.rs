@@ -10,6 +10,7 @@
 #![allow(dead_code, unused_imports, clippy::unwrap_used, clippy::expect_used)]
 
 mod body;
+mod catalogue;
 mod events;
 mod http;
 mod server;
@@ -20,7 +21,7 @@ mod ws_turn;
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use axum::http::{HeaderMap, StatusCode};
@@ -31,11 +32,12 @@ use serde_json::{Value, json};
 use tokio::sync::Notify;
 
 pub use body::{Encoding, MAX_DECODED_BYTES};
+pub use catalogue::{OVERFLOW_MARKER, OVERFLOW_MESSAGE};
 pub use events::{
     backfilled, compaction_answer, compaction_item, completed, completed_id,
     connection_limit_error, output_items, previous_not_found, prewarm_answer, rate_limits_event,
-    text_answer, text_answer_as, text_message, usage_body, usage_limit_error, wrapped_error,
-    wrapped_invalid,
+    text_answer, text_answer_as, text_message, usage_body, usage_limit_error, with_usage,
+    wrapped_error, wrapped_invalid,
 };
 pub use http::TURN_STATE;
 pub use sse::Answer;
@@ -43,6 +45,12 @@ pub use tokens::{
     RefreshState, TokenAnswer, TokenHold, auth_json, auth_json_for, fake_jwt, now_secs,
 };
 pub use ws::{BETA, BETA_OLD, Handshake, Outcome, Received, WsAnswer, WsFrame, WsState};
+
+/// A Codex CLI release newer than the proxy's built-in client version.
+pub const NEXT_RELEASE: &str = "0.172.0";
+
+/// The model the backend lists only to clients of [`NEXT_RELEASE`] or newer.
+pub const NEXT_RELEASE_MODEL: &str = "gpt-5.9-preview";
 
 /// The account every login of the mock belongs to.
 pub const ACCOUNT_ID: &str = "acc-test-1";
@@ -102,6 +110,13 @@ pub struct MockState {
     /// `x-models-etag` on every answer).
     pub models: Mutex<Value>,
     pub models_etag: Mutex<String>,
+    /// The `client_version` of every model list request, oldest first.
+    pub models_client_versions: Mutex<Vec<String>>,
+    /// Answers failed (or scripted to fail) for a context past the model's window.
+    pub overflows_answered: AtomicUsize,
+    /// Refuse such a request with a 400 before the stream instead of a
+    /// `response.failed` in it.
+    pub overflow_as_status: AtomicBool,
     /// The usage endpoint's body.
     pub usage: Mutex<Value>,
     /// The rate-limit headers of every `/responses` answer and handshake.
@@ -137,9 +152,11 @@ impl Drop for MockBackend {
 fn new_state() -> Arc<MockState> {
     let state = Arc::new(MockState::default());
     *state.models.lock().unwrap() = json!({"models": [
-        {"slug": "gpt-5", "display_name": "GPT-5", "visibility": "list", "supported_in_api": true, "priority": 1},
-        {"slug": "gpt-5-codex", "display_name": "GPT-5 Codex", "visibility": "list", "supported_in_api": true, "priority": 2},
+        {"slug": "gpt-5", "display_name": "GPT-5", "visibility": "list", "supported_in_api": true, "priority": 1, "context_window": 272000},
+        {"slug": "gpt-5-codex", "display_name": "GPT-5 Codex", "visibility": "list", "supported_in_api": true, "priority": 2, "context_window": 272000},
         {"slug": "internal-only", "visibility": "hide", "supported_in_api": true, "priority": 3},
+        // Listed only to clients of the next release (PROTOCOL.md §6).
+        {"slug": NEXT_RELEASE_MODEL, "display_name": "GPT-5.9 Preview", "visibility": "list", "supported_in_api": true, "priority": 4, "context_window": 400000, "minimal_client_version": NEXT_RELEASE},
     ]});
     *state.models_etag.lock().unwrap() = "\"models-v1\"".to_owned();
     let reset_at = now_secs() + 9_000;

@@ -19,10 +19,10 @@ fn router(state: Arc<MockState>) -> Router {
         )
         .route("/backend-api/codex/responses/compact", post(http::compact))
         .route("/backend-api/codex/models", get(http::models))
-        // The usage endpoint beside `/codex` on chatgpt.com, and under the
-        // base for any other host (PROTOCOL.md §11): both, so either works.
+        // The usage endpoint beside `/codex`, as for any base under
+        // `/backend-api` (PROTOCOL.md §13); only there, so a client that
+        // picks the place by host name instead finds nothing.
         .route("/backend-api/wham/usage", get(http::usage))
-        .route("/backend-api/codex/api/codex/usage", get(http::usage))
         .route("/oauth/token", post(tokens::token))
         .with_state(state)
 }

@@ -260,3 +260,29 @@ async fn a_current_codex_cli_sending_no_version_gets_the_release_of_its_user_age
         ])
     );
 }
+
+/// Headers of the client's families this release does not name, W3C trace
+/// context, and what never crosses.
+const FUTURE_HEADERS: [(&str, &str); 5] = [
+    ("x-codex-feature-of-next-week", "on"),
+    ("x-openai-internal-codex-responses-lite", "true"),
+    (
+        "traceparent",
+        "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+    ),
+    ("tracestate", "vendor=opaque"),
+    ("cookie", "session=from-a-browser"),
+];
+
+#[tokio::test]
+async fn unknown_codex_headers_and_trace_context_reach_the_backend_but_a_cookie_does_not() {
+    let mock = MockBackend::start().await;
+    let proxy = TestProxy::start(&mock).await;
+    for (name, path, body) in routes() {
+        ask(&proxy, path, &body, &FUTURE_HEADERS).await;
+        let names = FUTURE_HEADERS.iter().map(|(k, _)| *k);
+        let mut expected = owned(&FUTURE_HEADERS);
+        expected[4].1 = "(none)".to_owned();
+        assert_eq!(last_seen(&mock, names), expected, "{name}");
+    }
+}

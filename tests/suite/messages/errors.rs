@@ -168,12 +168,121 @@ async fn a_collected_answer_that_fails_upstream_is_an_error_with_its_status() {
     let mock = MockBackend::start().await;
     let mut failed = mock::text_answer("", 1)[..1].to_vec();
     failed.push(json!({"type": "response.failed", "response": {"error": {
-        "code": "context_length_exceeded", "message": "Your input exceeds the context window."}}}));
+        "code": "invalid_prompt", "message": "Invalid prompt: flagged."}}}));
     mock.push_answer(events(failed));
     let proxy = TestProxy::start(&mock).await;
     let (status, kind, message) = error_of(proxy.post("/v1/messages", &hello(false)).await).await;
     assert_eq!((status, kind.as_str()), (400, "invalid_request_error"));
-    assert_eq!(message, "Your input exceeds the context window.");
+    assert_eq!(message, "Invalid prompt: flagged.");
+}
+
+/// A request the mock refuses as past the model's window, whatever its size.
+fn overflowing(stream: bool) -> Value {
+    let mut body = hello(stream);
+    body["messages"][0]["content"] = json!(format!("hi {}", mock::OVERFLOW_MARKER));
+    body
+}
+
+/// `prompt is too long: N tokens > M maximum`, read back as (N, M).
+fn too_long(message: &str) -> (u64, u64) {
+    let rest = message
+        .strip_prefix("prompt is too long: ")
+        .unwrap_or_else(|| panic!("not Anthropic's wording: {message}"));
+    let (n, rest) = rest.split_once(" tokens > ").unwrap();
+    let m = rest.strip_suffix(" maximum").unwrap();
+    (n.parse().unwrap(), m.parse().unwrap())
+}
+
+#[tokio::test]
+async fn a_context_overflow_is_a_400_in_anthropics_words_with_the_models_window() {
+    let mock = MockBackend::start().await;
+    let proxy = TestProxy::start(&mock).await;
+    // In the stream (before any answer), collected or streamed; then as
+    // the backend's 400 before the stream.
+    for (stream, as_status) in [(false, false), (true, false), (false, true), (true, true)] {
+        mock.state
+            .overflow_as_status
+            .store(as_status, std::sync::atomic::Ordering::SeqCst);
+        let response = proxy.post("/v1/messages", &overflowing(stream)).await;
+        let (status, kind, message) = error_of(response).await;
+        assert_eq!(
+            (status, kind.as_str()),
+            (400, "invalid_request_error"),
+            "{stream} {as_status}"
+        );
+        // The estimate of a short request is below the window: at least M + 1.
+        assert_eq!(
+            too_long(&message),
+            (272_001, 272_000),
+            "{stream} {as_status}"
+        );
+    }
+    assert_eq!(
+        mock.state
+            .overflows_answered
+            .load(std::sync::atomic::Ordering::SeqCst),
+        4
+    );
+}
+
+#[tokio::test]
+async fn an_overflow_names_the_proxys_count_of_the_request_when_it_is_past_the_window() {
+    let mock = MockBackend::start().await;
+    mock.state.models.lock().unwrap()["models"][0]["context_window"] = json!(200);
+    let proxy = TestProxy::start(&mock).await;
+    let mut body = hello(false);
+    body["messages"][0]["content"] = json!("a fairly long sentence of many words ".repeat(40));
+    let count: Value = proxy
+        .post("/v1/messages/count_tokens", &body)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let counted = count["input_tokens"].as_u64().unwrap();
+    assert!(counted > 200, "{count}");
+    let (status, _, message) = error_of(proxy.post("/v1/messages", &body).await).await;
+    assert_eq!(status, 400);
+    let (n, m) = too_long(&message);
+    assert_eq!(m, 200);
+    // The same estimate as count_tokens, give or take the instructions added.
+    assert!(n >= counted && n < counted + 50, "{n} vs {counted}");
+}
+
+#[tokio::test]
+async fn an_overflow_mid_stream_is_an_error_event_in_anthropics_words() {
+    let mock = MockBackend::start().await;
+    let mut answer = mock::text_answer("partial", 1)[..5].to_vec();
+    answer.push(json!({"type": "response.failed", "response": {"error": {
+        "code": "context_length_exceeded", "message": mock::OVERFLOW_MESSAGE}}}));
+    mock.push_answer(events(answer));
+    let proxy = TestProxy::start(&mock).await;
+    let response = proxy.post("/v1/messages", &hello(true)).await;
+    assert_eq!(response.status(), 200);
+    let events = anthropic_events(&response.text().await.unwrap());
+    let (name, data) = events.last().unwrap();
+    assert_eq!(name, "error", "{events:?}");
+    assert_eq!(data["error"]["type"], "invalid_request_error");
+    let message = data["error"]["message"].as_str().unwrap();
+    assert_eq!(too_long(message), (272_001, 272_000));
+    assert!(events.iter().any(|(n, _)| n == "content_block_delta"));
+}
+
+#[tokio::test]
+async fn an_overflow_for_a_model_without_a_known_window_keeps_the_backends_words() {
+    let mock = MockBackend::start().await;
+    for model in mock.state.models.lock().unwrap()["models"]
+        .as_array_mut()
+        .unwrap()
+    {
+        model.as_object_mut().unwrap().remove("context_window");
+    }
+    let proxy = TestProxy::start(&mock).await;
+    for stream in [false, true] {
+        let response = proxy.post("/v1/messages", &overflowing(stream)).await;
+        let (status, kind, message) = error_of(response).await;
+        assert_eq!((status, kind.as_str()), (400, "invalid_request_error"));
+        assert_eq!(message, mock::OVERFLOW_MESSAGE);
+    }
 }
 
 #[tokio::test]

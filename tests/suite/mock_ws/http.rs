@@ -168,7 +168,7 @@ async fn a_compression_bomb_is_a_413_not_an_allocation() {
 }
 
 #[tokio::test]
-async fn the_usage_endpoint_answers_on_both_paths_with_a_login_only() {
+async fn the_usage_endpoint_answers_beside_codex_with_a_login_only() {
     let mock = MockBackend::start().await;
     let client = client(&mock);
     let beside = format!(
@@ -176,14 +176,20 @@ async fn the_usage_endpoint_answers_on_both_paths_with_a_login_only() {
         mock.upstream_url().trim_end_matches("/backend-api/codex")
     );
     assert_eq!(beside, mock.usage_url());
+    let body: Value = client
+        .get(&beside)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body, *mock.state.usage.lock().unwrap());
+    let anonymous = reqwest::get(&beside).await.unwrap();
+    assert_eq!(anonymous.status(), 401);
+    assert_eq!(mock.usage_calls(), 2);
     let under = format!("{}/api/codex/usage", mock.upstream_url());
-    for url in [beside, under] {
-        let body: Value = client.get(&url).send().await.unwrap().json().await.unwrap();
-        assert_eq!(body, *mock.state.usage.lock().unwrap());
-        let anonymous = reqwest::get(&url).await.unwrap();
-        assert_eq!(anonymous.status(), 401);
-    }
-    assert_eq!(mock.usage_calls(), 4);
+    assert_eq!(client.get(&under).send().await.unwrap().status(), 404);
 }
 
 #[tokio::test]

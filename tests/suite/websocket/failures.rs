@@ -1,7 +1,8 @@
 //! The proxy's own failures on a WebSocket, each a wrapped `error` frame
 //! with the status the HTTP path answers with; the login refreshed after a
 //! 401 on the backend's handshake; pings, legacy frames, a plain GET; and
-//! an open socket counted as activity.
+//! an open socket counted as activity; a frame over the limit or of the
+//! wrong kind closed with the code RFC 6455 gives it.
 
 use super::*;
 use codex_responses_proxy::Daemon;
@@ -191,4 +192,55 @@ async fn an_open_socket_counts_as_activity_until_it_closes() {
         activity.in_flight() == 0
     })
     .await;
+}
+
+/// The close code the proxy ended the socket with, after `frames` of text.
+async fn closed_with(socket: &mut Socket) -> (Vec<Value>, Option<u16>) {
+    let mut frames = Vec::new();
+    loop {
+        match next(socket).await {
+            Some(Message::Text(text)) => frames.push(serde_json::from_str(&text).unwrap()),
+            Some(Message::Close(close)) => return (frames, close.map(|c| u16::from(c.code))),
+            Some(other) => panic!("unexpected {other:?}"),
+            None => return (frames, None),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_frame_over_the_limit_gets_an_error_naming_the_limit_and_closes_with_1009() {
+    let mock = MockBackend::start().await;
+    let proxy = TestProxy::start_with(&mock, |c| c.max_body_bytes = 64 * 1024).await;
+    let mut socket = connect(&proxy).await;
+    let big = "x".repeat(100 * 1024);
+    send(&mut socket, &create(json!([user(&big)]), json!({}))).await;
+    let (frames, code) = closed_with(&mut socket).await;
+    assert_eq!(code, Some(1009));
+    let [frame] = frames.as_slice() else {
+        panic!("one error frame expected: {frames:?}");
+    };
+    wrapped(400, "invalid_request_error", "message_too_big")(frame);
+    let message = frame["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("limit of 65536 bytes (max_body_bytes)"),
+        "{message}"
+    );
+    assert_eq!(mock.ws_connections(), 0);
+}
+
+#[tokio::test]
+async fn a_binary_frame_gets_an_error_and_closes_with_1003() {
+    let mock = MockBackend::start().await;
+    let proxy = TestProxy::start(&mock).await;
+    let mut socket = connect(&proxy).await;
+    socket
+        .send(Message::Binary(
+            b"{\"type\":\"response.create\"}".to_vec().into(),
+        ))
+        .await
+        .unwrap();
+    let (frames, code) = closed_with(&mut socket).await;
+    assert_eq!(code, Some(1003));
+    assert_eq!(frames.len(), 1, "{frames:?}");
+    wrapped(400, "invalid_request_error", "unsupported_data")(&frames[0]);
 }

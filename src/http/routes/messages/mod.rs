@@ -4,14 +4,18 @@
 //! and its answer translated back, streamed or whole; every error, the
 //! proxy's own included, is answered in Anthropic's shape and statuses.
 
+mod overflow;
 mod stream;
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use futures_util::StreamExt;
 use serde_json::{Map, Value};
 
 use crate::dialect::messages::{
@@ -23,6 +27,7 @@ use crate::patch::Patched;
 use crate::turn::Pipeline;
 use crate::turn::answer;
 
+use self::overflow::Overflow;
 use self::stream::AnthropicEvents;
 
 pub async fn create(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
@@ -43,24 +48,34 @@ async fn handle(
     let request = body::read_json_object(headers, body, pipeline.config.max_body_bytes)
         .await
         .map_err(MessagesError::from)?;
-    let (translated, patched) = translate(pipeline, request).await?;
+    let (translated, patched, catalogue) = translate(pipeline, request).await?;
     summary.model = Some(translated.model.clone());
     summary.stream = translated.stream;
+    let body = Arc::new(patched.body);
+    let overflow = Overflow::new(&catalogue, &body);
     let opened = pipeline
-        .open(headers, &patched.body, Dialect::Messages, arrived)
-        .await
-        .map_err(MessagesError::from)?;
-    summary.upstream_id = opened.upstream_id;
+        .open(headers, &body, Dialect::Messages, arrived, &summary.meter)
+        .await;
+    let mut opened = match opened {
+        Ok(opened) => opened,
+        Err(e) => return Err(overflow.error_for(e, MessagesError::from).await),
+    };
+    summary.upstream_id = opened.upstream_id.take();
     if translated.stream {
-        let translator = StreamTranslator::new(translated.model, translated.tool_names);
-        let writer = AnthropicEvents::new(translator, stream::PING_AFTER);
-        let body = answer::stream(opened.events, writer, opened.permit);
+        let mut translator = StreamTranslator::new(translated.model, translated.tool_names);
+        let first = stream::opening(&mut opened.events, &mut translator, &overflow).await?;
+        let writer = AnthropicEvents::new(translator, stream::PING_AFTER, overflow);
+        let rest = answer::stream(opened.events, writer, opened.permit);
+        let body = futures_util::stream::once(async { Ok(Bytes::from(first)) }).chain(rest);
         return Ok(event_stream(Body::from_stream(body), opened.headers));
     }
-    let collected = answer::collect(opened.events).await;
+    let collected = match answer::collect(opened.events).await {
+        Ok(collected) => collected,
+        Err(e) => return Err(overflow.error_for(e, MessagesError::from).await),
+    };
     drop(opened.permit);
     let message = messages::to_message(
-        &collected.map_err(MessagesError::from)?.to_value(),
+        &collected.to_value(),
         &translated.model,
         &translated.tool_names,
     );
@@ -74,7 +89,7 @@ async fn handle(
 async fn translate(
     pipeline: &Pipeline,
     request: Map<String, Value>,
-) -> Result<(Translated, Patched), MessagesError> {
+) -> Result<(Translated, Patched, Arc<Catalogue>), MessagesError> {
     let catalogue = pipeline.models.catalogue(&pipeline.upstream).await;
     let mut translated = translate_request(
         Value::Object(request),
@@ -92,7 +107,7 @@ async fn translate(
         backend_model = backend_model.unwrap_or("-"),
         "anthropic model resolved"
     );
-    Ok((translated, patched))
+    Ok((translated, patched, catalogue))
 }
 
 /// `{"input_tokens": N}`, an estimate counted on a blocking thread (the

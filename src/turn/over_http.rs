@@ -241,5 +241,5 @@ fn prewarm_answer(id: &str, model: &Value) -> Vec<String> {
 }
 
 #[cfg(test)]
-#[path = "fallback_tests.rs"]
+#[path = "over_http_tests.rs"]
 mod tests;
