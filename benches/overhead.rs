@@ -7,9 +7,10 @@
 //! Environment: `BENCH_SECS` (seconds per measured case, default 2),
 //! `BENCH_STREAMS` (open streams for the memory figure, default 1000),
 //! `BENCH_ONLY` (a comma-separated subset of `json1,json16,json256,stream1,
-//! stream16,stream256,ttfe,messages,memory,metrics,chain,ws,wsmem,start`, for
+//! stream16,stream256,ttfe,messages,memory,metrics,chain,ws,wsmem,incremental,start`, for
 //! quick comparisons; `ws` and `wsmem` are the Responses WebSocket's, see
-//! `overhead/ws.rs`, `messages` the Anthropic Messages stream's, see
+//! `overhead/ws.rs`, `incremental` the chained HTTP turns', see
+//! `overhead/incremental.rs`, `messages` the Anthropic Messages stream's, see
 //! `overhead/messages.rs`),
 //! `BENCH_PROXY` (another proxy binary to measure in place of the release build).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -33,6 +34,8 @@ use serde_json::{Value, json};
 
 #[path = "overhead/chain.rs"]
 mod chain;
+#[path = "overhead/incremental.rs"]
+mod incremental;
 #[path = "overhead/messages.rs"]
 mod messages;
 #[path = "overhead/metrics.rs"]
@@ -1009,6 +1012,7 @@ fn main() {
         chain::run(&rt, proxy_addr, duration);
     }
     ws::run(&mock_rt, &rt);
+    incremental::run(&mock_rt, &rt);
 
     drop(proxy);
     std::thread::sleep(Duration::from_millis(200));

@@ -14,9 +14,13 @@
 //! send its events MS milliseconds apart, so a test can keep a stream in
 //! flight; `ws-pace MS` does the same for the next WebSocket answer;
 //! `primary PCT` makes every later answer report the 5-hour window PCT % used;
-//! `tool NAME ARGS` makes the next HTTP answer a call of the tool NAME with
-//! the JSON arguments ARGS, so a client can go through a tool round trip;
-//! `overflow` makes the next HTTP answer fail with `context_length_exceeded`
+//! `tool NAME ARGS` makes the next answer (over HTTP or on a WebSocket) a
+//! call of the tool NAME with the JSON arguments ARGS, so a client can go
+//! through a tool round trip; `turns` prints `turns [...]`: every model
+//! request so far, oldest first, as `{"route": "http"|"websocket",
+//! "chained": …, "items": …, "bytes": …}` (chained by
+//! `previous_response_id`, input items and bytes it carried itself);
+//! `overflow` makes the next answer fail with `context_length_exceeded`
 //! (as for an input past the model's window), so a client can be seen
 //! compacting its conversation. An input holding the text
 //! `[mock: context overflow]` always gets that answer.
@@ -114,20 +118,19 @@ async fn main() -> anyhow::Result<()> {
                 println!("primary window now {pct}% used");
             }
             Command::Overflow => {
-                backend.push_answer(Answer::Events {
-                    events: backend.state.overflow_events(),
-                    pace: Duration::ZERO,
-                });
+                backend.push_any_answer(backend.state.overflow_events());
                 println!("next answer overflows the context window");
             }
             Command::Tool { name, arguments } => {
                 calls += 1;
-                backend.push_answer(Answer::Events {
-                    events: tool_call(&format!("call_mock_{calls}"), &name, &arguments),
-                    pace: Duration::ZERO,
-                });
+                backend.push_any_answer(tool_call(
+                    &format!("call_mock_{calls}"),
+                    &name,
+                    &arguments,
+                ));
                 println!("next answer calls {name}");
             }
+            Command::Turns => println!("turns {}", turns(&backend)),
         }
     }
     std::future::pending::<()>().await;
@@ -144,6 +147,8 @@ enum Command {
     Tool { name: String, arguments: String },
     /// The share of the 5-hour window every later answer reports.
     Primary(u64),
+    /// Print the model requests seen so far.
+    Turns,
     /// The next HTTP answer fails as past the model's window.
     Overflow,
 }
@@ -151,6 +156,9 @@ enum Command {
 impl Command {
     fn parse(line: &str) -> Option<Self> {
         let ms = |rest: &str| rest.trim().parse().ok();
+        if line.trim() == "turns" {
+            return Some(Command::Turns);
+        }
         if let Some(rest) = line.strip_prefix("ws-pace ") {
             return ms(rest).map(Command::WsPace);
         }
@@ -170,6 +178,23 @@ impl Command {
         }
         line.strip_prefix("pace ").and_then(ms).map(Command::Pace)
     }
+}
+
+/// The model requests seen so far, as one line of JSON.
+fn turns(backend: &MockBackend) -> serde_json::Value {
+    use mock::Route;
+    let turns = backend.seen().into_iter().filter_map(|seen| {
+        let route = match seen.route {
+            Route::Responses => "http",
+            Route::WebSocket { .. } => "websocket",
+            Route::Compact => return None,
+        };
+        Some(
+            serde_json::json!({"route": route, "chained": seen.chained(),
+                                "items": seen.items(), "bytes": seen.bytes}),
+        )
+    });
+    serde_json::Value::Array(turns.collect())
 }
 
 /// An answer calling `name` with `arguments`, streamed in two halves as the

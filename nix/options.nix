@@ -281,6 +281,41 @@ let
           '';
         };
 
+        incrementalTurns = mkOption {
+          type = types.nullOr types.bool;
+          default = null;
+          example = false;
+          description = ''
+            Sets `incremental_turns` in {option}`settings` unless that sets it
+            itself: an HTTP client's turn that continues the previous one goes
+            to the backend as only its new items, on a backend socket kept for
+            the conversation. Unset: on for the ChatGPT backend, off for any
+            other `upstream_url`.
+          '';
+        };
+
+        incrementalMaxSockets = mkOption {
+          type = types.nullOr types.ints.positive;
+          default = null;
+          example = 8;
+          description = ''
+            Sets `incremental_max_sockets` in {option}`settings` unless that
+            sets it itself: conversation sockets kept open at most (default
+            32); past it the least recently used is closed.
+          '';
+        };
+
+        incrementalIdle = mkOption {
+          type = types.nullOr types.str;
+          default = null;
+          example = "2m";
+          description = ''
+            Sets `incremental_idle` in {option}`settings` unless that sets it
+            itself: a conversation socket unused for this long is closed
+            (default 5 minutes; the backend ends one after 60).
+          '';
+        };
+
         idleExit = mkOption {
           type = types.nullOr types.str;
           default = null;
@@ -322,6 +357,11 @@ let
           mkDefault config.listEffortVariants
         );
         anthropic_models = mkIf (config.anthropicModels != { }) (mkDefault config.anthropicModels);
+        incremental_turns = mkIf (config.incrementalTurns != null) (mkDefault config.incrementalTurns);
+        incremental_max_sockets = mkIf (config.incrementalMaxSockets != null) (
+          mkDefault config.incrementalMaxSockets
+        );
+        incremental_idle = mkIf (config.incrementalIdle != null) (mkDefault config.incrementalIdle);
       };
     };
 

@@ -17,6 +17,9 @@
 //!   their credentials with the one 401 retry, the event stream, the
 //!   backend's WebSocket, its model list, usage endpoint and refusals, and
 //!   the watch over what answers say about usage limits.
+//! - [`chain`]: incremental turns for HTTP clients, under the pipeline's
+//!   open: a backend socket per conversation, and only a turn's new items
+//!   sent on it when the rest is the previous turn and its answer.
 //! - [`auth`]: the login in `auth.json`: reading, refreshing, writing back.
 //!
 //! Pure or self-contained rooms beside them: [`dialect`] (Chat Completions
@@ -36,6 +39,7 @@
 pub mod accounting;
 pub mod auth;
 pub mod backend;
+pub mod chain;
 pub mod client_env;
 pub mod compression;
 pub mod config;

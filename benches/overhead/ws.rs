@@ -50,12 +50,7 @@ pub fn run(mock_rt: &tokio::runtime::Runtime, rt: &tokio::runtime::Runtime) {
         pace: Duration::ZERO,
     });
     backend.set_ws_answer_text(&text, 52);
-    let home = tempfile::tempdir().unwrap();
-    let path = home.path().join("auth.json");
-    let login = backend.login(mock::now_secs() + 3600);
-    std::fs::write(&path, serde_json::to_vec_pretty(&login).unwrap()).unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let (home, _) = mock_home(&backend);
     let (proxy, addr) = start_proxy(home.path(), backend.addr);
     let pid = proxy.0.id();
     if wanted("ws") {
@@ -67,6 +62,18 @@ pub fn run(mock_rt: &tokio::runtime::Runtime, rt: &tokio::runtime::Runtime) {
         rt.block_on(idle_sockets(addr, pid, sockets));
     }
     drop(proxy);
+}
+
+/// A CODEX_HOME holding a login `backend` accepts, and its access token.
+pub(super) fn mock_home(backend: &MockBackend) -> (tempfile::TempDir, String) {
+    use std::os::unix::fs::PermissionsExt;
+    let home = tempfile::tempdir().unwrap();
+    let path = home.path().join("auth.json");
+    let login = backend.login(mock::now_secs() + 3600);
+    std::fs::write(&path, serde_json::to_vec_pretty(&login).unwrap()).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let access = login["tokens"]["access_token"].as_str().unwrap().to_owned();
+    (home, access)
 }
 
 /// The second turn of a conversation, many times, on each transport.

@@ -24,4 +24,4 @@ pub mod watch;
 
 pub use self::compact::Compacted;
 pub use self::socket::Sockets;
-pub use self::upstream::{Opened, Upstream};
+pub use self::upstream::{Opened, Sent, Upstream};

@@ -61,6 +61,18 @@ pub struct Opened {
     pub upstream_id: Option<String>,
     /// Held until the answer is finished.
     pub permit: OwnedSemaphorePermit,
+    /// How the request went: whole over HTTP, or on a conversation's socket.
+    pub sent: Sent,
+}
+
+/// How a turn went upstream, for the summary line and the metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Sent {
+    /// Only the new items, after `previous_response_id` on a conversation's
+    /// socket (incremental turns).
+    pub incremental: bool,
+    /// The bytes of the request body or frame.
+    pub bytes: u64,
 }
 
 impl Upstream {
@@ -138,6 +150,10 @@ impl Upstream {
             headers,
             upstream_id,
             permit,
+            sent: Sent {
+                incremental: false,
+                bytes: encoded.bytes.len() as u64,
+            },
         })
     }
 

@@ -149,6 +149,18 @@ pub struct Flags {
         skip_serializing_if = "Vec::is_empty"
     )]
     pub anthropic_models: Vec<(String, String)>,
+    /// Send an HTTP client's turn as only its new items on a socket kept for the conversation (true/false; default: on for the ChatGPT backend).
+    #[arg(long, value_name = "BOOL")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub incremental_turns: Option<bool>,
+    /// Conversation sockets kept open at most.
+    #[arg(long, value_name = "N")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub incremental_max_sockets: Option<usize>,
+    /// Close a conversation socket unused for this long (e.g. 5m).
+    #[arg(long, value_name = "DURATION")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub incremental_idle: Option<String>,
 }
 
 /// An `--anthropic-model` argument without its `=`.

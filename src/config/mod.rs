@@ -144,6 +144,14 @@ pub struct Config {
     /// `model:effort`, for `/v1/messages`; a Claude name it does not match
     /// gets a model picked from the backend's list.
     pub anthropic_models: ModelMap,
+    /// Send an HTTP client's turn as only its new items on a backend socket
+    /// kept for the conversation; unset: on for the ChatGPT backend only.
+    pub incremental_turns: Option<bool>,
+    /// Conversation sockets kept open at most; the least recently used go first.
+    pub incremental_max_sockets: usize,
+    /// A conversation socket unused for this long is closed.
+    #[serde(with = "duration")]
+    pub incremental_idle: Duration,
 }
 
 impl Default for Config {
@@ -186,6 +194,10 @@ impl Default for Config {
             model_aliases: ModelAliases::new(),
             list_effort_variants: false,
             anthropic_models: ModelMap::default(),
+            incremental_turns: None,
+            incremental_max_sockets: 32,
+            // The backend ends a socket after 60 minutes anyway.
+            incremental_idle: Duration::from_secs(300),
         }
     }
 }
@@ -284,6 +296,7 @@ impl Config {
             ("max_event_bytes", self.max_event_bytes == 0),
             ("max_concurrent_requests", self.max_concurrent_requests == 0),
             ("store_max_bytes", self.store_max_bytes == 0),
+            ("incremental_max_sockets", self.incremental_max_sockets == 0),
         ] {
             if zero {
                 return Err(invalid(key, "must be greater than zero".into()));
@@ -303,6 +316,7 @@ impl Config {
             ("idle_timeout", self.idle_timeout),
             ("header_read_timeout", self.header_read_timeout),
             ("store_ttl", self.store_ttl),
+            ("incremental_idle", self.incremental_idle),
         ] {
             if value.is_zero() {
                 return Err(invalid(key, "must be greater than zero".into()));
@@ -347,6 +361,14 @@ impl Config {
             enabled: self.limit_cooldown,
             probe_every: Some(self.limit_probe_every).filter(|d| !d.is_zero()),
         }
+    }
+
+    /// Whether HTTP clients' turns are chained (`incremental_turns`): when
+    /// unset, only against the ChatGPT backend, whose sockets keep state; a
+    /// self-hosted backend may not serve the socket at all.
+    pub fn chains_turns(&self) -> bool {
+        self.incremental_turns
+            .unwrap_or_else(|| self.upstream_url.url().host_str() == Some("chatgpt.com"))
     }
 
     /// The response store's settings.

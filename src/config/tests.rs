@@ -302,6 +302,30 @@ fn the_anthropic_model_map_reads_from_toml_env_and_flags_merged_by_key() {
 }
 
 #[test]
+fn incremental_turns_default_to_the_chatgpt_backend_and_read_from_the_file() {
+    assert!(Config::default().chains_turns());
+    let other = Config {
+        upstream_url: "http://127.0.0.1:9/backend-api/codex".parse().unwrap(),
+        ..Config::default()
+    };
+    assert!(!other.chains_turns());
+    let c: Config = Figment::from(Serialized::defaults(other))
+        .merge(Toml::string(
+            "incremental_turns = true\nincremental_max_sockets = 4\nincremental_idle = \"90s\"",
+        ))
+        .extract()
+        .unwrap();
+    assert!(c.chains_turns());
+    assert_eq!(c.incremental_max_sockets, 4);
+    assert_eq!(c.incremental_idle, std::time::Duration::from_secs(90));
+    let off: Config = Figment::from(Serialized::defaults(Config::default()))
+        .merge(Toml::string("incremental_turns = false"))
+        .extract()
+        .unwrap();
+    assert!(!off.chains_turns());
+}
+
+#[test]
 fn client_version_is_unset_by_default_and_a_set_one_pins_it() {
     assert_eq!(Config::default().client_version, None);
     let c: Config = Figment::from(Serialized::defaults(Config::default()))

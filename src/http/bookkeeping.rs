@@ -30,6 +30,7 @@ pub struct Summary {
     pub model: Option<String>,
     pub stream: bool,
     pub upstream_id: Option<String>,
+    pub sent: Option<crate::backend::Sent>,
     /// The turn's first event and usage, read from its event stream.
     pub meter: Meter,
 }
@@ -325,6 +326,8 @@ impl Record<'_> {
             status = self.status,
             duration_ms = (ms * 1000.0).round() / 1000.0,
             upstream_request_id = self.summary.upstream_id.as_deref().unwrap_or("-"),
+            incremental = self.summary.sent.map(|s| s.incremental),
+            upstream_bytes = self.summary.sent.map(|s| s.bytes),
             limit_primary_pct = primary.map(tracing::field::display),
             limit_secondary_pct = secondary.map(tracing::field::display),
             transport = self.transport,

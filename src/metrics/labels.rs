@@ -68,6 +68,14 @@ pub enum UpstreamErrorKind {
     ResponseFailed,
 }
 
+/// How a turn went to the backend: its whole input, or only what is new
+/// after the previous answer on the conversation's socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TurnMode {
+    Incremental,
+    Whole,
+}
+
 /// How a token refresh ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum RefreshOutcome {
@@ -105,6 +113,11 @@ pub(super) struct UpstreamErrorLabels {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 pub(super) struct RefreshLabels {
     pub(super) outcome: RefreshOutcome,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub(super) struct TurnLabels {
+    pub(super) mode: TurnMode,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
@@ -197,6 +210,7 @@ label_values! {
         ResponseFailed => "response_failed",
     }
     RefreshOutcome { Refreshed => "refreshed", Transient => "transient", Permanent => "permanent" }
+    TurnMode { Incremental => "incremental", Whole => "whole" }
 }
 
 impl EncodeLabelValue for Client {

@@ -20,7 +20,7 @@
 mod labels;
 mod logins;
 
-pub use self::labels::{Dialect, RefreshOutcome, Route, UpstreamErrorKind};
+pub use self::labels::{Dialect, RefreshOutcome, Route, TurnMode, UpstreamErrorKind};
 
 use std::fmt;
 use std::time::Duration;
@@ -35,7 +35,7 @@ use prometheus_client::registry::{Registry, Unit};
 
 use self::labels::{
     ClientLabels, DialectLabels, DurationLabels, RefreshLabels, RequestLabels, TokenLabels,
-    UpstreamErrorLabels,
+    TurnLabels, UpstreamErrorLabels,
 };
 use self::logins::login_registry;
 use crate::accounting::{Client, Usage};
@@ -75,6 +75,8 @@ pub struct Metrics {
     in_flight: Gauge,
     upstream_errors: Family<UpstreamErrorLabels, Counter>,
     refreshes: Family<RefreshLabels, Counter>,
+    upstream_turns: Family<TurnLabels, Counter>,
+    upstream_bytes: Family<TurnLabels, Counter>,
     turns: Family<ClientLabels, Counter>,
     tokens: Family<TokenLabels, Counter>,
 }
@@ -108,6 +110,8 @@ impl Metrics {
         let upstream_errors = Family::default();
         let refreshes = Family::default();
         let turns = Family::default();
+        let upstream_turns = Family::default();
+        let upstream_bytes = Family::default();
         let tokens = Family::default();
 
         let mut registry = Registry::with_prefix(PREFIX);
@@ -144,6 +148,17 @@ impl Metrics {
             refreshes.clone(),
         );
         registry.register(
+            "upstream_turns",
+            "Model requests sent to the backend, by mode: whole, or incremental (only the new items after the previous answer)",
+            upstream_turns.clone(),
+        );
+        registry.register_with_unit(
+            "upstream_sent",
+            "Request bytes sent to the backend (bodies and socket frames), by mode",
+            Unit::Bytes,
+            upstream_bytes.clone(),
+        );
+        registry.register(
             "turns",
             "Model turns ended (HTTP answers and WebSocket turns), by client family and dialect",
             turns.clone(),
@@ -163,6 +178,8 @@ impl Metrics {
             upstream_errors,
             refreshes,
             turns,
+            upstream_turns,
+            upstream_bytes,
             tokens,
         }
     }
@@ -206,6 +223,13 @@ impl Metrics {
         self.upstream_errors
             .get_or_create(&UpstreamErrorLabels { kind })
             .inc();
+    }
+
+    /// A model request went to the backend as `mode`, `bytes` long.
+    pub fn upstream_turn(&self, mode: TurnMode, bytes: u64) {
+        let labels = TurnLabels { mode };
+        self.upstream_turns.get_or_create(&labels).inc();
+        self.upstream_bytes.get_or_create(&labels).inc_by(bytes);
     }
 
     pub fn refresh(&self, outcome: RefreshOutcome) {

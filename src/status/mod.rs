@@ -38,6 +38,10 @@ pub struct StatusReport {
     pub usage_endpoint: UsageEndpoint,
     /// Seconds since the model list was fetched; `None` before the first.
     pub models_cache_age_seconds: Option<u64>,
+    /// The backend sockets kept for HTTP clients' conversations
+    /// (`incremental_turns`), most recently used first.
+    #[serde(default)]
+    pub conversation_sockets: Vec<crate::chain::SocketStatus>,
     /// The last turns, newest first: counts and names, never a prompt or an answer.
     #[serde(default)]
     pub recent_turns: Vec<TurnRecord>,

@@ -66,6 +66,15 @@ pub fn render(report: &StatusReport, now: Timestamp, tz: &TimeZone) -> (Vec<Stri
         ));
     }
     lines.extend(report.usage_last_hour.iter().map(spent));
+    let sockets = &report.conversation_sockets;
+    if !sockets.is_empty() {
+        let in_turn = sockets.iter().filter(|s| s.in_turn).count();
+        let turns: u64 = sockets.iter().map(|s| s.turns).sum();
+        lines.push(format!(
+            "incremental turns: {} conversation socket(s) open, {in_turn} in a turn, {turns} turn(s) answered on them",
+            sockets.len()
+        ));
+    }
     (lines, verdict(report, now))
 }
 

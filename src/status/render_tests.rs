@@ -58,6 +58,7 @@ fn report() -> StatusReport {
         models_cache_age_seconds: Some(120),
         recent_turns: Vec::new(),
         usage_last_hour: Vec::new(),
+        conversation_sockets: Vec::new(),
         client_version: Some(Chosen {
             version: "0.172.0".into(),
             source: VersionSource::Seen("codex_exec".into()),
@@ -185,4 +186,22 @@ fn a_report_reads_back_from_its_json_unchanged() {
     let r = report();
     let json = serde_json::to_string(&r).unwrap();
     assert_eq!(serde_json::from_str::<StatusReport>(&json).unwrap(), r);
+}
+
+#[test]
+fn open_conversation_sockets_are_counted_on_a_line_of_their_own() {
+    let mut r = report();
+    let socket = |turns, in_turn| crate::chain::SocketStatus {
+        conversation: "0123456789abcdef".into(),
+        age_seconds: 60,
+        idle_seconds: 5,
+        turns,
+        in_turn,
+    };
+    r.conversation_sockets = vec![socket(3, true), socket(2, false)];
+    let (lines, _) = render(&r, at(NOW), &utc());
+    assert_eq!(
+        lines.last().unwrap(),
+        "incremental turns: 2 conversation socket(s) open, 1 in a turn, 5 turn(s) answered on them"
+    );
 }

@@ -25,6 +25,7 @@ use serde_json::{Map, Value};
 use crate::accounting::Meter;
 use crate::backend::models::Cache;
 use crate::backend::{Opened, Sockets, Upstream};
+use crate::chain::Chain;
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::metrics::Dialect;
@@ -43,6 +44,8 @@ pub struct Pipeline {
     pub models: Cache,
     /// Responses kept for `previous_response_id` and retrieval.
     pub store: Store,
+    /// The backend sockets kept for HTTP clients' conversations.
+    pub chain: Chain,
 }
 
 impl Pipeline {
@@ -56,6 +59,11 @@ impl Pipeline {
             },
             models: Cache::new(config.models_cache_ttl, config.list_effort_variants),
             store: Store::open_or_warn(&config.store_options()),
+            chain: Chain::new(
+                &config,
+                sockets.clone(),
+                upstream.limits().metrics().cloned(),
+            ),
             config,
             upstream,
             sockets,
@@ -64,9 +72,11 @@ impl Pipeline {
 }
 
 impl Pipeline {
-    /// Sends a prepared request to the backend over HTTP; its first event
-    /// is timed from `arrived`, as an answer in `dialect`, and `meter` reads
-    /// the turn's effort, first event and usage.
+    /// Sends a prepared request to the backend: as only its new items on
+    /// the conversation's socket when it continues the previous turn and
+    /// may go there (`keepable`: see [`Chain::open`]), else whole; its first
+    /// event is timed from `arrived`, as an answer in `dialect`, and `meter`
+    /// reads the turn's effort, first event and usage.
     pub async fn open(
         &self,
         client_headers: &HeaderMap,
@@ -74,8 +84,11 @@ impl Pipeline {
         dialect: Dialect,
         arrived: Instant,
         meter: &Meter,
+        keepable: bool,
     ) -> Result<Opened, ApiError> {
-        let mut opened = self.upstream.stream(client_headers, body).await?;
+        let mut opened = (self.chain)
+            .open(&self.upstream, client_headers, body, keepable)
+            .await?;
         opened.events.meter(meter.sent(body));
         if let Some(tap) = opened.events.tap_mut() {
             tap.time_first_event(dialect, arrived);

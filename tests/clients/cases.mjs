@@ -64,6 +64,30 @@ async function nextAnswerCalls(name, args) {
   }
 }
 
+// The same tool as the Responses API declares it.
+const FUNCTION_TOOL = {
+  type: "function",
+  name: "get_weather",
+  description: "The weather in a city.",
+  parameters: { type: "object", properties: { city: { type: "string" } }, required: ["city"] },
+};
+
+// The mock's last `count` model requests were one whole turn on a WebSocket,
+// then turns chained on it carrying one new item each.
+async function expectIncrementalTurns(count) {
+  const lines = () => readFileSync(process.env.MOCK_LOG, "utf8").split("\n").filter((l) => l.startsWith("turns "));
+  const before = lines().length;
+  appendFileSync(process.env.MOCK_CONTROL, "turns\n");
+  const deadline = Date.now() + 5_000;
+  while (lines().length === before) {
+    expect(Date.now() < deadline, "the mock did not say what it saw");
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  const seen = JSON.parse(lines().at(-1).slice(6)).slice(-count).map((t) => [t.route, t.chained, t.items]);
+  const want = [["websocket", false, 1], ...Array(count - 1).fill(["websocket", true, 1])];
+  expect(show(seen) === show(want), `the backend saw ${show(seen)}, not ${show(want)}`);
+}
+
 const TOOL = {
   name: "get_weather",
   description: "The weather in a city.",
@@ -99,6 +123,24 @@ const CASES = {
     const final = await stream.finalResponse();
     expect(text === ANSWER, `deltas join to ${show(text)}`);
     expect(final.output_text === ANSWER, `final output_text ${show(final.output_text)}`);
+  },
+
+  async "node-openai-responses-tool-loop"() {
+    // An agent's loop over streamed turns, the whole conversation each time;
+    // the daemon sends the backend the first turn whole, then each tool result.
+    const client = await openaiClient();
+    const conversation = [{ role: "user", content: "The weather in Paris, then in Rome?" }];
+    for (const city of ["Paris", "Rome"]) {
+      await nextAnswerCalls("get_weather", { city });
+      const stream = client.responses.stream({ model: MODEL, input: conversation, tools: [FUNCTION_TOOL], store: false });
+      const response = await stream.finalResponse();
+      const calls = response.output.filter((item) => item.type === "function_call");
+      expect(calls.length === 1 && calls[0].arguments.includes(city), `tool calls ${show(calls)}`);
+      conversation.push(...response.output, { type: "function_call_output", call_id: calls[0].call_id, output: "18 C" });
+    }
+    const final = await client.responses.stream({ model: MODEL, input: conversation, tools: [FUNCTION_TOOL], store: false }).finalResponse();
+    expect(final.output_text === ANSWER, `output_text ${show(final.output_text)}`);
+    await expectIncrementalTurns(3);
   },
 
   // --- openai: Chat Completions and models ---
@@ -143,6 +185,35 @@ const CASES = {
     const result = await generateText({ model: await aiSdkModel(), prompt: "Say hello.", maxRetries: 0 });
     expect(result.text === ANSWER, `text ${show(result.text)}`);
     expect(result.finishReason === "stop", `finishReason ${show(result.finishReason)}`);
+  },
+
+  async "node-ai-sdk-tool-loop"() {
+    // generateText's own loop: each step sends the whole conversation with
+    // the tool's result; the daemon sends the backend only what is new.
+    const { generateText, tool, stepCountIs } = await import("ai");
+    const { z } = await import("zod");
+    const cities = [];
+    const getWeather = tool({
+      description: "The weather in a city.",
+      inputSchema: z.object({ city: z.string() }),
+      execute: async ({ city }) => {
+        cities.push(city);
+        if (cities.length === 1) await nextAnswerCalls("get_weather", { city: "Rome" });
+        return "18 C";
+      },
+    });
+    await nextAnswerCalls("get_weather", { city: "Paris" });
+    const result = await generateText({
+      model: await aiSdkModel(),
+      prompt: "The weather in Paris, then in Rome?",
+      tools: { get_weather: getWeather },
+      stopWhen: stepCountIs(5),
+      providerOptions: { openai: { store: false } },
+      maxRetries: 0,
+    });
+    expect(show(cities) === show(["Paris", "Rome"]), `the tool ran for ${show(cities)}`);
+    expect(result.text === ANSWER, `text ${show(result.text)}`);
+    await expectIncrementalTurns(3);
   },
 
   async "node-ai-sdk-stream-text"() {

@@ -140,6 +140,31 @@ def responses_previous_response_id() -> None:
     expect(second.output_text == ANSWER, f"output_text {second.output_text!r}")
 
 
+@case("py-openai-responses-tool-loop")
+def responses_tool_loop() -> None:
+    # An agent's loop as the SDK's docs write it: the whole conversation every
+    # turn, the answer's output appended as the SDK returns it. The daemon
+    # sends the backend the first turn whole, then only each tool result.
+    client = openai_client()
+    conversation: list = [{"role": "user", "content": "The weather in Paris, then in Rome?"}]
+    for city in ["Paris", "Rome"]:
+        next_answer_calls("get_weather", {"city": city})
+        response = client.responses.create(
+            model=MODEL, input=conversation, tools=[FUNCTION_TOOL], store=False
+        )
+        calls = [item for item in response.output if item.type == "function_call"]
+        expect(len(calls) == 1 and city in calls[0].arguments, f"tool calls {calls!r}")
+        conversation += response.output
+        conversation.append(
+            {"type": "function_call_output", "call_id": calls[0].call_id, "output": "18 C"}
+        )
+    final = client.responses.create(
+        model=MODEL, input=conversation, tools=[FUNCTION_TOOL], store=False
+    )
+    expect(final.output_text == ANSWER, f"output_text {final.output_text!r}")
+    expect_incremental_turns(3)
+
+
 # --- openai: Chat Completions and models ---
 
 
@@ -180,6 +205,35 @@ TOOL = {
     "description": "The weather in a city.",
     "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
 }
+
+
+# The same tool as the Responses API declares it.
+FUNCTION_TOOL = {
+    "type": "function",
+    "name": "get_weather",
+    "description": "The weather in a city.",
+    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+}
+
+
+def expect_incremental_turns(count: int) -> None:
+    """The mock's last `count` model requests were one whole turn on a
+    WebSocket, then turns chained on it carrying one new item each."""
+    with open(os.environ["MOCK_LOG"]) as log:
+        before = log.read().count("\nturns ")
+    with open(os.environ["MOCK_CONTROL"], "w") as control:
+        control.write("turns\n")
+    deadline = time.monotonic() + 5
+    while True:
+        with open(os.environ["MOCK_LOG"]) as log:
+            lines = [line for line in log.read().splitlines() if line.startswith("turns ")]
+        if len(lines) > before:
+            break
+        expect(time.monotonic() < deadline, "the mock did not say what it saw")
+        time.sleep(0.02)
+    seen = [(t["route"], t["chained"], t["items"]) for t in json.loads(lines[-1][6:])[-count:]]
+    want = [("websocket", False, 1)] + [("websocket", True, 1)] * (count - 1)
+    expect(seen == want, f"the backend saw {seen}, not {want}")
 
 
 def text_of(message) -> str:

@@ -42,6 +42,7 @@ CASES=(
   py-openai-responses-input-items-list
   py-openai-responses-delete
   py-openai-responses-previous-response-id
+  py-openai-responses-tool-loop
   py-anthropic-messages-create
   py-anthropic-messages-create-stream
   py-anthropic-messages-tool-round-trip
@@ -52,8 +53,10 @@ CASES=(
   node-openai-chat-completions-create-stream
   node-openai-models-list
   node-openai-responses-stream-final-response
+  node-openai-responses-tool-loop
   node-ai-sdk-generate-text
   node-ai-sdk-stream-text
+  node-ai-sdk-tool-loop
   node-anthropic-messages-create
   node-anthropic-messages-create-stream
   node-anthropic-messages-tool-round-trip
@@ -218,10 +221,13 @@ until_true 20 grep -qs upstream_url= "$work/mock.log" || {
   exit 1
 }
 read -r upstream token <"$work/mock.log"
+# Incremental turns on, as against the ChatGPT backend (left unset they are
+# off for any other upstream): every Responses case also checks that a turn
+# chained on a backend socket answers as HTTP does.
 start "$work/proxy.log" "$work/proxy-home" XDG_CONFIG_HOME="$work/proxy-home/xdg" "$proxy_bin" \
   --listen 127.0.0.1:0 --codex-home "$work/codex-home" \
   --upstream-url "${upstream#upstream_url=}" --token-url "${token#token_url=}" \
-  --log-target stderr
+  --log-target stderr --incremental-turns true
 until_true 20 grep -qs ' listen=' "$work/proxy.log" || {
   failed=1
   echo "FAIL setup: the daemon did not log its address: $(tail -3 "$work/proxy.log")"

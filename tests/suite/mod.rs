@@ -12,6 +12,7 @@ mod crash;
 mod devtools;
 mod faults;
 mod grafana;
+mod incremental;
 mod limits;
 mod load;
 mod manual;

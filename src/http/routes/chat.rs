@@ -42,6 +42,7 @@ async fn handle(
     let patched = pipeline.patch(std::mem::take(&mut translated.body))?;
     summary.model = Some(translated.model.clone());
     summary.stream = translated.stream;
+    // Chat Completions keep nothing: every request may be chained.
     let opened = pipeline
         .open(
             headers,
@@ -49,9 +50,11 @@ async fn handle(
             Dialect::Chat,
             arrived,
             &summary.meter,
+            true,
         )
         .await?;
     summary.upstream_id = opened.upstream_id;
+    summary.sent = Some(opened.sent);
     if translated.stream {
         let chunks = ChunkStream::new(translated.model, translated.include_usage);
         let body = answer::stream(opened.events, Chunks(chunks), opened.permit);

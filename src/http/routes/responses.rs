@@ -32,6 +32,7 @@ async fn handle(
 ) -> Result<Response, ApiError> {
     let pipeline = state.pipeline();
     let request = body::read_json_object(headers, body, pipeline.config.max_body_bytes).await?;
+    let stores = crate::store::continuity::client_stores(&request);
     let Turn { patched, finish } = prepare::prepare(pipeline, request).await?;
     summary.model = patched
         .body
@@ -42,6 +43,9 @@ async fn handle(
     for change in &patched.changes {
         tracing::debug!(change = %change, "request patched");
     }
+    // On the conversation's socket only when no backend keeping of the
+    // answer is asked for: `store: false`, or kept by the proxy itself.
+    let keepable = !stores || finish.keep.is_some();
     let opened = pipeline
         .open(
             headers,
@@ -49,9 +53,11 @@ async fn handle(
             Dialect::Responses,
             arrived,
             &summary.meter,
+            keepable,
         )
         .await?;
     summary.upstream_id = opened.upstream_id;
+    summary.sent = Some(opened.sent);
     if patched.client_stream {
         let body = answer::stream(opened.events, Passthrough::new(finish), opened.permit);
         return Ok(event_stream(Body::from_stream(body), opened.headers));

@@ -91,6 +91,7 @@ async fn report(state: &AppState) -> StatusReport {
         models_cache_age_seconds: inner.pipeline.models.age().map(|age| age.as_secs()),
         recent_turns: inner.ledger.recent(),
         usage_last_hour: inner.ledger.last_hour(now),
+        conversation_sockets: inner.pipeline.chain.status(),
         client_version: Some(inner.pipeline.upstream.version.current()),
     }
 }

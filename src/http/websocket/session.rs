@@ -219,6 +219,7 @@ impl Session {
                 model,
                 stream: true,
                 upstream_id: None,
+                sent: None,
                 meter: Meter::default().sent(&body),
             },
             timed: false,

@@ -33,6 +33,8 @@ struct Read {
     body: Value,
     encoding: Option<Encoding>,
     refusal: Option<Refusal>,
+    /// The body's size as it arrived.
+    bytes: usize,
 }
 
 async fn read(request: Request) -> Read {
@@ -46,12 +48,14 @@ async fn read(request: Request) -> Read {
             body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
             encoding,
             refusal: None,
+            bytes: raw.len(),
         },
         Err(refusal) => Read {
             parts,
             body: Value::Null,
             encoding: None,
             refusal: Some(refusal),
+            bytes: raw.len(),
         },
     }
 }
@@ -77,6 +81,7 @@ impl Read {
                 .get(TURN_STATE)
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned),
+            bytes: self.bytes,
         });
     }
 
@@ -217,6 +222,12 @@ impl MockState {
     /// The scripted answer for the next request, else the default one, else a
     /// short text.
     fn next_answer(&self) -> Answer {
+        if let Some(events) = self.next_any_answer() {
+            return Answer::Events {
+                events,
+                pace: Duration::ZERO,
+            };
+        }
         self.answers
             .lock()
             .unwrap()

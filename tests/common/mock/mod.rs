@@ -82,12 +82,32 @@ pub struct Seen {
     /// The `x-codex-turn-state` the client sent back (header on HTTP,
     /// `client_metadata` on a WebSocket).
     pub turn_state: Option<String>,
+    /// The request's size as it arrived: the body as sent (compressed or
+    /// not), or the text of the frame.
+    pub bytes: usize,
+}
+
+impl Seen {
+    /// Whether the request continued an earlier answer by
+    /// `previous_response_id` (on a WebSocket: the socket's last one).
+    pub fn chained(&self) -> bool {
+        self.body
+            .get("previous_response_id")
+            .is_some_and(Value::is_string)
+    }
+
+    /// How many input items the request carried itself.
+    pub fn items(&self) -> usize {
+        self.body["input"].as_array().map_or(0, Vec::len)
+    }
 }
 
 #[derive(Debug, Default)]
 pub struct MockState {
     logins: Mutex<tokens::Logins>,
     answers: Mutex<VecDeque<Answer>>,
+    /// Answers for the next model request by either route, HTTP or WebSocket.
+    any_answers: Mutex<VecDeque<Vec<Value>>>,
     default_answer: Mutex<Option<Answer>>,
     token_answers: Mutex<VecDeque<TokenAnswer>>,
     pub seen: Mutex<Vec<Seen>>,
@@ -184,6 +204,11 @@ fn detail(status: StatusCode, message: &str) -> Response {
 }
 
 impl MockState {
+    /// The next answer scripted for either route.
+    fn next_any_answer(&self) -> Option<Vec<Value>> {
+        self.any_answers.lock().unwrap().pop_front()
+    }
+
     /// The turn state of an answer: the one the client sent back when this
     /// backend issued it (the same turn), else a fresh one.
     fn turn_state(&self, sent: Option<&str>) -> String {
@@ -269,6 +294,19 @@ impl MockBackend {
 
     pub fn push_answer(&self, answer: Answer) {
         self.state.answers.lock().unwrap().push_back(answer);
+    }
+
+    /// Scripts the events of the answer to the next model request, whether
+    /// it comes over HTTP or on a WebSocket (before either route's own script).
+    pub fn push_any_answer(&self, events: Vec<Value>) {
+        self.state.any_answers.lock().unwrap().push_back(events);
+    }
+
+    /// Makes the next socket to get a `response.create` forget its previous
+    /// response, as the backend does when it loses a connection's state: a
+    /// `previous_response_id` naming it is answered `previous_response_not_found`.
+    pub fn forget_ws_responses(&self) {
+        self.state.ws.forget.store(true, Ordering::SeqCst);
     }
 
     pub fn set_default_answer(&self, answer: Answer) {

@@ -102,6 +102,8 @@ pub struct WsState {
     pub(super) default_text: Mutex<Option<(String, usize)>>,
     pub(super) refuse: Mutex<Option<u16>>,
     pub(super) skip_metadata: AtomicBool,
+    /// The next socket to get a `response.create` forgets its previous response.
+    pub(super) forget: AtomicBool,
     pub handshakes: Mutex<Vec<Handshake>>,
     pub frames: Mutex<Vec<WsFrame>>,
     /// Sockets accepted, ever.

@@ -138,7 +138,7 @@ impl Connection {
             return Reply::Frame(wrapped_invalid(None, "Invalid JSON"));
         };
         match frame["type"].as_str() {
-            Some("response.create") => self.create(frame, busy),
+            Some("response.create") => self.create(frame, busy, text.len()),
             // Frames of older clients: tolerated, recorded, unanswered.
             Some("response.append" | "response.processed") => Reply::Nothing,
             other => Reply::Frame(wrapped_invalid(
@@ -148,8 +148,11 @@ impl Connection {
         }
     }
 
-    fn create(&mut self, frame: Value, busy: bool) -> Reply {
+    fn create(&mut self, frame: Value, busy: bool, bytes: usize) -> Reply {
         self.state.ws.creates.fetch_add(1, Ordering::SeqCst);
+        if self.state.ws.forget.swap(false, Ordering::SeqCst) {
+            self.previous = None;
+        }
         let input = frame["input"].as_array().cloned().unwrap_or_default();
         let history = match frame["previous_response_id"].as_str() {
             None => Ok(input.clone()),
@@ -172,6 +175,7 @@ impl Connection {
             encoding: None,
             history: history.clone().unwrap_or_else(|_| input.clone()),
             turn_state: sent.clone(),
+            bytes,
         });
         if busy {
             self.state.ws.overlapping.fetch_add(1, Ordering::SeqCst);
@@ -232,6 +236,15 @@ impl Connection {
                 events: events::prewarm_answer(&id),
                 pace: Duration::ZERO,
             }
+        } else if self
+            .state
+            .overflows(&json!({"model": frame["model"], "input": history,
+                                                "instructions": frame["instructions"]}))
+        {
+            WsAnswer::Events {
+                events: self.state.overflow_events(),
+                pace: Duration::ZERO,
+            }
         } else if body::asks_compaction(&history) {
             let item = self.state.issue_compaction(history.len());
             WsAnswer::Events {
@@ -281,6 +294,12 @@ impl Connection {
 
 impl MockState {
     fn next_ws_answer(&self, response_id: &str) -> WsAnswer {
+        if let Some(events) = self.next_any_answer() {
+            return WsAnswer::Events {
+                events,
+                pace: Duration::ZERO,
+            };
+        }
         self.ws
             .answers
             .lock()

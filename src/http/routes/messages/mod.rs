@@ -53,14 +53,23 @@ async fn handle(
     summary.stream = translated.stream;
     let body = Arc::new(patched.body);
     let overflow = Overflow::new(&catalogue, &body);
+    // The Messages API keeps nothing: every request may be chained.
     let opened = pipeline
-        .open(headers, &body, Dialect::Messages, arrived, &summary.meter)
+        .open(
+            headers,
+            &body,
+            Dialect::Messages,
+            arrived,
+            &summary.meter,
+            true,
+        )
         .await;
     let mut opened = match opened {
         Ok(opened) => opened,
         Err(e) => return Err(overflow.error_for(e, MessagesError::from).await),
     };
     summary.upstream_id = opened.upstream_id.take();
+    summary.sent = Some(opened.sent);
     if translated.stream {
         let mut translator = StreamTranslator::new(translated.model, translated.tool_names);
         let first = stream::opening(&mut opened.events, &mut translator, &overflow).await?;
