@@ -6,9 +6,9 @@
 //! when, and only when, its kind is a terminal event's.
 #![no_main]
 
-use codex_responses_proxy::turn::frames::{self, ClientFrame};
 use codex_responses_proxy::patch::{self, Rules};
 use codex_responses_proxy::sse;
+use codex_responses_proxy::turn::frames::{self, ClientFrame};
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
 
