@@ -4,8 +4,8 @@
 #![no_main]
 
 use bytes::Bytes;
-use codex_responses_proxy::collect::{Collector, Outcome};
 use codex_responses_proxy::sse::{self, Splitter};
+use codex_responses_proxy::turn::collect::{Collector, Outcome};
 use libfuzzer_sys::fuzz_target;
 
 /// Large enough that the comparison is never cut short by the limit.
@@ -77,7 +77,10 @@ fuzz_target!(|input: &[u8]| {
             );
         }
         if outcome.is_some() {
-            assert!(sse::has_terminal(block), "an answer ended without a terminal event");
+            assert!(
+                sse::has_terminal(block),
+                "an answer ended without a terminal event"
+            );
             return;
         }
     }

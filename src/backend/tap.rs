@@ -6,7 +6,6 @@
 //! word it is about.
 
 use std::sync::{Arc, LazyLock};
-use std::time::Instant;
 
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use bytes::Bytes;
@@ -17,7 +16,7 @@ use serde_json::Value;
 use super::watch::{LimitsWatch, frames_of, stream_error_kind};
 use crate::backend::events::StreamError;
 use crate::limits::Limits;
-use crate::metrics::{Dialect, UpstreamErrorKind};
+use crate::metrics::UpstreamErrorKind;
 use crate::sse;
 
 static RATE_LIMITS: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new("codex.rate_limits"));
@@ -30,8 +29,6 @@ static USAGE_LIMIT: LazyLock<Finder<'static>> =
 pub struct StreamTap {
     watch: LimitsWatch,
     account: Arc<str>,
-    /// Set until the first event arrives, when metrics are on.
-    first_event: Option<(Dialect, Instant)>,
     /// The last block, to tell at a clean close whether it ended the answer.
     last: Option<Bytes>,
 }
@@ -41,16 +38,7 @@ impl StreamTap {
         StreamTap {
             watch,
             account,
-            first_event: None,
             last: None,
-        }
-    }
-
-    /// Times the first event of this stream from `since` (the request's
-    /// arrival) under `dialect`.
-    pub fn time_first_event(&mut self, dialect: Dialect, since: Instant) {
-        if self.watch.metrics().is_some() {
-            self.first_event = Some((dialect, since));
         }
     }
 
@@ -70,9 +58,6 @@ impl StreamTap {
     }
 
     fn block(&mut self, block: &Bytes) {
-        if let Some((dialect, since)) = self.first_event.take() {
-            self.watch.first_event(dialect, since);
-        }
         for data in frames_of(block, &RATE_LIMITS, "codex.rate_limits") {
             if let Some(limits) = Limits::from_event(&data, Timestamp::now()) {
                 self.watch.observe(&self.account, limits);

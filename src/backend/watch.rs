@@ -19,7 +19,7 @@ use super::events::StreamError;
 use super::{Upstream, usage};
 use crate::error::{ApiError, ErrorKind};
 use crate::limits::{CooldownPolicy, LimitEvent, Limits, LimitsBook, UsageLimitReached};
-use crate::metrics::{Dialect, Metrics, UpstreamErrorKind};
+use crate::metrics::{Metrics, UpstreamErrorKind};
 use crate::{net, sse};
 
 pub use super::tap::StreamTap;
@@ -287,12 +287,6 @@ impl LimitsWatch {
             );
         }
         self.inner.changed.notify_one();
-    }
-
-    pub(super) fn first_event(&self, dialect: Dialect, since: Instant) {
-        if let Some(metrics) = &self.inner.metrics {
-            metrics.first_event(dialect, since.elapsed());
-        }
     }
 
     pub(super) fn stream_failed(&self, kind: UpstreamErrorKind) {

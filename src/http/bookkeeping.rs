@@ -7,7 +7,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::Extension;
 use axum::body::{Body, Bytes};
@@ -342,6 +342,10 @@ impl Record<'_> {
             "request finished"
         );
         if let Some(turn) = turn {
+            // Every door's time to first event, from the turn's own meter.
+            if let (Some(metrics), Some(ms)) = (state.metrics(), turn.first_event_ms) {
+                metrics.first_event(self.route.dialect(), Duration::from_millis(ms));
+            }
             state.record_turn(self.route.dialect(), turn);
         }
         // A handshake's 101 is no turn: the socket's turns are counted.

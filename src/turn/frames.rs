@@ -110,7 +110,8 @@ pub fn unsupported(kind: &str) -> ApiError {
 
 /// The status a backend frame ends the turn with, if it ends it: 200 for
 /// `response.completed`/`failed`/`incomplete` (as a stream over HTTP), the
-/// wrapped status for an `error`.
+/// wrapped status for an `error` (a 502 when it cannot be read: the turn
+/// ends all the same, rather than waiting for the idle timeout).
 pub fn turn_end(text: &str) -> Option<u16> {
     let kind = sse::json_type(text)?;
     if !sse::is_terminal(&kind) {
@@ -119,10 +120,10 @@ pub fn turn_end(text: &str) -> Option<u16> {
     if kind != "error" {
         return Some(200);
     }
-    let frame: Value = serde_json::from_str(text).ok()?;
+    let frame = serde_json::from_str::<Value>(text).ok();
     let status = frame
-        .get("status")
-        .or_else(|| frame.get("status_code"))
+        .as_ref()
+        .and_then(|f| f.get("status").or_else(|| f.get("status_code")))
         .and_then(Value::as_u64)
         .and_then(|s| u16::try_from(s).ok());
     Some(status.unwrap_or(StatusCode::BAD_GATEWAY.as_u16()))

@@ -133,3 +133,11 @@ fn an_http_body_loses_only_the_fields_of_a_socket() {
         json!({"model": "gpt-5", "input": [], "client_metadata": {"k": "v"}, "stream": true})
     );
 }
+
+#[test]
+fn an_error_frame_that_is_not_json_still_ends_the_turn_as_a_502() {
+    // Found by the websocket_frame fuzz target: the kind is read from the
+    // frame's start, the status needs the whole frame.
+    let broken = r#"{"type":"error","status":429,"error":{"type":"usage_limit_reached"},"#;
+    assert_eq!(turn_end(broken), Some(502));
+}

@@ -17,8 +17,6 @@ pub mod frames;
 pub mod over_http;
 pub mod prepare;
 
-use std::time::Instant;
-
 use axum::http::HeaderMap;
 use serde_json::{Map, Value};
 
@@ -28,7 +26,6 @@ use crate::backend::{Opened, Sockets, Upstream};
 use crate::chain::Chain;
 use crate::config::Config;
 use crate::error::ApiError;
-use crate::metrics::Dialect;
 use crate::patch::Rules;
 use crate::store::Store;
 use crate::wire::Outgoing;
@@ -76,22 +73,21 @@ impl Pipeline {
 impl Pipeline {
     /// Sends a prepared request to the backend: as only its new items on
     /// the conversation's socket when it continues the previous turn and
-    /// may go there (`keepable`: see [`Chain::open`]), else whole; its first
-    /// event is timed from `arrived`, as an answer in `dialect`, and `meter`
-    /// reads the turn's effort, first event and usage.
+    /// may go there (`keepable`: see [`Chain::open`]), else whole; `meter`
+    /// reads the turn's effort, first event and usage (its summary record
+    /// and its time to first event, whichever way it went).
     pub async fn open(
         &self,
         client_headers: &HeaderMap,
         body: &Map<String, Value>,
-        dialect: Dialect,
-        arrived: Instant,
         meter: &Meter,
         keepable: bool,
     ) -> Result<Opened, ApiError> {
-        let opened = (self.chain)
+        let mut opened = (self.chain)
             .open(&self.upstream, client_headers, body, keepable)
             .await?;
-        Ok(timed(opened, body, dialect, arrived, meter))
+        opened.events.meter(meter.sent(body));
+        Ok(opened)
     }
 
     /// [`Pipeline::open`] for a request patched as raw bytes, over HTTP:
@@ -103,31 +99,14 @@ impl Pipeline {
         client_headers: &HeaderMap,
         request: &RawRequest,
         body: Outgoing,
-        dialect: Dialect,
-        arrived: Instant,
         meter: &Meter,
     ) -> Result<Opened, ApiError> {
         let head = request.head(&["prompt_cache_key", "reasoning"]);
-        let opened = self
+        let mut opened = self
             .upstream
             .stream_raw(client_headers, &head, body)
             .await?;
-        Ok(timed(opened, &head, dialect, arrived, meter))
+        opened.events.meter(meter.sent(&head));
+        Ok(opened)
     }
-}
-
-/// An opened answer metered by what `body` asked for, its first event
-/// timed from `arrived`.
-fn timed(
-    mut opened: Opened,
-    body: &Map<String, Value>,
-    dialect: Dialect,
-    arrived: Instant,
-    meter: &Meter,
-) -> Opened {
-    opened.events.meter(meter.sent(body));
-    if let Some(tap) = opened.events.tap_mut() {
-        tap.time_first_event(dialect, arrived);
-    }
-    opened
 }

@@ -101,4 +101,16 @@ impl Families {
             })
             .and_then(|s| s[2].as_f64())
     }
+
+    /// The sum of the samples named `name` whose labels include `labels`
+    /// (others may be there too), 0 when there is none.
+    pub fn sum(&self, family: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+        let samples = self.0[family]["samples"].as_array().cloned();
+        samples
+            .unwrap_or_default()
+            .iter()
+            .filter(|s| s[0] == name && labels.iter().all(|(k, v)| s[1][*k] == *v))
+            .filter_map(|s| s[2].as_f64())
+            .sum()
+    }
 }

@@ -7,6 +7,7 @@ mod boundary;
 mod browser;
 mod chat;
 mod compat;
+mod contract;
 mod crash;
 mod devtools;
 mod faults;

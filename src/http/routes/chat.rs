@@ -2,8 +2,6 @@
 //! through the same turn pipeline as `/v1/responses`, and translated back,
 //! streamed as `chat.completion.chunk`s or whole.
 
-use std::time::Instant;
-
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -15,14 +13,12 @@ use crate::backend::events::StreamError;
 use crate::dialect::chat::{self, ChunkStream};
 use crate::error::ApiError;
 use crate::http::{AppState, Summary, body, event_stream, with_summary};
-use crate::metrics::Dialect;
 use crate::sse;
 use crate::turn::answer::{self, Writer};
 
 pub async fn create(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
-    let arrived = Instant::now();
     let mut summary = Summary::default();
-    let result = handle(&state, &headers, body, &mut summary, arrived).await;
+    let result = handle(&state, &headers, body, &mut summary).await;
     with_summary(result, summary)
 }
 
@@ -31,7 +27,6 @@ async fn handle(
     headers: &HeaderMap,
     body: Body,
     summary: &mut Summary,
-    arrived: Instant,
 ) -> Result<Response, ApiError> {
     let pipeline = state.pipeline();
     let request = body::read_json_object(headers, body, pipeline.config.max_body_bytes).await?;
@@ -44,14 +39,7 @@ async fn handle(
     summary.stream = translated.stream;
     // Chat Completions keep nothing: every request may be chained.
     let opened = pipeline
-        .open(
-            headers,
-            &patched.body,
-            Dialect::Chat,
-            arrived,
-            &summary.meter,
-            true,
-        )
+        .open(headers, &patched.body, &summary.meter, true)
         .await?;
     summary.upstream_id = opened.upstream_id;
     summary.sent = Some(opened.sent);

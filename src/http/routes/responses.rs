@@ -3,8 +3,6 @@
 //! into one Responses object; the answer is kept when the client's `store`
 //! says so.
 
-use std::time::Instant;
-
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -12,7 +10,6 @@ use axum::response::{IntoResponse, Response};
 
 use crate::error::ApiError;
 use crate::http::{AppState, Summary, body, event_stream, with_summary};
-use crate::metrics::Dialect;
 use crate::turn::answer::{self, Passthrough};
 use crate::turn::prepare::{self, RawTurn};
 use crate::wire::Outgoing;
@@ -20,9 +17,8 @@ use crate::wire::raw::RawRequest;
 use crate::wire::rules;
 
 pub async fn create(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
-    let arrived = Instant::now();
     let mut summary = Summary::default();
-    let result = handle(&state, &headers, body, &mut summary, arrived).await;
+    let result = handle(&state, &headers, body, &mut summary).await;
     with_summary(result, summary)
 }
 
@@ -31,7 +27,6 @@ async fn handle(
     headers: &HeaderMap,
     body: Body,
     summary: &mut Summary,
-    arrived: Instant,
 ) -> Result<Response, ApiError> {
     let pipeline = state.pipeline();
     let received = body::read_outgoing(headers, body, pipeline.config.max_body_bytes).await?;
@@ -58,14 +53,7 @@ async fn handle(
         // Chaining compares the turn's items with the last turn's: parsed.
         let body = crate::patch::parse_object(&request.to_bytes())?;
         pipeline
-            .open(
-                headers,
-                &body,
-                Dialect::Responses,
-                arrived,
-                &summary.meter,
-                keepable,
-            )
+            .open(headers, &body, &summary.meter, keepable)
             .await?
     } else {
         // Unchanged, the body goes as it came, compressed or not.
@@ -74,14 +62,7 @@ async fn handle(
             false => received,
         };
         pipeline
-            .open_raw(
-                headers,
-                &request,
-                outgoing,
-                Dialect::Responses,
-                arrived,
-                &summary.meter,
-            )
+            .open_raw(headers, &request, outgoing, &summary.meter)
             .await?
     };
     summary.upstream_id = opened.upstream_id;

@@ -22,7 +22,7 @@ use crate::backend::upstream::redacted;
 use crate::error::ApiError;
 use crate::http::bookkeeping::Record;
 use crate::http::{Activity, AppState, Summary};
-use crate::metrics::{Dialect, Route};
+use crate::metrics::Route;
 use crate::turn::frames::{self, ClientFrame};
 use crate::turn::over_http::HttpLink;
 
@@ -74,8 +74,6 @@ struct Turn {
     start: Instant,
     /// The model, and the backend's request id once known.
     summary: Summary,
-    /// The first backend frame of the answer was timed.
-    timed: bool,
     /// A place among the requests in flight, as an HTTP request holds one.
     permit: Option<OwnedSemaphorePermit>,
     /// The request, kept until the backend's socket answers it: a socket
@@ -222,7 +220,6 @@ impl Session {
                 sent: None,
                 meter: Meter::default().sent(&body),
             },
-            timed: false,
             permit: None,
             unanswered: None,
         };
@@ -315,12 +312,6 @@ impl Session {
                 if let Some(turn) = &mut self.turn {
                     turn.unanswered = None;
                     turn.summary.meter.frame(text.as_str());
-                    if !turn.timed {
-                        turn.timed = true;
-                        if let Some(metrics) = self.state.metrics() {
-                            metrics.first_event(Dialect::Responses, turn.start.elapsed());
-                        }
-                    }
                 }
                 if let Some(status) = frames::turn_end(text.as_str())
                     && let Some(turn) = self.turn.take()

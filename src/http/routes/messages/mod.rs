@@ -8,7 +8,6 @@ mod overflow;
 mod stream;
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use axum::body::Body;
 use axum::extract::State;
@@ -22,7 +21,6 @@ use crate::dialect::messages::{
     self, Catalogue, ErrorType, MessagesError, StreamTranslator, Translated, translate_request,
 };
 use crate::http::{AppState, Summary, body, event_stream};
-use crate::metrics::Dialect;
 use crate::patch::Patched;
 use crate::turn::Pipeline;
 use crate::turn::answer;
@@ -31,9 +29,8 @@ use self::overflow::Overflow;
 use self::stream::AnthropicEvents;
 
 pub async fn create(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
-    let arrived = Instant::now();
     let mut summary = Summary::default();
-    let result = handle(&state, &headers, body, &mut summary, arrived).await;
+    let result = handle(&state, &headers, body, &mut summary).await;
     with_summary(result, summary)
 }
 
@@ -42,7 +39,6 @@ async fn handle(
     headers: &HeaderMap,
     body: Body,
     summary: &mut Summary,
-    arrived: Instant,
 ) -> Result<Response, MessagesError> {
     let pipeline = state.pipeline();
     let request = body::read_json_object(headers, body, pipeline.config.max_body_bytes)
@@ -54,16 +50,7 @@ async fn handle(
     let body = Arc::new(patched.body);
     let overflow = Overflow::new(&catalogue, &body);
     // The Messages API keeps nothing: every request may be chained.
-    let opened = pipeline
-        .open(
-            headers,
-            &body,
-            Dialect::Messages,
-            arrived,
-            &summary.meter,
-            true,
-        )
-        .await;
+    let opened = pipeline.open(headers, &body, &summary.meter, true).await;
     let mut opened = match opened {
         Ok(opened) => opened,
         Err(e) => return Err(overflow.error_for(e, MessagesError::from).await),
