@@ -6,6 +6,7 @@
 //! [`crate::turn`],
 //! and turn the answer back into HTTP.
 
+mod activity;
 mod body;
 pub mod bookkeeping;
 pub mod boundary;
@@ -33,7 +34,8 @@ use crate::metrics::{Dialect, Metrics};
 use crate::store::Store;
 use crate::turn::Pipeline;
 
-pub use self::bookkeeping::{Activity, Summary};
+pub use self::activity::Activity;
+pub use self::bookkeeping::Summary;
 use self::routes::{chat, compact, messages, models, responses, status, stored};
 pub use self::serve::{Listener, serve};
 

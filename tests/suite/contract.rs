@@ -45,18 +45,8 @@ contract! {
     usage_limit_cooldown: [responses, chat, messages, websocket];
     refresh_after_401: [responses, chat, messages, websocket];
     idle_timeout_collected: [responses, chat, messages, websocket];
-    idle_timeout_streamed: [
-        responses,
-        #[ignore = "pending: one turn pipeline"] chat,
-        messages,
-        websocket,
-    ];
+    idle_timeout_streamed: [responses, chat, messages, websocket];
     counted_and_timed_collected: [responses, chat, messages, websocket];
     counted_and_timed_streamed: [responses, chat, messages, websocket];
-    summary_record: [
-        responses,
-        chat,
-        messages,
-        #[ignore = "pending: one turn pipeline"] websocket,
-    ];
+    summary_record: [responses, chat, messages, websocket];
 }

@@ -127,15 +127,17 @@ impl ChunkStream {
     /// Ends the stream with an error chunk when the upstream broke off (a
     /// transport error, an idle timeout, a stream closed before its last event).
     pub fn on_upstream_failure(&mut self, message: &str) -> Vec<Value> {
+        self.on_upstream_error(message, "bad_gateway")
+    }
+
+    /// As [`ChunkStream::on_upstream_failure`], with the error's own code
+    /// (`upstream_idle_timeout`, …), as the other doors give it.
+    pub fn on_upstream_error(&mut self, message: &str, code: &str) -> Vec<Value> {
         if self.finished {
             return Vec::new();
         }
         self.finished = true;
-        vec![error_chunk(
-            message,
-            ErrorKind::Upstream,
-            Some("bad_gateway"),
-        )]
+        vec![error_chunk(message, ErrorKind::Upstream, Some(code))]
     }
 
     /// Fixes the completion id and creation time from the upstream response,

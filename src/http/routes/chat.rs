@@ -84,7 +84,7 @@ impl Writer for Chunks {
     }
 
     fn failed(&mut self, e: &StreamError) -> Bytes {
-        let chunks = self.0.on_upstream_failure(&e.to_string());
+        let chunks = self.0.on_upstream_error(&e.to_string(), e.code());
         self.wire(&chunks)
     }
 

@@ -16,6 +16,7 @@ use tokio::sync::OwnedSemaphorePermit;
 
 use super::violations::{self, Violation};
 use crate::accounting::{Client, Meter};
+use crate::backend::Sent;
 use crate::backend::events::StreamError;
 use crate::backend::socket::{BackendSocket, Opening};
 use crate::backend::upstream::redacted;
@@ -289,6 +290,10 @@ impl Session {
                     let e = format!("the request could not be encoded: {e}");
                     NotSent::Refused(ApiError::invalid_request(e))
                 })?;
+                turn.summary.sent = Some(Sent {
+                    incremental: body.contains_key("previous_response_id"),
+                    bytes: text.len() as u64,
+                });
                 let sent = backend.send(text).await;
                 if sent.is_err() {
                     self.link = Link::Closed;
