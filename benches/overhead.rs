@@ -7,11 +7,13 @@
 //! Environment: `BENCH_SECS` (seconds per measured case, default 2),
 //! `BENCH_STREAMS` (open streams for the memory figure, default 1000),
 //! `BENCH_ONLY` (a comma-separated subset of `json1,json16,json256,stream1,
-//! stream16,stream256,ttfe,messages,memory,metrics,chain,ws,wsmem,incremental,start`, for
-//! quick comparisons; `ws` and `wsmem` are the Responses WebSocket's, see
-//! `overhead/ws.rs`, `incremental` the chained HTTP turns', see
-//! `overhead/incremental.rs`, `messages` the Anthropic Messages stream's, see
-//! `overhead/messages.rs`),
+//! stream16,stream256,ttfe,messages,memory,metrics,chain,ws,wsmem,incremental,start,
+//! long,longmem,small,uplink`, for quick comparisons; `ws` and `wsmem` are
+//! the Responses WebSocket's, see `overhead/ws.rs`, `incremental` the chained
+//! HTTP turns', see `overhead/incremental.rs`, `messages` the Anthropic
+//! Messages stream's, see `overhead/messages.rs`, `long`, `longmem` and
+//! `small` a long conversation's and kept answers', see `overhead/long.rs`,
+//! `uplink` the slow link's, see `overhead/uplink.rs`),
 //! `BENCH_PROXY` (another proxy binary to measure in place of the release build).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -36,12 +38,16 @@ use serde_json::{Value, json};
 mod chain;
 #[path = "overhead/incremental.rs"]
 mod incremental;
+#[path = "overhead/long.rs"]
+mod long;
 #[path = "overhead/messages.rs"]
 mod messages;
 #[path = "overhead/metrics.rs"]
 mod metrics;
 #[path = "../tests/common/mock/mod.rs"]
 mod mock;
+#[path = "overhead/uplink.rs"]
+mod uplink;
 #[path = "overhead/ws.rs"]
 mod ws;
 
@@ -820,6 +826,10 @@ fn machine() -> String {
 }
 
 fn main() {
+    if uplink::is_child() {
+        uplink::child();
+        return;
+    }
     let secs: f64 = std::env::var("BENCH_SECS")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -1010,6 +1020,19 @@ fn main() {
     }
     if wanted("chain") {
         chain::run(&rt, proxy_addr, duration);
+    }
+    let nginx_target = targets.iter().find(|t| t.name == "nginx");
+    if wanted("small") {
+        long::small(&rt, proxy_addr, nginx_target, duration);
+    }
+    if wanted("long") {
+        long::run(&rt, &targets[0], nginx_target, mock, duration);
+    }
+    if wanted("longmem") {
+        long::memory(&rt, mock);
+    }
+    if wanted("uplink") {
+        uplink::run();
     }
     ws::run(&mock_rt, &rt);
     incremental::run(&mock_rt, &rt);

@@ -164,6 +164,24 @@ let
           '';
         };
 
+        upstreamCompression = mkOption {
+          type = types.nullOr (
+            types.enum [
+              "zstd"
+              "off"
+            ]
+          );
+          default = null;
+          example = "off";
+          description = ''
+            Sets `upstream_compression` in {option}`settings` unless that sets
+            it itself: request bodies go to the backend zstd-compressed
+            (`zstd`, the default, as the official client sends them) or as
+            JSON (`off`, for a backend that does not read zstd; one that
+            refuses it also turns it off until the daemon restarts).
+          '';
+        };
+
         limitCooldown = mkOption {
           type = types.nullOr types.bool;
           default = null;
@@ -346,6 +364,9 @@ let
         allowed_hosts = mkIf (config.allowedHosts != [ ]) (mkDefault config.allowedHosts);
         allowed_origins = mkIf (config.allowedOrigins != [ ]) (mkDefault config.allowedOrigins);
         metrics = mkIf (config.metrics != null) (mkDefault config.metrics);
+        upstream_compression = mkIf (config.upstreamCompression != null) (
+          mkDefault config.upstreamCompression
+        );
         limit_cooldown = mkIf (config.limitCooldown != null) (mkDefault config.limitCooldown);
         limit_probe_every = mkIf (config.limitProbeEvery != null) (mkDefault config.limitProbeEvery);
         store = mkIf (config.store != null) (mkDefault config.store);

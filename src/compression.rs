@@ -7,6 +7,7 @@
 //! client does it, so a long history is not inflated on the way.
 //! Pure: bytes in, bytes out; the caller reads the body and sends it.
 
+use std::cell::RefCell;
 use std::io::{self, Write};
 
 use http::{HeaderMap, header};
@@ -197,10 +198,25 @@ impl Write for Capped {
     }
 }
 
+thread_local! {
+    /// A compression context per thread, reused: making one allocates and
+    /// faults in its tables, which for a long history cost as much as a
+    /// good part of the compression itself.
+    static COMPRESSOR: RefCell<Option<zstd::bulk::Compressor<'static>>> =
+        const { RefCell::new(None) };
+}
+
 /// `json` compressed as the official client compresses it: one zstd frame
 /// at [`FORWARD_LEVEL`], its size in the header.
 pub fn zstd(json: &[u8]) -> io::Result<Vec<u8>> {
-    zstd::bulk::compress(json, FORWARD_LEVEL)
+    COMPRESSOR.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        let compressor = match &mut *slot {
+            Some(compressor) => compressor,
+            None => slot.insert(zstd::bulk::Compressor::new(FORWARD_LEVEL)?),
+        };
+        compressor.compress(json)
+    })
 }
 
 #[cfg(test)]

@@ -165,3 +165,19 @@ fn a_forwarded_body_is_one_frame_that_states_its_size() {
     assert_eq!(size, Some(json.len() as u64));
     assert_eq!(zstd::decode_all(&frame[..]).unwrap(), json);
 }
+
+#[test]
+fn a_forwarded_body_is_one_frame_with_its_size_and_the_reused_context_gives_the_same() {
+    let json = br#"{"type":"message","content":"a line of a long history"},"#.repeat(2_000);
+    let first = zstd(&json).unwrap();
+    assert!(first.len() * 10 < json.len());
+    assert_eq!(
+        zstd::zstd_safe::get_frame_content_size(&first).ok(),
+        Some(Some(json.len() as u64))
+    );
+    assert_eq!(zstd::decode_all(&first[..]).unwrap(), json);
+    // A smaller body after a larger one on the same thread's context.
+    let small = &json[..100];
+    assert_eq!(zstd::decode_all(&zstd(small).unwrap()[..]).unwrap(), small);
+    assert_eq!(zstd(&json).unwrap(), first);
+}

@@ -25,7 +25,9 @@
 //! Pure or self-contained rooms beside them: [`dialect`] (Chat Completions
 //! and Anthropic Messages translators with their stream grammars), [`patch`]
 //! (the backend's request rules), [`models`] (aliases and effort suffixes),
-//! [`sse`] (event splitting), [`compression`] (request bodies), [`store`]
+//! [`sse`] (event splitting), [`compression`] (request bodies), [`wire`]
+//! (the Responses request patched as raw bytes, the body compressed for the
+//! backend and that compression turned off by a refusal), [`store`]
 //! (kept responses in SQLite), [`limits`] (usage windows per login, the
 //! cooldown, their plain words), [`metrics`] (the Prometheus registry),
 //! [`error`] (the error every client sees, the proxy's own codes), [`net`]
@@ -59,6 +61,7 @@ pub mod status;
 pub mod store;
 pub mod systemd;
 pub mod turn;
+pub mod wire;
 
 use std::future::Future;
 use std::sync::Arc;

@@ -1,15 +1,17 @@
-//! The request patcher: any bytes in, either a clear refusal or a body the
-//! backend's rules accept.
+//! The request patchers: any bytes in, either a clear refusal or a body the
+//! backend's rules accept; and the raw-bytes patcher of the Responses door
+//! (`wire::rules`) gives the same JSON, changes and refusals as the
+//! parsed-map one (`patch::patch`) that the other dialects use.
 #![no_main]
 
+use bytes::Bytes;
 use codex_responses_proxy::patch::{self, Rules};
+use codex_responses_proxy::wire::raw::RawRequest;
+use codex_responses_proxy::wire::rules;
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
 
 fuzz_target!(|input: &[u8]| {
-    let Ok(body) = patch::parse_object(input) else {
-        return;
-    };
     let rules = Rules {
         instructions: "You are a helpful assistant.".into(),
         strip_fields: vec![
@@ -18,8 +20,32 @@ fuzz_target!(|input: &[u8]| {
             "top_p".into(),
         ],
     };
-    let Ok(patched) = patch::patch(body, &rules) else {
-        return;
+    let raw = RawRequest::parse(Bytes::copy_from_slice(input)).and_then(|mut request| {
+        let patched = rules::patch(&mut request, &rules)?;
+        Ok((request, patched))
+    });
+    let tree = patch::parse_object(input).and_then(|body| patch::patch(body, &rules));
+    let patched = match (tree, raw) {
+        (Ok(tree), Ok((request, raw))) => {
+            let out: Value =
+                serde_json::from_slice(&request.to_bytes()).expect("the raw body is JSON");
+            assert_eq!(
+                out.to_string(),
+                Value::Object(tree.body.clone()).to_string()
+            );
+            assert_eq!(raw.client_stream, tree.client_stream);
+            assert_eq!(raw.changes, tree.changes);
+            tree
+        }
+        (Err(tree), Err(raw)) => {
+            assert_eq!(raw.message, tree.message);
+            return;
+        }
+        // On purpose: a value the rules do not read is not parsed, so what
+        // only a parse refuses (a number past f64, a lone surrogate) inside
+        // it is the backend's to judge.
+        (Err(_), Ok(_)) => return,
+        (Ok(_), Err(raw)) => panic!("the raw patcher refused a body the tree took: {raw:?}"),
     };
     let body = &patched.body;
     assert_eq!(body.get("stream"), Some(&Value::Bool(true)));

@@ -9,9 +9,10 @@ use axum::http::{HeaderMap, header};
 use bytes::{Bytes, BytesMut};
 use serde_json::{Map, Value};
 
-use super::upstream::{Encoded, Upstream, redacted};
+use super::upstream::{Upstream, encode_failed, redacted};
 use crate::backend::headers;
 use crate::error::ApiError;
+use crate::wire::Outgoing;
 
 /// The backend sends nothing while it summarizes a long history, so no
 /// idle timeout can apply; this bounds a call that never ends.
@@ -45,15 +46,14 @@ impl Upstream {
             path.push("compact");
         }
         let forwarded = headers::to_backend(client_headers, body, &self.version);
-        let encoded = Encoded::new(client_headers, body)?;
+        let json = serde_json::to_vec(body).map_err(|e| encode_failed(&e))?;
+        let encoded = self.encode(Outgoing::json(json))?;
         let response = self
-            .send(reqwest::Method::POST, &url, |request| {
-                encoded.attach(
-                    request
-                        .timeout(COMPACT_TIMEOUT)
-                        .headers(forwarded.clone())
-                        .header(header::ACCEPT, "application/json"),
-                )
+            .post(&url, &encoded, |request| {
+                request
+                    .timeout(COMPACT_TIMEOUT)
+                    .headers(forwarded.clone())
+                    .header(header::ACCEPT, "application/json")
             })
             .await?;
         check_json(&response)?;

@@ -19,7 +19,9 @@ use crate::auth::{Auth, AuthError};
 use crate::config::Config;
 use crate::error::{ApiError, Code, ErrorKind};
 use crate::models::client_version::ClientVersion;
-use crate::{compression, net};
+use crate::net;
+use crate::wire::Outgoing;
+use crate::wire::encoding::{Compression, Encoded};
 
 /// A model list call is small; one that takes longer than this is stuck.
 const MODELS_TIMEOUT: Duration = Duration::from_secs(30);
@@ -40,6 +42,7 @@ pub struct Upstream {
     pub(super) debug: bool,
     first_answer: Arc<FirstAnswer>,
     pub(super) limits: LimitsWatch,
+    compression: Arc<Compression>,
 }
 
 /// Until the backend has answered once, requests wait for the first one
@@ -97,6 +100,7 @@ impl Upstream {
             debug: config.debug,
             first_answer: Arc::default(),
             limits: LimitsWatch::default(),
+            compression: Arc::new(Compression::new(config.upstream_compression)),
         }
     }
 
@@ -127,16 +131,42 @@ impl Upstream {
         if self.debug {
             tracing::debug!(body = %redacted(body), "forwarding request");
         }
-        let permit = self.permit()?;
+        let json = serde_json::to_vec(body).map_err(|e| encode_failed(&e))?;
         let forwarded = headers::to_backend(client_headers, body, &self.version);
-        let encoded = Encoded::new(client_headers, body)?;
+        self.stream_encoded(forwarded, Outgoing::json(json)).await
+    }
+
+    /// [`Upstream::stream`] for a request patched as raw bytes: its body
+    /// goes as it is (`zstd`, the client's compressed bytes when it was
+    /// not changed), never parsed again; `head` holds the fields the
+    /// headers read (`prompt_cache_key`).
+    pub async fn stream_raw(
+        &self,
+        client_headers: &HeaderMap,
+        head: &Map<String, Value>,
+        body: Outgoing,
+    ) -> Result<Opened, ApiError> {
+        if self.debug
+            && let Ok(map) = serde_json::from_slice::<Map<String, Value>>(&body.json)
+        {
+            tracing::debug!(body = %redacted(&map), "forwarding request");
+        }
+        let forwarded = headers::to_backend(client_headers, head, &self.version);
+        self.stream_encoded(forwarded, body).await
+    }
+
+    async fn stream_encoded(
+        &self,
+        forwarded: HeaderMap,
+        body: Outgoing,
+    ) -> Result<Opened, ApiError> {
+        let permit = self.permit()?;
+        let encoded = self.encode(body)?;
         let response = self
-            .send(reqwest::Method::POST, &self.responses_url, |request| {
-                encoded.attach(
-                    request
-                        .headers(forwarded.clone())
-                        .header(header::ACCEPT, "text/event-stream"),
-                )
+            .post(&self.responses_url, &encoded, |request| {
+                request
+                    .headers(forwarded.clone())
+                    .header(header::ACCEPT, "text/event-stream")
             })
             .await?;
         check_event_stream(&response)?;
@@ -152,9 +182,35 @@ impl Upstream {
             permit,
             sent: Sent {
                 incremental: false,
-                bytes: encoded.bytes.len() as u64,
+                bytes: encoded.wire_len() as u64,
             },
         })
+    }
+
+    /// The body as it goes to the backend now: zstd unless compression is off.
+    pub(super) fn encode(&self, body: Outgoing) -> Result<Encoded, ApiError> {
+        Encoded::new(body, self.compression.is_on()).map_err(|e| encode_failed(&e))
+    }
+
+    /// `POST`s an encoded body through [`Upstream::send`]; a refusal of its
+    /// compression turns compression off and sends it once more, plain.
+    pub(super) async fn post(
+        &self,
+        url: &reqwest::Url,
+        encoded: &Encoded,
+        build: impl Fn(reqwest::RequestBuilder) -> reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, ApiError> {
+        let method = reqwest::Method::POST;
+        let sent = self
+            .send(method.clone(), url, |r| encoded.attach(build(r), false))
+            .await;
+        match sent {
+            Err(e) if encoded.is_compressed() && self.compression.refused(&e) => {
+                self.send(method, url, |r| encoded.attach(build(r), true))
+                    .await
+            }
+            sent => sent,
+        }
     }
 
     /// A place among the requests in flight (`max_concurrent_requests`),
@@ -259,48 +315,8 @@ impl Upstream {
     }
 }
 
-/// A request body as sent to the backend: JSON, compressed with zstd when
-/// the client compressed its own (PROTOCOL.md §12), so a long history is
-/// not inflated on the way. The backend is known to take zstd; a gzip body
-/// is forwarded as zstd too.
-#[derive(Debug)]
-pub(super) struct Encoded {
-    bytes: bytes::Bytes,
-    zstd: bool,
-}
-
-impl Encoded {
-    pub(super) fn new(
-        client_headers: &HeaderMap,
-        body: &Map<String, Value>,
-    ) -> Result<Self, ApiError> {
-        let failed = |e: &dyn std::fmt::Display| {
-            ApiError::invalid_request(format!("the request could not be encoded: {e}"))
-        };
-        let json = serde_json::to_vec(body).map_err(|e| failed(&e))?;
-        let zstd = matches!(compression::Encoding::of(client_headers), Ok(Some(_)));
-        let bytes = if zstd {
-            compression::zstd(&json).map_err(|e| failed(&e))?
-        } else {
-            json
-        };
-        Ok(Encoded {
-            bytes: bytes.into(),
-            zstd,
-        })
-    }
-
-    /// `request` with this body and the headers that describe it.
-    pub(super) fn attach(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
-        let request = request
-            .header(header::CONTENT_TYPE, "application/json")
-            .body(self.bytes.clone());
-        if self.zstd {
-            request.header(header::CONTENT_ENCODING, "zstd")
-        } else {
-            request
-        }
-    }
+pub(super) fn encode_failed(e: &dyn std::fmt::Display) -> ApiError {
+    ApiError::invalid_request(format!("the request could not be encoded: {e}"))
 }
 
 /// A 502 for an upstream that could not be reached.

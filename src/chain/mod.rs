@@ -79,6 +79,11 @@ impl Chain {
         }
     }
 
+    /// Whether HTTP turns may go on conversation sockets at all.
+    pub fn is_enabled(&self) -> bool {
+        self.enabled
+    }
+
     /// The open conversation sockets, for `/v1/status`.
     pub fn status(&self) -> Vec<SocketStatus> {
         self.pool.status()

@@ -7,6 +7,7 @@ use clap::{Args, Parser, Subcommand};
 use serde::{Deserialize, Serialize, Serializer};
 
 use super::store::StoreMode;
+use super::upstream::UpstreamCompression;
 use super::values::aliases::NotAPair;
 
 /// Command line of the daemon.
@@ -112,6 +113,10 @@ pub struct Flags {
     #[arg(long)]
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub metrics: bool,
+    /// How request bodies go to the backend: zstd (whatever the client sent) or off.
+    #[arg(long, value_name = "ENCODING")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upstream_compression: Option<UpstreamCompression>,
     /// Where responses are kept for previous_response_id and retrieval: disk, memory or off.
     #[arg(long, global = true, value_name = "MODE")]
     #[serde(skip_serializing_if = "Option::is_none")]

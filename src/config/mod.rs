@@ -7,6 +7,7 @@ mod cli;
 mod error;
 pub mod hosts;
 pub mod store;
+pub mod upstream;
 pub use self::error::{ConfigError, source_of};
 mod values;
 pub(crate) use self::values::duration;
@@ -21,6 +22,7 @@ use serde::{Deserialize, Serialize};
 
 pub use self::cli::{Cli, Command, EnvClient, Flags, LogTarget};
 use self::store::{self as store_options, StoreMode, StoreOptions};
+use self::upstream::UpstreamCompression;
 pub use self::values::{HttpUrl, ListenAddr, ValueError};
 use self::values::{aliases, list, text};
 use crate::dialect::messages::ModelMap;
@@ -124,6 +126,9 @@ pub struct Config {
     pub limit_probe_every: Duration,
     /// Serve `GET /metrics` (OpenMetrics) on the main listener.
     pub metrics: bool,
+    /// Request bodies to the backend as zstd whatever the client sent
+    /// (`zstd`), or as JSON (`off`); a backend refusing zstd turns it off.
+    pub upstream_compression: UpstreamCompression,
     /// Where responses are kept for `previous_response_id` and retrieval:
     /// `disk`, `memory` or `off`.
     pub store: StoreMode,
@@ -187,6 +192,7 @@ impl Default for Config {
             limit_cooldown: true,
             limit_probe_every: crate::limits::DEFAULT_PROBE_EVERY,
             metrics: false,
+            upstream_compression: UpstreamCompression::Zstd,
             store: StoreMode::Disk,
             store_dir: None,
             store_max_bytes: store_options::DEFAULT_MAX_BYTES,

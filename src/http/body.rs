@@ -15,6 +15,7 @@ use http_body_util::BodyExt;
 
 use crate::compression::{DecodeError, Decoder, Encoding};
 use crate::error::{ApiError, Code, ErrorKind};
+use crate::wire::Outgoing;
 
 /// Reads a JSON object body of at most `limit` bytes.
 pub async fn read_json_object(
@@ -22,13 +23,24 @@ pub async fn read_json_object(
     body: Body,
     limit: usize,
 ) -> Result<serde_json::Map<String, serde_json::Value>, ApiError> {
-    let bytes = read_limited(headers, body, limit).await?;
+    let bytes = read_limited(headers, body, limit).await?.json;
     crate::patch::parse_object(&bytes)
+}
+
+/// Reads a body of at most `limit` bytes as JSON text, not parsed, with
+/// the zstd bytes it came as when it came so: a request nothing in is
+/// changed is forwarded as those.
+pub async fn read_outgoing(
+    headers: &HeaderMap,
+    body: Body,
+    limit: usize,
+) -> Result<Outgoing, ApiError> {
+    read_limited(headers, body, limit).await
 }
 
 /// Reads a request body of at most `limit` bytes, decoded when it came
 /// compressed (the limit is then on the decoded size as well).
-async fn read_limited(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, ApiError> {
+async fn read_limited(headers: &HeaderMap, body: Body, limit: usize) -> Result<Outgoing, ApiError> {
     check_content_type(headers)?;
     let encoding = Encoding::of(headers).map_err(decode_error)?;
     let declared = headers
@@ -39,7 +51,7 @@ async fn read_limited(headers: &HeaderMap, body: Body, limit: usize) -> Result<B
         return Err(too_large(limit));
     }
     match encoding {
-        None => read_plain(body, limit).await,
+        None => read_plain(body, limit).await.map(Outgoing::json),
         Some(encoding) => read_decoded(body, encoding, limit).await,
     }
 }
@@ -65,19 +77,32 @@ async fn read_plain(mut body: Body, limit: usize) -> Result<Bytes, ApiError> {
     Ok(first.unwrap_or_else(|| joined.freeze()))
 }
 
-/// Decodes the body as it arrives, so neither the compressed body nor more
-/// than `limit` decoded bytes are ever held: a bomb stops at the limit.
-async fn read_decoded(mut body: Body, encoding: Encoding, limit: usize) -> Result<Bytes, ApiError> {
+/// Decodes the body as it arrives, so no more than `limit` decoded bytes
+/// are ever held: a bomb stops at the limit. A zstd body's compressed
+/// bytes (at most `limit` too, and a fraction of the decoded size) are
+/// kept to be forwarded as they came.
+async fn read_decoded(
+    mut body: Body,
+    encoding: Encoding,
+    limit: usize,
+) -> Result<Outgoing, ApiError> {
     let mut decoder = Decoder::new(encoding, limit).map_err(decode_error)?;
     let mut received = 0;
+    let mut compressed = (encoding == Encoding::Zstd).then(BytesMut::new);
     while let Some(data) = next_data(&mut body).await? {
         received += data.len();
         if received > limit {
             return Err(too_large(limit));
         }
         decoder.push(&data).map_err(decode_error)?;
+        if let Some(compressed) = &mut compressed {
+            compressed.extend_from_slice(&data);
+        }
     }
-    Ok(Bytes::from(decoder.finish().map_err(decode_error)?))
+    Ok(Outgoing {
+        json: Bytes::from(decoder.finish().map_err(decode_error)?),
+        zstd: compressed.map(BytesMut::freeze),
+    })
 }
 
 /// The next piece of the body's data, skipping trailers.

@@ -4,13 +4,14 @@
 
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use serde_json::{Value, json};
 
 use super::continuity::for_upstream;
 use super::open::{self, OpenError};
+use super::writer::Writer;
 use super::{StoreError, StoreOptions, StoredResponse};
 
 /// Expired responses are looked for on a write at most this often (and
@@ -34,6 +35,8 @@ pub(super) struct Inner {
     ttl_ms: i64,
     /// Set while an eviction runs, so a second one returns at once.
     pub(super) evicting: AtomicBool,
+    /// The thread commits run on, started with the first.
+    writer: OnceLock<Option<Writer>>,
 }
 
 #[derive(Debug)]
@@ -71,6 +74,7 @@ impl Db {
                 max_bytes: i64::try_from(options.max_bytes).unwrap_or(i64::MAX),
                 ttl_ms: i64::try_from(options.ttl.as_millis()).unwrap_or(i64::MAX),
                 evicting: AtomicBool::new(false),
+                writer: OnceLock::new(),
             }),
         })
     }
@@ -84,7 +88,19 @@ impl Db {
     /// Returns whether an eviction is due (over the size bound, or no sweep
     /// for a while).
     pub fn put(&self, response: &StoredResponse, now: i64) -> Result<bool, StoreError> {
-        let input = serde_json::to_string(&response.input)?;
+        self.put_with_input(response, &serde_json::to_string(&response.input)?, now)
+    }
+
+    /// [`Db::put`] with this turn's input as the JSON text of its list, as
+    /// the client sent it (`response.input` is not read): a long input is
+    /// written as it came, not parsed and written again. Its items get
+    /// their ids when read, the same ones [`StoredResponse::new`] gives.
+    pub fn put_with_input(
+        &self,
+        response: &StoredResponse,
+        input: &str,
+        now: i64,
+    ) -> Result<bool, StoreError> {
         let body = serde_json::to_string(&response.response)?;
         let bytes = i64::try_from(input.len() + body.len()).unwrap_or(i64::MAX);
         let mut state = self.lock();
@@ -147,7 +163,7 @@ impl Db {
         Ok(Some(StoredResponse {
             id: id.to_owned(),
             previous_response_id,
-            input: serde_json::from_str(&input)?,
+            input: input_of(id, &input)?,
             response: serde_json::from_str(&response)?,
         }))
     }
@@ -237,27 +253,37 @@ impl Db {
                  UNION ALL
                  SELECT r.previous_response_id, c.n + 1 FROM responses r JOIN chain c ON r.id = c.id
                  WHERE r.previous_response_id IS NOT NULL AND c.n < ?3)
-             SELECT r.previous_response_id, r.hidden = 0 AND r.touched_at >= ?2, r.input, r.response
+             SELECT r.previous_response_id, r.hidden = 0 AND r.touched_at >= ?2, r.input, r.response,
+                 r.id
              FROM chain c JOIN responses r ON r.id = c.id ORDER BY c.n DESC",
         )?;
-        let rows: Vec<(Option<String>, bool, String, String)> = statement
+        let rows: Vec<(Option<String>, bool, String, String, String)> = statement
             .query_map(params![id, self.cutoff(now), MAX_CHAIN], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
             })?
             .collect::<Result<_, _>>()?;
         drop(statement);
         drop(state);
         let mut chain = Vec::with_capacity(rows.len());
-        for (previous_response_id, visible, input, response) in rows {
+        for (previous_response_id, visible, input, response, id) in rows {
             chain.push(Link {
                 previous_response_id,
                 visible,
-                input: serde_json::from_str(&input)?,
+                input: input_of(&id, &input)?,
                 response: serde_json::from_str(&response)?,
             });
         }
         // Ordered oldest first, so `id` itself is the last link.
         Ok(chain.last().is_some_and(|l| l.visible).then_some(chain))
+    }
+
+    /// The writer thread, started on first use.
+    pub(super) fn writer(&self) -> Result<&Writer, StoreError> {
+        self.inner
+            .writer
+            .get_or_init(|| Writer::start().ok())
+            .as_ref()
+            .ok_or(StoreError::WriterStopped)
     }
 
     pub(super) fn cutoff(&self, now: i64) -> i64 {
@@ -309,6 +335,15 @@ fn prune_hidden_above(tx: &Transaction<'_>, parent: Option<String>) -> Result<i6
         next = above;
     }
     Ok(freed)
+}
+
+/// A stored input list, its items given their ids: those written as the
+/// client sent them ([`Db::put_with_input`]) have none yet, and the ones
+/// given at writing are kept.
+fn input_of(id: &str, text: &str) -> Result<Vec<Value>, StoreError> {
+    let mut items: Vec<Value> = serde_json::from_str(text)?;
+    super::list::assign_ids(&mut items, id, "in");
+    Ok(items)
 }
 
 fn output_of(response: Value) -> Vec<Value> {

@@ -1,5 +1,6 @@
 //! The store as the daemon holds it: ready, unavailable with a reason, or
-//! off; every operation async, run on the blocking pool.
+//! off; every operation async: commits and evictions on the store's writer
+//! thread, reads on the blocking pool.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -54,13 +55,34 @@ impl Store {
     /// nothing to keep and this is `Ok`; unavailable, it is the error (warn,
     /// and answer anyway). Eviction, when due, runs afterwards in the background.
     pub async fn put(&self, response: StoredResponse) -> Result<(), StoreError> {
+        self.put_with_input(response, None).await
+    }
+
+    /// [`Store::put`] with this turn's input as the JSON text of its list,
+    /// written as it came ([`Db::put_with_input`]); `None`: `response.input`.
+    pub async fn put_with_input(
+        &self,
+        response: StoredResponse,
+        input: Option<bytes::Bytes>,
+    ) -> Result<(), StoreError> {
         if matches!(self, Store::Off) {
             return Ok(());
         }
         let db = self.db()?.clone();
-        let due = run(db.clone(), move |db| db.put(&response, now_millis())).await?;
+        let writer = db.writer()?;
+        let committer = db.clone();
+        let due = writer
+            .run(move || {
+                let now = now_millis();
+                match input.as_deref().map(std::str::from_utf8) {
+                    Some(Ok(text)) => committer.put_with_input(&response, text, now),
+                    Some(Err(_)) | None => committer.put(&response, now),
+                }
+            })
+            .await??;
         if due {
-            tokio::task::spawn_blocking(move || db.evict_logged(now_millis()));
+            let evictor = db.clone();
+            writer.submit(move || evictor.evict_logged(now_millis()))?;
         }
         Ok(())
     }

@@ -7,8 +7,9 @@
 //!
 //! # Why SQLite (rusqlite, bundled)
 //! Its crash behaviour is the most tested of any embedded store: with WAL and
-//! `synchronous = FULL` a committed transaction survives `kill -9` and power
-//! loss, a torn write is rolled back on the next open, and a damaged file is
+//! `synchronous = NORMAL` a committed transaction survives `kill -9` (power
+//! loss may take the last moments' commits, not the file; see
+//! docs/RESILIENCE.md), a torn write is rolled back on the next open, and a damaged file is
 //! reported as such rather than misread. Recursive queries walk a chain of
 //! responses in one statement, and users can inspect the file with the
 //! `sqlite3` shell. Bundling pins the tested SQLite instead of the host's.
@@ -27,8 +28,10 @@
 //! One connection behind a mutex, used through `spawn_blocking`: SQLite takes
 //! one writer at a time anyway, every operation here is a few small
 //! statements, and one connection keeps the running size total exact and
-//! needs no `SQLITE_BUSY` retries. `spawn_blocking` because a commit waits on
-//! `fsync`, which must not stall the threads serving connections.
+//! needs no `SQLITE_BUSY` retries. A commit writes to the WAL without an
+//! fsync, so holding the mutex costs the statements only; `spawn_blocking`
+//! because a checkpoint (every few MiB of WAL) does fsync, which must not
+//! stall the threads serving connections.
 //!
 //! Contents (prompts, answers) are never logged; errors name ids and paths only.
 
@@ -38,6 +41,7 @@ mod evict;
 mod handle;
 pub mod list;
 mod open;
+mod writer;
 
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -142,6 +146,8 @@ pub enum StoreError {
     Json(#[from] serde_json::Error),
     #[error("the response store's worker stopped: {0}")]
     Worker(#[from] tokio::task::JoinError),
+    #[error("the response store's writer thread stopped")]
+    WriterStopped,
 }
 
 impl StoreError {
@@ -153,7 +159,10 @@ impl StoreError {
             | StoreError::Off
             | StoreError::NotAResponse => 400,
             StoreError::Unavailable { .. } => 503,
-            StoreError::Database(_) | StoreError::Json(_) | StoreError::Worker(_) => 500,
+            StoreError::Database(_)
+            | StoreError::Json(_)
+            | StoreError::Worker(_)
+            | StoreError::WriterStopped => 500,
         }
     }
 
@@ -176,7 +185,8 @@ impl StoreError {
             | StoreError::NotAResponse
             | StoreError::Database(_)
             | StoreError::Json(_)
-            | StoreError::Worker(_) => None,
+            | StoreError::Worker(_)
+            | StoreError::WriterStopped => None,
         }
     }
 }
@@ -215,7 +225,10 @@ impl From<StoreError> for crate::error::ApiError {
             StoreError::Unavailable { .. } => {
                 (ErrorKind::Server, Some("response_store_unavailable"))
             }
-            StoreError::Database(_) | StoreError::Json(_) | StoreError::Worker(_) => {
+            StoreError::Database(_)
+            | StoreError::Json(_)
+            | StoreError::Worker(_)
+            | StoreError::WriterStopped => {
                 tracing::warn!(error = %e, "the response store failed");
                 (ErrorKind::Server, Some("response_store_failed"))
             }

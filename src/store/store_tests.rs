@@ -89,6 +89,32 @@ async fn a_stored_response_reads_back_whole_and_deletes_once() {
 }
 
 #[tokio::test]
+async fn an_input_kept_as_the_client_sent_it_reads_back_as_one_given_ids_at_writing() {
+    let store = Store::open(&options(StoreMode::Memory)).unwrap();
+    let given = turn("resp_1", None, "hello");
+    store.put(given.clone()).await.unwrap();
+    // The same turn, its input as the text a client sent: no ids, no `type`.
+    let sent = bytes::Bytes::from_static(br#"[ {"role": "user", "content": "hello"} ]"#);
+    let mut raw = given.clone();
+    raw.id = "resp_2".into();
+    raw.input.clear();
+    raw.response["id"] = json!("resp_2");
+    store.put_with_input(raw, Some(sent)).await.unwrap();
+    let read = store.get("resp_2").await.unwrap().unwrap();
+    assert_eq!(
+        read.input,
+        vec![json!({"role": "user", "content": "hello", "type": "message", "id": "msg_2_in0"})]
+    );
+    let (a, b) = (
+        store.expand("resp_1", Vec::new()).await.unwrap(),
+        store.expand("resp_2", Vec::new()).await.unwrap(),
+    );
+    // Maps compare without their order: the same items either way.
+    assert_eq!(a.len(), 3);
+    assert_eq!(a, b);
+}
+
+#[tokio::test]
 async fn a_three_turn_chain_expands_to_every_earlier_item_then_the_new_input() {
     let store = Store::open(&options(StoreMode::Memory)).unwrap();
     store.put(turn("resp_a", None, "one")).await.unwrap();

@@ -33,11 +33,13 @@ pub struct Finish {
     pub keep: Option<Keep>,
 }
 
-/// A store to commit the answer to, and this turn's own input items.
+/// A store to commit the answer to, and this turn's own input items: the
+/// JSON text of their list as the client sent it (a long one is kept as it
+/// came, not parsed and written again).
 #[derive(Debug, Clone)]
 pub struct Keep {
     pub store: Store,
-    pub input: Vec<Value>,
+    pub input: Bytes,
 }
 
 impl Finish {
@@ -92,7 +94,7 @@ impl Finish {
 
 impl Keep {
     async fn commit(self, response: &Value) {
-        let stored = match StoredResponse::new(response.clone(), self.input) {
+        let stored = match StoredResponse::new(response.clone(), Vec::new()) {
             Ok(stored) => stored,
             Err(e) => {
                 tracing::warn!(error = %e, "the answer was not stored");
@@ -100,7 +102,7 @@ impl Keep {
             }
         };
         let id = stored.id.clone();
-        if let Err(e) = self.store.put(stored).await {
+        if let Err(e) = self.store.put_with_input(stored, Some(self.input)).await {
             tracing::warn!(response_id = %id, error = %e, "the answer was not stored");
         }
     }

@@ -28,6 +28,8 @@ use crate::config::Config;
 use crate::error::ApiError;
 use crate::patch::Rules;
 use crate::store::Store;
+use crate::wire::Outgoing;
+use crate::wire::raw::RawRequest;
 
 /// What every turn goes through, built once from the configuration.
 #[derive(Debug)]
@@ -85,6 +87,26 @@ impl Pipeline {
             .open(&self.upstream, client_headers, body, keepable)
             .await?;
         opened.events.meter(meter.sent(body));
+        Ok(opened)
+    }
+
+    /// [`Pipeline::open`] for a request patched as raw bytes, over HTTP:
+    /// `body` is sent as it is, and only the fields the headers and the
+    /// meter read are parsed. (A turn that may go on a conversation's
+    /// socket goes through [`Pipeline::open`]: chaining compares its items.)
+    pub async fn open_raw(
+        &self,
+        client_headers: &HeaderMap,
+        request: &RawRequest,
+        body: Outgoing,
+        meter: &Meter,
+    ) -> Result<Opened, ApiError> {
+        let head = request.head(&["prompt_cache_key", "reasoning"]);
+        let mut opened = self
+            .upstream
+            .stream_raw(client_headers, &head, body)
+            .await?;
+        opened.events.meter(meter.sent(&head));
         Ok(opened)
     }
 }

@@ -10,15 +10,9 @@ use super::Pipeline;
 use crate::error::ApiError;
 use crate::models::aliases;
 use crate::patch::{self, Patched};
-use crate::store::continuity;
 use crate::turn::finish::{Finish, Keep};
-
-/// A request ready to forward, and what to do with its answer.
-#[derive(Debug)]
-pub struct Turn {
-    pub patched: Patched,
-    pub finish: Finish,
-}
+use crate::wire::raw::RawRequest;
+use crate::wire::rules::{self, RawPatched};
 
 impl Pipeline {
     /// Rewrites `model` by the configured aliases and an effort suffix.
@@ -39,47 +33,51 @@ impl Pipeline {
     }
 }
 
-/// Patches a client's Responses request and, where it continues or will be
-/// kept, makes it complete and stateless. The answer of a request whose
-/// `store` is true or absent is kept (the public API's default) when the
-/// store is ready; a request that names a previous response needs the
-/// store and fails with its reason when it is off or unavailable.
-pub async fn prepare(
+/// A Responses request patched as raw bytes ([`crate::wire`]), ready to
+/// forward, and what to do with its answer.
+#[derive(Debug)]
+pub struct RawTurn {
+    pub request: RawRequest,
+    pub patched: RawPatched,
+    pub finish: Finish,
+}
+
+/// Patches a client's Responses request, kept as bytes ([`crate::wire`]),
+/// and, where it continues or will be kept, makes it complete and
+/// stateless, reading only the fields the rules name. The answer of a
+/// request whose `store` is true or absent is kept (the public API's
+/// default) when the store is ready; a request that names a previous
+/// response needs the store and fails with its reason when it is off or
+/// unavailable. The earlier turns' items are spliced ahead of the new
+/// input's bytes; this turn's own input is kept as the bytes it came as.
+pub async fn prepare_raw(
     pipeline: &Pipeline,
-    mut request: Map<String, Value>,
-) -> Result<Turn, ApiError> {
-    pipeline.resolve_model(&mut request);
+    mut request: RawRequest,
+) -> Result<RawTurn, ApiError> {
+    let efforts = pipeline.models.efforts();
+    rules::resolve_model(&mut request, &pipeline.config.model_aliases, &efforts)?;
     // Read before patching: the backend is always sent `store: false`.
-    let stores = continuity::client_stores(&request);
-    let previous = take_previous(&mut request)?;
-    let mut patched = patch::patch(request, &pipeline.rules)?;
+    let stores = rules::client_stores(&request);
+    let previous = rules::take_previous(&mut request)?;
+    let mut patched = rules::patch(&mut request, &pipeline.rules)?;
     let store = &pipeline.store;
     let keep = stores && store.is_ready();
-    let strip_reasoning = keep && !continuity::request_encrypted_reasoning(&mut patched.body);
+    let strip_reasoning = keep && !rules::request_encrypted_reasoning(&mut request)?;
     if strip_reasoning {
         patched
             .changes
             .push("include: reasoning.encrypted_content (kept for a next turn)".into());
     }
-    // `patch` leaves `input` a list.
-    let input = match patched.body.get_mut("input") {
-        Some(Value::Array(items)) => std::mem::take(items),
-        _ => Vec::new(),
-    };
-    let own = keep.then(|| input.clone());
-    let forwarded = match &previous {
-        Some(id) => {
-            let new = input.len();
-            let items = store.expand(id, input).await.map_err(ApiError::from)?;
-            patched.changes.push(format!(
-                "input: {} items of earlier turns (previous_response_id) first",
-                items.len() - new
-            ));
-            items
-        }
-        None => input,
-    };
-    patched.body.insert("input".into(), Value::Array(forwarded));
+    // This turn's own items, before earlier ones are spliced in.
+    let own = keep.then(|| request.get_bytes("input")).flatten();
+    if let Some(id) = &previous {
+        let earlier = store.expand(id, Vec::new()).await.map_err(ApiError::from)?;
+        rules::splice_input(&mut request, &earlier);
+        patched.changes.push(format!(
+            "input: {} items of earlier turns (previous_response_id) first",
+            earlier.len()
+        ));
+    }
     let finish = Finish {
         previous_response_id: previous,
         strip_reasoning,
@@ -88,18 +86,9 @@ pub async fn prepare(
             input,
         }),
     };
-    Ok(Turn { patched, finish })
-}
-
-/// Removes `previous_response_id` from the request: the backend, which
-/// keeps nothing, would refuse it.
-fn take_previous(request: &mut Map<String, Value>) -> Result<Option<String>, ApiError> {
-    match request.shift_remove("previous_response_id") {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(id)) => Ok(Some(id)),
-        Some(_) => Err(
-            ApiError::invalid_request("`previous_response_id` must be a string")
-                .with_param("previous_response_id"),
-        ),
-    }
+    Ok(RawTurn {
+        request,
+        patched,
+        finish,
+    })
 }

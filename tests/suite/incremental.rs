@@ -8,6 +8,7 @@
 use std::time::Duration;
 
 use codex_responses_proxy::config::Config;
+use codex_responses_proxy::config::upstream::UpstreamCompression;
 use serde_json::{Value, json};
 
 use crate::common;
@@ -132,8 +133,14 @@ async fn an_sdk_conversation_goes_whole_once_then_as_its_new_items_with_the_same
     }
 }
 
+/// Whole turns over HTTP, as plain JSON: the byte counts compare with the
+/// socket's frames, which are not compressed either.
 async fn proxy_off(mock: &MockBackend) -> TestProxy {
-    TestProxy::start_with(mock, |c| c.incremental_turns = Some(false)).await
+    TestProxy::start_with(mock, |c| {
+        c.incremental_turns = Some(false);
+        c.upstream_compression = UpstreamCompression::Off;
+    })
+    .await
 }
 
 #[tokio::test]

@@ -1,5 +1,5 @@
-//! `POST /v1/responses`: the turn prepared (patch, a `previous_response_id`
-//! expanded), opened, and either passed through as it streams or collected
+//! `POST /v1/responses`: the turn prepared (patched as raw bytes, a
+//! `previous_response_id` expanded), opened, and either passed through as it streams or collected
 //! into one Responses object; the answer is kept when the client's `store`
 //! says so.
 
@@ -11,7 +11,10 @@ use axum::response::{IntoResponse, Response};
 use crate::error::ApiError;
 use crate::http::{AppState, Summary, body, event_stream, with_summary};
 use crate::turn::answer::{self, Passthrough};
-use crate::turn::prepare::{self, Turn};
+use crate::turn::prepare::{self, RawTurn};
+use crate::wire::Outgoing;
+use crate::wire::raw::RawRequest;
+use crate::wire::rules;
 
 pub async fn create(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
     let mut summary = Summary::default();
@@ -26,14 +29,19 @@ async fn handle(
     summary: &mut Summary,
 ) -> Result<Response, ApiError> {
     let pipeline = state.pipeline();
-    let request = body::read_json_object(headers, body, pipeline.config.max_body_bytes).await?;
-    let stores = crate::store::continuity::client_stores(&request);
-    let Turn { patched, finish } = prepare::prepare(pipeline, request).await?;
-    summary.model = patched
-        .body
-        .get("model")
-        .and_then(|m| m.as_str())
-        .map(str::to_owned);
+    let received = body::read_outgoing(headers, body, pipeline.config.max_body_bytes).await?;
+    let request = RawRequest::parse(received.json.clone())?;
+    let stores = rules::client_stores(&request);
+    let RawTurn {
+        request,
+        patched,
+        finish,
+    } = prepare::prepare_raw(pipeline, request).await?;
+    summary.model = request
+        .value("model")
+        .ok()
+        .flatten()
+        .and_then(|m| m.as_str().map(str::to_owned));
     summary.stream = patched.client_stream;
     for change in &patched.changes {
         tracing::debug!(change = %change, "request patched");
@@ -41,9 +49,22 @@ async fn handle(
     // On the conversation's socket only when no backend keeping of the
     // answer is asked for: `store: false`, or kept by the proxy itself.
     let keepable = !stores || finish.keep.is_some();
-    let opened = pipeline
-        .open(headers, &patched.body, &summary.meter, keepable)
-        .await?;
+    let opened = if keepable && pipeline.chain.is_enabled() {
+        // Chaining compares the turn's items with the last turn's: parsed.
+        let body = crate::patch::parse_object(&request.to_bytes())?;
+        pipeline
+            .open(headers, &body, &summary.meter, keepable)
+            .await?
+    } else {
+        // Unchanged, the body goes as it came, compressed or not.
+        let outgoing = match request.is_changed() {
+            true => Outgoing::json(request.to_bytes()),
+            false => received,
+        };
+        pipeline
+            .open_raw(headers, &request, outgoing, &summary.meter)
+            .await?
+    };
     summary.upstream_id = opened.upstream_id;
     summary.sent = Some(opened.sent);
     if patched.client_stream {

@@ -30,6 +30,7 @@ impl Refusal {
 /// The request body decoded and parsed, or why it could not be.
 struct Read {
     parts: axum::http::request::Parts,
+    raw: axum::body::Bytes,
     body: Value,
     encoding: Option<Encoding>,
     refusal: Option<Refusal>,
@@ -45,17 +46,19 @@ async fn read(request: Request) -> Read {
     match body::decode(&parts.headers, &raw) {
         Ok((bytes, encoding)) => Read {
             parts,
+            bytes: raw.len(),
+            raw,
             body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
             encoding,
             refusal: None,
-            bytes: raw.len(),
         },
         Err(refusal) => Read {
             parts,
+            bytes: raw.len(),
+            raw,
             body: Value::Null,
             encoding: None,
             refusal: Some(refusal),
-            bytes: raw.len(),
         },
     }
 }
@@ -74,6 +77,7 @@ impl Read {
             headers: self.parts.headers.clone(),
             body: self.body.clone(),
             encoding: self.encoding,
+            raw: self.raw.clone(),
             history: input_of(&self.body),
             turn_state: self
                 .parts
@@ -90,8 +94,20 @@ impl Read {
         if let Some(refusal) = check_auth(state, &self.parts.headers) {
             return Some(refusal);
         }
+        let refused_encoding = self.encoding.and_then(|encoding| {
+            let status = (*state.refuse_encoded.lock().unwrap())?;
+            let name = match encoding {
+                Encoding::Zstd => "zstd",
+                Encoding::Gzip => "gzip",
+            };
+            Some(Refusal {
+                status,
+                message: format!("Unsupported Content-Encoding: {name}"),
+            })
+        });
         self.refusal
             .clone()
+            .or(refused_encoding)
             .or_else(|| rules(&self.body))
             .or_else(|| state.check_compactions(&input_of(&self.body)))
             .map(Refusal::into_http)

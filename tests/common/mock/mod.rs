@@ -76,6 +76,9 @@ pub struct Seen {
     pub body: Value,
     /// How the body was compressed on the wire, if it was.
     pub encoding: Option<Encoding>,
+    /// The body's bytes as they came over HTTP, compressed or not (empty
+    /// on a WebSocket).
+    pub raw: axum::body::Bytes,
     /// The whole input as the backend understood it: on a WebSocket, the
     /// history of `previous_response_id` followed by the new items.
     pub history: Vec<Value>,
@@ -150,6 +153,9 @@ pub struct MockState {
     pub compactions_issued: Mutex<Vec<(String, String)>>,
     /// Compaction items accepted in later requests' input.
     pub compactions_accepted: AtomicUsize,
+    /// When set, a compressed body is refused with this status, as a
+    /// backend that reads only plain JSON does.
+    pub refuse_encoded: Mutex<Option<axum::http::StatusCode>>,
     pub ws: WsState,
 }
 

@@ -173,6 +173,7 @@ impl Connection {
             headers: self.headers.clone(),
             body: frame.clone(),
             encoding: None,
+            raw: Default::default(),
             history: history.clone().unwrap_or_else(|_| input.clone()),
             turn_state: sent.clone(),
             bytes,

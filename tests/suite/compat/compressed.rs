@@ -6,6 +6,8 @@ use std::io::Write;
 
 use serde_json::{Value, json};
 
+use codex_responses_proxy::config::upstream::UpstreamCompression;
+
 use super::common::mock::Encoding;
 use super::common::{MockBackend, TestProxy, hello};
 use super::{legacy, user};
@@ -81,9 +83,86 @@ async fn zstd_and_gzip_bodies_are_read_on_every_post_route_and_forwarded_as_zstd
                     .is_some_and(|v| v == "zstd")
             );
         }
+        // A plain body goes compressed too, as the official client sends it.
         let response = proxy.post(path, &body).await;
         assert_eq!(response.status(), 200, "{path} plain");
-        assert_eq!(mock.last_seen().encoding, None, "{path} plain");
+        let seen = mock.last_seen();
+        assert_eq!(
+            (seen.encoding, &seen.body["input"]),
+            (Some(Encoding::Zstd), &input),
+            "{path} plain"
+        );
+    }
+}
+
+/// A Responses request the rules change nothing in, as an SDK sends it.
+fn unchanged() -> String {
+    // Spaces and key order a serializer would not keep: byte for byte or not.
+    r#"{ "model": "gpt-5", "instructions": "mine", "stream": true, "store": false,
+        "input": [ {"type": "message", "role": "user", "content": "Say hello"} ] }"#
+        .to_owned()
+}
+
+#[tokio::test]
+async fn an_unchanged_request_goes_as_it_came_its_own_zstd_bytes_or_plain_when_compression_is_off()
+{
+    let mock = MockBackend::start().await;
+    let proxy = TestProxy::start(&mock).await;
+    let compressed = zstd::encode_all(unchanged().as_bytes(), 9).unwrap();
+    let response = post(&proxy, "/v1/responses", "zstd", compressed.clone()).await;
+    assert_eq!(response.status(), 200);
+    response.bytes().await.unwrap();
+    let seen = mock.last_seen();
+    assert_eq!(seen.encoding, Some(Encoding::Zstd));
+    assert_eq!(&seen.raw[..], &compressed[..], "recompressed");
+
+    let plain = TestProxy::start_with(&mock, |c| {
+        c.upstream_compression = UpstreamCompression::Off;
+    })
+    .await;
+    for (encoding, bytes) in [("identity", unchanged().into_bytes()), ("zstd", compressed)] {
+        let response = post(&plain, "/v1/responses", encoding, bytes).await;
+        assert_eq!(response.status(), 200, "{encoding}");
+        response.bytes().await.unwrap();
+        let seen = mock.last_seen();
+        assert_eq!(seen.encoding, None, "{encoding}");
+        assert_eq!(&seen.raw[..], unchanged().as_bytes(), "{encoding}");
+    }
+}
+
+#[tokio::test]
+async fn a_backend_refusing_zstd_gets_the_request_again_plain_and_no_zstd_after_that() {
+    for status in [415, 400] {
+        let mock = MockBackend::start().await;
+        *mock.state.refuse_encoded.lock().unwrap() =
+            Some(axum::http::StatusCode::from_u16(status).unwrap());
+        let proxy = TestProxy::start(&mock).await;
+        for (path, body, input) in routes() {
+            let response = proxy.post(path, &body).await;
+            assert_eq!(response.status(), 200, "{status} {path}");
+            response.bytes().await.unwrap();
+            let seen = mock.last_seen();
+            assert_eq!(
+                (seen.encoding, &seen.body["input"]),
+                (None, &input),
+                "{status} {path}"
+            );
+        }
+        let encodings: Vec<_> = mock
+            .state
+            .seen
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|seen| seen.encoding)
+            .collect();
+        // The first request twice (refused compressed, then plain), the
+        // others plain at once.
+        assert_eq!(
+            encodings,
+            [Some(Encoding::Zstd), None, None, None],
+            "{status}"
+        );
     }
 }
 

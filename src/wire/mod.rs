@@ -1,0 +1,37 @@
+//! Long conversations at wire speed. A coding agent's request carries its
+//! whole history, one to several MiB of JSON, on every turn; this is what
+//! keeps the proxy's cost on it close to a plain reverse proxy's:
+//! - [`raw`]: a Responses request held as its top-level fields' raw JSON
+//!   bytes, so only the fields the backend's rules name are read or
+//!   rewritten, and a request that needs no change goes out as it came.
+//! - [`rules`]: those rules (the ones of [`crate::patch`]) applied to it.
+//! - [`encoding`]: the body compressed for the backend whatever the client
+//!   sent (`upstream_compression`), and turned off for good by a backend
+//!   that refuses it.
+//!
+//! Pure: bytes in, bytes out; the doors read the body and the proxy sends it.
+
+pub mod encoding;
+pub mod raw;
+pub mod rules;
+
+use bytes::Bytes;
+
+/// A request body as it goes to the backend: its JSON, and the same JSON
+/// as zstd when that is already at hand (the client's own compressed bytes,
+/// for a request forwarded unchanged), so it is not compressed twice.
+#[derive(Debug, Clone)]
+pub struct Outgoing {
+    pub json: Bytes,
+    pub zstd: Option<Bytes>,
+}
+
+impl Outgoing {
+    /// A body known only as JSON.
+    pub fn json(json: impl Into<Bytes>) -> Self {
+        Outgoing {
+            json: json.into(),
+            zstd: None,
+        }
+    }
+}
