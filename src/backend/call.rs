@@ -9,10 +9,10 @@ use std::sync::Arc;
 
 use axum::http::{HeaderName, StatusCode, header};
 
-use super::upstream::auth_error;
-use crate::auth::{Auth, Credentials};
+use crate::auth::refresh::RefreshError;
+use crate::auth::{Auth, AuthError, Credentials};
 use crate::config::Config;
-use crate::error::ApiError;
+use crate::error::{ApiError, Code, ErrorKind};
 
 /// Where the login's ChatGPT account goes.
 pub const ACCOUNT_HEADER: HeaderName = HeaderName::from_static("chatgpt-account-id");
@@ -75,4 +75,35 @@ where
         .map_err(auth_error)?;
     let answer = send(credentials.clone()).await?;
     Ok((answer, credentials))
+}
+
+/// Maps a missing or dead login to the client's error.
+pub fn auth_error(e: AuthError) -> ApiError {
+    match e {
+        AuthError::Login(e) => ApiError::own(
+            StatusCode::UNAUTHORIZED,
+            ErrorKind::Authentication,
+            Code::CodexLoginRequired,
+            e.to_string(),
+        ),
+        AuthError::Refresh(e @ RefreshError::Permanent { .. }) => ApiError::own(
+            StatusCode::UNAUTHORIZED,
+            ErrorKind::Authentication,
+            Code::CodexLoginExpired,
+            e.to_string(),
+        ),
+        AuthError::Refresh(ref r @ RefreshError::Transient { unavailable, .. }) => {
+            let status = if unavailable {
+                StatusCode::SERVICE_UNAVAILABLE
+            } else {
+                StatusCode::BAD_GATEWAY
+            };
+            ApiError::own(
+                status,
+                ErrorKind::Upstream,
+                Code::TokenRefreshFailed,
+                r.to_string(),
+            )
+        }
+    }
 }

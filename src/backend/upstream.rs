@@ -14,8 +14,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use super::events::EventStream;
 use super::watch::{AnsweredFor, LimitsWatch};
 use super::{call, headers, refusal, usage};
-use crate::auth::refresh::RefreshError;
-use crate::auth::{Auth, AuthError};
+use crate::auth::Auth;
 use crate::config::Config;
 use crate::error::{ApiError, Code, ErrorKind};
 use crate::models::client_version::ClientVersion;
@@ -265,7 +264,7 @@ impl Upstream {
     ) -> Result<reqwest::Response, ApiError> {
         let spends = method == reqwest::Method::POST;
         if spends {
-            let credentials = self.auth.credentials().await.map_err(auth_error)?;
+            let credentials = self.auth.credentials().await.map_err(call::auth_error)?;
             self.limits.check(&credentials.account_key)?;
         }
         let (mut response, credentials) = call::with_login(&self.auth, "http", |credentials| {
@@ -341,37 +340,6 @@ fn check_event_stream(response: &reqwest::Response) -> Result<(), ApiError> {
         response.status().as_u16(),
         content_type.unwrap_or("no content type")
     )))
-}
-
-/// Maps a missing or dead login to the client's error.
-pub fn auth_error(e: AuthError) -> ApiError {
-    match e {
-        AuthError::Login(e) => ApiError::own(
-            StatusCode::UNAUTHORIZED,
-            ErrorKind::Authentication,
-            Code::CodexLoginRequired,
-            e.to_string(),
-        ),
-        AuthError::Refresh(e @ RefreshError::Permanent { .. }) => ApiError::own(
-            StatusCode::UNAUTHORIZED,
-            ErrorKind::Authentication,
-            Code::CodexLoginExpired,
-            e.to_string(),
-        ),
-        AuthError::Refresh(ref r @ RefreshError::Transient { unavailable, .. }) => {
-            let status = if unavailable {
-                StatusCode::SERVICE_UNAVAILABLE
-            } else {
-                StatusCode::BAD_GATEWAY
-            };
-            ApiError::own(
-                status,
-                ErrorKind::Upstream,
-                Code::TokenRefreshFailed,
-                r.to_string(),
-            )
-        }
-    }
 }
 
 /// Keys whose values are never logged, even at debug level.

@@ -6,14 +6,16 @@
 mod cli;
 mod error;
 pub mod hosts;
+mod paths;
 pub mod store;
 pub mod upstream;
 pub use self::error::{ConfigError, source_of};
+use self::paths::{default_codex_home, default_config_file, expand_tilde};
 mod values;
 pub(crate) use self::values::duration;
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use figment::Figment;
@@ -213,28 +215,6 @@ impl Default for Config {
 const MAX_AUTO_WORKERS: usize = 8;
 
 /// `$CODEX_HOME`, else `~/.codex`.
-fn default_codex_home() -> PathBuf {
-    if let Some(home) = std::env::var_os("CODEX_HOME").filter(|v| !v.is_empty()) {
-        return PathBuf::from(home);
-    }
-    home_dir().unwrap_or_default().join(".codex")
-}
-
-fn home_dir() -> Option<PathBuf> {
-    std::env::var_os("HOME")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-}
-
-/// `$XDG_CONFIG_HOME/codex-responses-proxy/config.toml`, else under `~/.config`.
-fn default_config_file() -> Option<PathBuf> {
-    let base = std::env::var_os("XDG_CONFIG_HOME")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| home_dir().map(|h| h.join(".config")))?;
-    Some(base.join("codex-responses-proxy").join("config.toml"))
-}
-
 /// The layered configuration before extraction, kept so `doctor` can say
 /// where each value came from.
 #[derive(Debug)]
@@ -390,13 +370,6 @@ impl Config {
     /// The configuration as TOML, for `--print-config`.
     pub fn to_toml(&self) -> String {
         toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot render: {e}\n"))
-    }
-}
-
-fn expand_tilde(path: &Path) -> PathBuf {
-    match (path.strip_prefix("~"), home_dir()) {
-        (Ok(rest), Some(home)) => home.join(rest),
-        _ => path.to_path_buf(),
     }
 }
 
