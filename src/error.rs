@@ -184,12 +184,22 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut response = (self.status, axum::Json(self.body())).into_response();
-        if let Some(secs) = self.retry_after {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
-        }
-        response
+        json_error(self.status, self.body(), self.retry_after)
     }
+}
+
+/// An error's JSON `body` with its `status` and, for a limit, `Retry-After`:
+/// the shape every dialect's error answer takes on the wire.
+pub fn json_error(
+    status: StatusCode,
+    body: serde_json::Value,
+    retry_after: Option<u64>,
+) -> Response {
+    let mut response = (status, axum::Json(body)).into_response();
+    if let Some(secs) = retry_after {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    }
+    response
 }

@@ -144,6 +144,15 @@ impl AppState {
     }
 }
 
+/// A door's route: its `handle` behind [`door`].
+macro_rules! turn {
+    ($door:ident) => {
+        |axum::extract::State(state): axum::extract::State<AppState>,
+         headers: HeaderMap,
+         body: Body| { door(state, headers, body, $door::handle) }
+    };
+}
+
 /// The router with every route.
 pub fn router(state: AppState) -> Router {
     let router = if state.inner.pipeline.config.metrics {
@@ -154,14 +163,11 @@ pub fn router(state: AppState) -> Router {
     router
         .route(
             "/v1/responses",
-            post(responses::create).get(websocket::upgrade),
+            post(turn!(responses)).get(websocket::upgrade),
         )
-        .route(
-            "/responses",
-            post(responses::create).get(websocket::upgrade),
-        )
-        .route("/v1/responses/compact", post(compact::create))
-        .route("/responses/compact", post(compact::create))
+        .route("/responses", post(turn!(responses)).get(websocket::upgrade))
+        .route("/v1/responses/compact", post(turn!(compact)))
+        .route("/responses/compact", post(turn!(compact)))
         .route(
             "/v1/responses/{id}",
             get(stored::retrieve).delete(stored::delete),
@@ -174,9 +180,9 @@ pub fn router(state: AppState) -> Router {
         .route("/responses/{id}/input_items", get(stored::input_items))
         .route("/v1/responses/{id}/cancel", post(stored::cancel))
         .route("/responses/{id}/cancel", post(stored::cancel))
-        .route("/v1/chat/completions", post(chat::create))
-        .route("/chat/completions", post(chat::create))
-        .route("/v1/messages", post(messages::create))
+        .route("/v1/chat/completions", post(turn!(chat)))
+        .route("/chat/completions", post(turn!(chat)))
+        .route("/v1/messages", post(turn!(messages)))
         .route("/v1/messages/count_tokens", post(messages::count_tokens))
         .route("/v1/models", get(models::list))
         .route("/models", get(models::list))
@@ -244,18 +250,26 @@ fn respond(dialect: Option<Extension<Dialect>>, error: ApiError) -> Response {
 /// limit, `retry-after`.
 impl IntoResponse for MessagesError {
     fn into_response(self) -> Response {
-        let mut response = (self.status, axum::Json(self.body())).into_response();
-        if let Some(secs) = self.retry_after {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
-        }
-        response
+        crate::error::json_error(self.status, self.body(), self.retry_after)
     }
 }
 
+/// A door: `handle` answers the request and tells the turn's summary; the
+/// answer, or the error in the door's own shape, carries that summary to
+/// the request's record.
+async fn door<E: IntoResponse>(
+    state: AppState,
+    headers: HeaderMap,
+    body: Body,
+    handle: impl AsyncFnOnce(&AppState, &HeaderMap, Body, &mut Summary) -> Result<Response, E>,
+) -> Response {
+    let mut summary = Summary::default();
+    let result = handle(&state, &headers, body, &mut summary).await;
+    with_summary(result, summary)
+}
+
 /// The handler's answer, carrying its summary for the log line.
-fn with_summary(result: Result<Response, ApiError>, summary: Summary) -> Response {
+fn with_summary<E: IntoResponse>(result: Result<Response, E>, summary: Summary) -> Response {
     let mut response = result.unwrap_or_else(IntoResponse::into_response);
     response.extensions_mut().insert(summary);
     response

@@ -3,7 +3,6 @@
 //! streamed as `chat.completion.chunk`s or whole.
 
 use axum::body::Body;
-use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
@@ -12,17 +11,11 @@ use serde_json::Value;
 use crate::backend::events::StreamError;
 use crate::dialect::chat::{self, ChunkStream};
 use crate::error::ApiError;
-use crate::http::{AppState, Summary, body, event_stream, with_summary};
+use crate::http::{AppState, Summary, body, event_stream};
 use crate::sse;
 use crate::turn::answer::{self, Writer};
 
-pub async fn create(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
-    let mut summary = Summary::default();
-    let result = handle(&state, &headers, body, &mut summary).await;
-    with_summary(result, summary)
-}
-
-async fn handle(
+pub async fn handle(
     state: &AppState,
     headers: &HeaderMap,
     body: Body,

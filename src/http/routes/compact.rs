@@ -3,22 +3,15 @@
 //! its JSON answer handed back as it is.
 
 use axum::body::Body;
-use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use crate::backend::Compacted;
 use crate::error::ApiError;
-use crate::http::{AppState, Summary, body, with_summary};
+use crate::http::{AppState, Summary, body};
 use crate::patch;
 
-pub async fn create(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
-    let mut summary = Summary::default();
-    let result = handle(&state, &headers, body, &mut summary).await;
-    with_summary(result, summary)
-}
-
-async fn handle(
+pub async fn handle(
     state: &AppState,
     headers: &HeaderMap,
     body: Body,

@@ -4,25 +4,18 @@
 //! says so.
 
 use axum::body::Body;
-use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use crate::error::ApiError;
-use crate::http::{AppState, Summary, body, event_stream, with_summary};
+use crate::http::{AppState, Summary, body, event_stream};
 use crate::turn::answer::{self, Passthrough};
 use crate::turn::prepare::{self, RawTurn};
 use crate::wire::Outgoing;
 use crate::wire::raw::RawRequest;
 use crate::wire::rules;
 
-pub async fn create(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
-    let mut summary = Summary::default();
-    let result = handle(&state, &headers, body, &mut summary).await;
-    with_summary(result, summary)
-}
-
-async fn handle(
+pub async fn handle(
     state: &AppState,
     headers: &HeaderMap,
     body: Body,

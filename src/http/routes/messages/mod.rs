@@ -20,7 +20,7 @@ use serde_json::{Map, Value};
 use crate::dialect::messages::{
     self, Catalogue, ErrorType, MessagesError, StreamTranslator, Translated, translate_request,
 };
-use crate::http::{AppState, Summary, body, event_stream};
+use crate::http::{AppState, Summary, body, event_stream, with_summary};
 use crate::patch::Patched;
 use crate::turn::Pipeline;
 use crate::turn::answer;
@@ -28,13 +28,7 @@ use crate::turn::answer;
 use self::overflow::Overflow;
 use self::stream::AnthropicEvents;
 
-pub async fn create(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
-    let mut summary = Summary::default();
-    let result = handle(&state, &headers, body, &mut summary).await;
-    with_summary(result, summary)
-}
-
-async fn handle(
+pub async fn handle(
     state: &AppState,
     headers: &HeaderMap,
     body: Body,
@@ -137,11 +131,5 @@ pub async fn count_tokens(
         Ok(axum::Json(counted).into_response())
     }
     .await;
-    with_summary(result, summary)
-}
-
-fn with_summary(result: Result<Response, MessagesError>, summary: Summary) -> Response {
-    let mut response = result.unwrap_or_else(IntoResponse::into_response);
-    response.extensions_mut().insert(summary);
-    response
+    with_summary::<MessagesError>(result, summary)
 }
