@@ -6,8 +6,8 @@
 //! the backend received; for turn 5: the time from sending to the first
 //! byte of the streamed answer. `BENCH_ONLY=incremental`;
 //! `BENCH_INCREMENTAL_SAMPLES` conversations (default 20), each with a
-//! `prompt_cache_key` of its own. On loopback only: the slow-uplink setup is
-//! not part of this harness yet.
+//! `prompt_cache_key` of its own. On loopback here, and again behind the
+//! 20 Mbit/s uplink of `uplink.rs` ([`measure`] with its shaping).
 
 use super::*;
 use crate::mock::MockBackend;
@@ -52,7 +52,23 @@ pub fn run(mock_rt: &tokio::runtime::Runtime, rt: &tokio::runtime::Runtime) {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(20);
+    measure(mock_rt, rt, samples, "loopback", |_| Ok(()));
+}
+
+/// The conversations on every route, `link` naming where the backend is;
+/// `shape` is given the mock's port before anything is sent.
+pub fn measure(
+    mock_rt: &tokio::runtime::Runtime,
+    rt: &tokio::runtime::Runtime,
+    samples: usize,
+    link: &str,
+    shape: impl Fn(u16) -> Result<(), String>,
+) {
     let backend = mock_rt.block_on(MockBackend::start());
+    if let Err(e) = shape(backend.addr.port()) {
+        println!("incremental turns ({link}): not measured: {e}");
+        return;
+    }
     let text: String = (0..52).map(|i| format!("w{i:02} ")).collect();
     backend.set_default_answer(mock::Answer::Events {
         events: mock::text_answer(&text, 52),
@@ -108,22 +124,26 @@ pub fn run(mock_rt: &tokio::runtime::Runtime, rt: &tokio::runtime::Runtime) {
     }
     println!();
     println!(
-        "| {TURNS} turns, the first one a {} KiB document, then {} KiB each ({samples} conversations, loopback) | turn 1 | turn 2 | turn 3 | turn 4 | turn 5 | turn 5 / whole | turn 5 to first byte p50 | p99 |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| {TURNS} turns, the first one a {} KiB document, then {} KiB each ({samples} conversations, {link}) | turn 1 | turn 2 | turn 3 | turn 4 | turn 5 | turn 5 / whole | turn 5 to first byte p50 | p99 | p50 ÷ direct |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         DOCUMENT_BYTES / 1024,
         TURN_BYTES / 1024,
     );
     let whole_turn5 = median(&figures[1].bytes, TURNS - 1);
-    for ((name, _, _), f) in routes.iter().zip(&mut figures) {
+    for f in &mut figures {
         f.first.latencies_us.sort_unstable();
+    }
+    let direct_p50 = figures[2].first.pct(0.5);
+    for ((name, _, _), f) in routes.iter().zip(&mut figures) {
         let per_turn: Vec<String> = (0..TURNS)
             .map(|t| format!("{} B", median(&f.bytes, t)))
             .collect();
         println!(
-            "| {name}: bytes the backend received | {} | {:.2} % | {} | {} |",
+            "| {name}: bytes the backend received | {} | {:.2} % | {} | {} | {:.2}× |",
             per_turn.join(" | "),
             100.0 * median(&f.bytes, TURNS - 1) as f64 / whole_turn5 as f64,
             us(f.first.pct(0.5)),
             us(f.first.pct(0.99)),
+            f.first.pct(0.5) / direct_p50,
         );
     }
     drop((chained_proxy, whole_proxy));

@@ -14,7 +14,8 @@
 //! Measured: time to first event for a 1 MiB plain-JSON request (the long
 //! conversation of `long.rs`, `store: false`, streamed) straight to the
 //! mock and through the proxy (which sends it zstd-compressed), a few
-//! samples each, alternating.
+//! samples each, alternating; then `incremental.rs`'s conversations, whose
+//! turn 5 goes as its new items only on the conversation's socket.
 
 use std::io::Read as _;
 
@@ -26,6 +27,8 @@ use super::*;
 const CHILD: &str = "OVERHEAD_BENCH_UPLINK_CHILD";
 /// Samples per target, after one warm-up each.
 const SAMPLES: usize = 5;
+/// Conversations of `incremental.rs` behind the link, after one warm-up.
+const INCREMENTAL_SAMPLES: usize = 3;
 /// The child is killed past this.
 const CHILD_DEADLINE: Duration = Duration::from_secs(180);
 const RATE: &str = "20mbit";
@@ -128,9 +131,14 @@ fn shape(port: u16) -> Result<(), String> {
         "tc", "qdisc", "add", "dev", "lo", "parent", "1:2", "handle", "20:", "tbf", "rate", RATE,
         "burst", "32kb", "latency", "400ms",
     ])?;
+    shape_also(&port)
+}
+
+/// Sends the traffic towards `port` through the shaped class too.
+fn shape_also(port: &str) -> Result<(), String> {
     sh(&[
         "tc", "filter", "add", "dev", "lo", "parent", "1:", "protocol", "ip", "prio", "1", "u32",
-        "match", "ip", "dport", &port, "0xffff", "flowid", "1:2",
+        "match", "ip", "dport", port, "0xffff", "flowid", "1:2",
     ])
 }
 
@@ -234,4 +242,13 @@ pub fn child() {
     }
     drop(off);
     drop(proxy);
+    // Incremental turns behind the same link: the conversation's mock is
+    // shaped as well before it is sent anything.
+    incremental::measure(
+        &mock_rt,
+        &rt,
+        INCREMENTAL_SAMPLES,
+        "20 Mbit/s uplink",
+        |port| shape_also(&port.to_string()),
+    );
 }
