@@ -102,11 +102,6 @@ impl EventStream {
         self.meter = Some(meter);
     }
 
-    /// The tap, to time the first event from the request's arrival.
-    pub fn tap_mut(&mut self) -> Option<&mut StreamTap> {
-        self.tap.as_mut()
-    }
-
     /// The next block of whole events; `None` once the upstream closed cleanly.
     pub async fn next_block(&mut self) -> Option<Result<Bytes, StreamError>> {
         let next = self.read_block().await;

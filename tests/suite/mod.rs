@@ -14,7 +14,6 @@ mod faults;
 mod grafana;
 mod incremental;
 mod limits;
-mod load;
 mod manual;
 mod messages;
 mod metrics;
