@@ -21,7 +21,9 @@ const COMMITS_BEFORE_KILL: u64 = 40;
 /// The whole exchange is bounded; a writer this slow is a failure.
 const WRITER_DEADLINE: Duration = Duration::from_secs(120);
 
-/// Turn `n` of one long conversation, large enough that a write takes a while.
+/// Turn `n` of one long conversation, large enough that a write takes a
+/// while, its input long enough to be kept as blocks, most of them the
+/// earlier turns'.
 fn turn(n: u64) -> StoredResponse {
     let previous = n.checked_sub(1).map(|p| format!("resp_{p}"));
     let response = json!({
@@ -32,7 +34,9 @@ fn turn(n: u64) -> StoredResponse {
         "output": [{"type": "message", "id": format!("msg_{n}"), "role": "assistant",
                     "content": [{"type": "output_text", "text": "x".repeat(32 * 1024)}]}],
     });
-    let input = vec![json!({"type": "message", "role": "user", "content": format!("turn {n}")})];
+    let history: String = (0..30_000).map(|w| format!("w{} ", w % 977)).collect();
+    let said = format!("{history}turn {n}");
+    let input = vec![json!({"type": "message", "role": "user", "content": said})];
     StoredResponse::new(response, input).unwrap()
 }
 
@@ -120,4 +124,8 @@ fn a_writer_killed_mid_write_leaves_every_committed_response_readable() {
         .query_row("PRAGMA integrity_check", [], |r| r.get(0))
         .unwrap();
     assert_eq!(verdict, "ok");
+    let blocks: i64 = check
+        .query_row("SELECT COUNT(*) FROM blocks", [], |r| r.get(0))
+        .unwrap();
+    assert!(blocks > 0, "the inputs were kept as blocks");
 }

@@ -7,8 +7,9 @@ use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
-use serde_json::{Value, json};
+use serde_json::Value;
 
+use super::blocks::{self, Linked};
 use super::continuity::for_upstream;
 use super::open::{self, OpenError};
 use super::writer::Writer;
@@ -61,8 +62,9 @@ impl Db {
         let (conn, path) = open::connect(options)?;
         let total_bytes = conn
             .query_row("SELECT COALESCE(SUM(bytes), 0) FROM responses", [], |r| {
-                r.get(0)
+                r.get::<_, i64>(0)
             })
+            .and_then(|rows| Ok(rows + blocks::total_bytes(&conn)?))
             .map_err(|e| open::classify(path.as_deref().unwrap_or(Path::new(":memory:")), e))?;
         Ok(Db {
             inner: Arc::new(Inner {
@@ -79,7 +81,8 @@ impl Db {
         })
     }
 
-    /// Stored JSON bytes, the quantity `max_bytes` bounds.
+    /// Stored bytes, the quantity `max_bytes` bounds: the JSON text in the
+    /// responses' rows and the compressed blocks of long inputs, each once.
     pub fn stored_bytes(&self) -> u64 {
         u64::try_from(self.lock().total_bytes).unwrap_or(0)
     }
@@ -95,6 +98,8 @@ impl Db {
     /// the client sent it (`response.input` is not read): a long input is
     /// written as it came, not parsed and written again. Its items get
     /// their ids when read, the same ones [`StoredResponse::new`] gives.
+    /// A long input is stored as blocks ([`super::blocks`]): only those no
+    /// earlier response's input holds are written.
     pub fn put_with_input(
         &self,
         response: &StoredResponse,
@@ -102,7 +107,9 @@ impl Db {
         now: i64,
     ) -> Result<bool, StoreError> {
         let body = serde_json::to_string(&response.response)?;
-        let bytes = i64::try_from(input.len() + body.len()).unwrap_or(i64::MAX);
+        let split = blocks::split(input);
+        let inline = if split.is_some() { "" } else { input };
+        let bytes = i64::try_from(inline.len() + body.len()).unwrap_or(i64::MAX);
         let mut state = self.lock();
         let tx = state.conn.transaction()?;
         let parent = response.previous_response_id.as_deref();
@@ -117,29 +124,51 @@ impl Db {
                 .unwrap_or(0),
             None => 0,
         };
-        let replaced: i64 = tx
+        let replaced: Option<i64> = tx
             .query_row(
                 "SELECT bytes FROM responses WHERE id = ?1",
                 [&response.id],
                 |r| r.get(0),
             )
-            .optional()?
-            .unwrap_or(0);
-        tx.execute(
+            .optional()?;
+        // The blocks of the input this one replaces are swept only once the
+        // new input has named those it shares.
+        let old_blocks = match replaced {
+            Some(_) => blocks::unlink(&tx, &response.id)?,
+            None => Vec::new(),
+        };
+        let linked = match &split {
+            Some(split) => blocks::link(&tx, &response.id, split)?,
+            None => Linked::default(),
+        };
+        tx.prepare_cached(
             "INSERT INTO responses
-                 (id, previous_response_id, depth, touched_at, hidden, bytes, input, response)
-             VALUES (?1, ?2, ?3, ?4, 0, ?5, ?6, ?7)
+                 (id, previous_response_id, depth, touched_at, hidden, bytes, input, response,
+                  input_blocks, blocks_bytes)
+             VALUES (?1, ?2, ?3, ?4, 0, ?5, ?6, ?7, ?8, ?9)
              ON CONFLICT (id) DO UPDATE SET
                  previous_response_id = excluded.previous_response_id,
                  depth = excluded.depth, touched_at = excluded.touched_at, hidden = 0,
-                 bytes = excluded.bytes, input = excluded.input, response = excluded.response",
-            params![response.id, parent, depth, now, bytes, input, body],
-        )?;
+                 bytes = excluded.bytes, input = excluded.input, response = excluded.response,
+                 input_blocks = excluded.input_blocks, blocks_bytes = excluded.blocks_bytes",
+        )?
+        .execute(params![
+            response.id,
+            parent,
+            depth,
+            now,
+            bytes,
+            inline,
+            body,
+            linked.count,
+            linked.referenced
+        ])?;
+        let freed = blocks::sweep(&tx, &old_blocks)?;
         if let Some(parent) = parent {
             touch_chain(&tx, parent, now)?;
         }
         tx.commit()?;
-        state.total_bytes += bytes - replaced;
+        state.total_bytes += bytes + linked.added - replaced.unwrap_or(0) - freed;
         Ok(state.total_bytes > self.inner.max_bytes
             || now.saturating_sub(state.last_sweep) >= SWEEP_INTERVAL_MS)
     }
@@ -150,61 +179,30 @@ impl Db {
         let row = state
             .conn
             .query_row(
-                "SELECT previous_response_id, input, response FROM responses
+                "SELECT previous_response_id, input, response, input_blocks FROM responses
                  WHERE id = ?1 AND hidden = 0 AND touched_at >= ?2",
                 params![id, self.cutoff(now)],
-                |r| Ok((r.get(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)),
+                |r| {
+                    Ok((
+                        r.get(0)?,
+                        r.get::<_, String>(1)?.into_bytes(),
+                        r.get::<_, String>(2)?,
+                        r.get::<_, i64>(3)?,
+                    ))
+                },
             )
             .optional()?;
-        drop(state);
-        let Some((previous_response_id, input, response)) = row else {
+        let Some((previous_response_id, input, response, count)) = row else {
             return Ok(None);
         };
+        let input = full_input(&state.conn, id, input, count)?;
+        drop(state);
         Ok(Some(StoredResponse {
             id: id.to_owned(),
             previous_response_id,
             input: input_of(id, &input)?,
             response: serde_json::from_str(&response)?,
         }))
-    }
-
-    /// Deletes `id`; `false` when there is no such visible response. One that
-    /// others continue is hidden and cut down to its items until they go.
-    pub fn delete(&self, id: &str, now: i64) -> Result<bool, StoreError> {
-        let mut state = self.lock();
-        let tx = state.conn.transaction()?;
-        let row: Option<(Option<String>, i64, String, String)> = tx
-            .query_row(
-                "SELECT previous_response_id, bytes, input, response FROM responses
-                 WHERE id = ?1 AND hidden = 0 AND touched_at >= ?2",
-                params![id, self.cutoff(now)],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-            )
-            .optional()?;
-        let Some((parent, bytes, input, response)) = row else {
-            return Ok(false);
-        };
-        let continued: bool = tx.query_row(
-            "SELECT EXISTS (SELECT 1 FROM responses WHERE previous_response_id = ?1)",
-            [id],
-            |r| r.get(0),
-        )?;
-        let delta = if continued {
-            let response: Value = serde_json::from_str(&response)?;
-            let kept = json!({"id": id, "output": response.get("output")}).to_string();
-            let kept_bytes = i64::try_from(input.len() + kept.len()).unwrap_or(i64::MAX);
-            tx.execute(
-                "UPDATE responses SET hidden = 1, response = ?2, bytes = ?3 WHERE id = ?1",
-                params![id, kept, kept_bytes],
-            )?;
-            kept_bytes - bytes
-        } else {
-            tx.execute("DELETE FROM responses WHERE id = ?1", [id])?;
-            -bytes - prune_hidden_above(&tx, parent)?
-        };
-        tx.commit()?;
-        state.total_bytes += delta;
-        Ok(true)
     }
 
     /// The items of every turn up to and including `id`'s own input, oldest
@@ -254,15 +252,29 @@ impl Db {
                  SELECT r.previous_response_id, c.n + 1 FROM responses r JOIN chain c ON r.id = c.id
                  WHERE r.previous_response_id IS NOT NULL AND c.n < ?3)
              SELECT r.previous_response_id, r.hidden = 0 AND r.touched_at >= ?2, r.input, r.response,
-                 r.id
+                 r.id, r.input_blocks
              FROM chain c JOIN responses r ON r.id = c.id ORDER BY c.n DESC",
         )?;
-        let rows: Vec<(Option<String>, bool, String, String, String)> = statement
+        let rows: Vec<(Option<String>, bool, String, String, String, i64)> = statement
             .query_map(params![id, self.cutoff(now), MAX_CHAIN], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                ))
             })?
             .collect::<Result<_, _>>()?;
         drop(statement);
+        let rows = rows
+            .into_iter()
+            .map(|(previous, visible, input, response, id, count)| {
+                let input = full_input(&state.conn, &id, input.into_bytes(), count)?;
+                Ok((previous, visible, input, response, id))
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
         drop(state);
         let mut chain = Vec::with_capacity(rows.len());
         for (previous_response_id, visible, input, response, id) in rows {
@@ -315,35 +327,27 @@ fn touch_chain(tx: &Transaction<'_>, id: &str, now: i64) -> Result<(), StoreErro
     Ok(())
 }
 
-/// Deletes hidden responses above `parent` that nothing continues any more;
-/// returns the bytes freed.
-fn prune_hidden_above(tx: &Transaction<'_>, parent: Option<String>) -> Result<i64, StoreError> {
-    let mut freed = 0;
-    let mut next = parent;
-    while let Some(id) = next {
-        let removed: Option<(Option<String>, i64)> = tx
-            .query_row(
-                "DELETE FROM responses WHERE id = ?1 AND hidden = 1
-                 AND NOT EXISTS (SELECT 1 FROM responses c WHERE c.previous_response_id = ?1)
-                 RETURNING previous_response_id, bytes",
-                [&id],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()?;
-        let Some((above, bytes)) = removed else { break };
-        freed += bytes;
-        next = above;
-    }
-    Ok(freed)
-}
-
 /// A stored input list, its items given their ids: those written as the
 /// client sent them ([`Db::put_with_input`]) have none yet, and the ones
 /// given at writing are kept.
-fn input_of(id: &str, text: &str) -> Result<Vec<Value>, StoreError> {
-    let mut items: Vec<Value> = serde_json::from_str(text)?;
+fn input_of(id: &str, text: &[u8]) -> Result<Vec<Value>, StoreError> {
+    let mut items: Vec<Value> = serde_json::from_slice(text)?;
     super::list::assign_ids(&mut items, id, "in");
     Ok(items)
+}
+
+/// A row's input text: `inline` itself, or its `count` blocks put back
+/// together.
+fn full_input(
+    conn: &Connection,
+    id: &str,
+    inline: Vec<u8>,
+    count: i64,
+) -> Result<Vec<u8>, StoreError> {
+    if count == 0 {
+        return Ok(inline);
+    }
+    blocks::assemble(conn, id, count)
 }
 
 fn output_of(response: Value) -> Vec<Value> {

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use rusqlite::params;
 
 use super::StoreError;
+use super::blocks;
 use super::db::Db;
 
 /// Responses removed per transaction, so a large eviction does not hold the
@@ -66,16 +67,20 @@ impl Db {
         let expired = "DELETE FROM responses WHERE id IN (
                 SELECT id FROM responses WHERE touched_at < ?1
                 ORDER BY touched_at, depth DESC LIMIT ?2)
-            RETURNING bytes";
+            RETURNING id, bytes";
         while self.delete_batch(expired, self.cutoff(now), &mut done)? > 0 {}
-        // The shortest prefix of that order that frees `?1` bytes.
+        // The shortest prefix of that order that frees `?1` bytes, were no
+        // block shared: a response weighs its row and every block its input
+        // names, the most deleting it can free, so this never takes more
+        // than it must; the loop takes more while blocks shared with
+        // responses that stay keep the store over its bound.
         let excess = "DELETE FROM responses WHERE id IN (
                 SELECT id FROM (
-                    SELECT id, SUM(bytes) OVER (ORDER BY touched_at, depth DESC
-                        ROWS UNBOUNDED PRECEDING) - bytes AS before
+                    SELECT id, SUM(bytes + blocks_bytes) OVER (ORDER BY touched_at, depth DESC
+                        ROWS UNBOUNDED PRECEDING) - bytes - blocks_bytes AS before
                     FROM responses ORDER BY touched_at, depth DESC LIMIT ?2)
                 WHERE before < ?1)
-            RETURNING bytes";
+            RETURNING id, bytes";
         let low_water = self.inner.max_bytes / 100 * LOW_WATER_PERCENT;
         loop {
             let over = self.lock().total_bytes - low_water;
@@ -86,7 +91,7 @@ impl Db {
         let orphans = "DELETE FROM responses WHERE id IN (
                 SELECT id FROM responses p WHERE hidden = 1 AND touched_at < ?1 AND NOT EXISTS
                 (SELECT 1 FROM responses c WHERE c.previous_response_id = p.id) LIMIT ?2)
-            RETURNING bytes";
+            RETURNING id, bytes";
         while self.delete_batch(orphans, i64::MAX, &mut done)? > 0 {}
         let mut state = self.lock();
         if done.responses > 0 {
@@ -96,18 +101,22 @@ impl Db {
         Ok(done)
     }
 
-    /// Runs one `DELETE … RETURNING bytes` with `(?1 = bound, ?2 = batch)`.
+    /// Runs one `DELETE … RETURNING id, bytes` with `(?1 = bound, ?2 =
+    /// batch)`, and deletes the blocks only those responses named.
     fn delete_batch(&self, sql: &str, bound: i64, done: &mut Evicted) -> Result<u64, StoreError> {
         let mut state = self.lock();
         let tx = state.conn.transaction()?;
-        let freed: Vec<i64> = tx
-            .prepare(sql)?
-            .query_map(params![bound, EVICT_BATCH], |r| r.get(0))?
+        let removed: Vec<(String, i64)> = tx
+            .prepare_cached(sql)?
+            .query_map(params![bound, EVICT_BATCH], |r| Ok((r.get(0)?, r.get(1)?)))?
             .collect::<Result<_, _>>()?;
+        let mut bytes = 0;
+        for (id, row) in &removed {
+            bytes += row + blocks::release(&tx, id)?;
+        }
         tx.commit()?;
-        let bytes: i64 = freed.iter().sum();
         state.total_bytes -= bytes;
-        let count = freed.len() as u64;
+        let count = removed.len() as u64;
         done.responses += count;
         done.bytes += u64::try_from(bytes).unwrap_or(0);
         Ok(count)

@@ -24,6 +24,13 @@
 //! trimmed to its items (they are part of its successors' input) until those
 //! go too.
 //!
+//! A client that sends the whole history on every turn instead (the SDKs
+//! over HTTP) sends a long input that repeats the previous turn's up to
+//! where it grew. Such an input (from two blocks of 64 KiB up) is kept as
+//! content-addressed, compressed blocks shared by every response whose
+//! input holds them (`blocks.rs`), so a turn writes the blocks from where
+//! its history grew, not the whole history again.
+//!
 //! # Concurrency
 //! One connection behind a mutex, used through `spawn_blocking`: SQLite takes
 //! one writer at a time anyway, every operation here is a few small
@@ -35,12 +42,15 @@
 //!
 //! Contents (prompts, answers) are never logged; errors name ids and paths only.
 
+mod blocks;
 pub mod continuity;
 mod db;
+mod delete;
 mod evict;
 mod handle;
 pub mod list;
 mod open;
+mod schema;
 mod writer;
 
 use std::sync::Arc;
@@ -144,6 +154,10 @@ pub enum StoreError {
     Database(#[from] rusqlite::Error),
     #[error("the response store holds a record that is not JSON: {0}")]
     Json(#[from] serde_json::Error),
+    #[error("the response store could not pack or unpack a block: {0}")]
+    Block(#[from] std::io::Error),
+    #[error("the response store lost blocks of the input of '{0}'")]
+    MissingBlocks(String),
     #[error("the response store's worker stopped: {0}")]
     Worker(#[from] tokio::task::JoinError),
     #[error("the response store's writer thread stopped")]
@@ -161,6 +175,8 @@ impl StoreError {
             StoreError::Unavailable { .. } => 503,
             StoreError::Database(_)
             | StoreError::Json(_)
+            | StoreError::Block(_)
+            | StoreError::MissingBlocks(_)
             | StoreError::Worker(_)
             | StoreError::WriterStopped => 500,
         }
@@ -185,6 +201,8 @@ impl StoreError {
             | StoreError::NotAResponse
             | StoreError::Database(_)
             | StoreError::Json(_)
+            | StoreError::Block(_)
+            | StoreError::MissingBlocks(_)
             | StoreError::Worker(_)
             | StoreError::WriterStopped => None,
         }
@@ -207,6 +225,10 @@ pub fn now_millis() -> i64 {
 mod tests;
 
 #[cfg(test)]
+#[path = "blocks_tests.rs"]
+mod blocks_tests;
+
+#[cfg(test)]
 #[path = "crash_tests.rs"]
 mod crash_tests;
 
@@ -227,6 +249,8 @@ impl From<StoreError> for crate::error::ApiError {
             }
             StoreError::Database(_)
             | StoreError::Json(_)
+            | StoreError::Block(_)
+            | StoreError::MissingBlocks(_)
             | StoreError::Worker(_)
             | StoreError::WriterStopped => {
                 tracing::warn!(error = %e, "the response store failed");

@@ -10,9 +10,7 @@ use std::time::Duration;
 use rusqlite::{Connection, ErrorCode, MAIN_DB};
 
 use super::options::{DB_FILE, StoreMode, StoreOptions, default_dir};
-
-/// The schema this version writes; a file with a higher one is refused.
-pub const SCHEMA_VERSION: i64 = 1;
+use super::schema::{self, SCHEMA_VERSION};
 
 /// How long to wait for another process's write lock (a daemon still
 /// draining while its successor starts) before giving up.
@@ -28,21 +26,6 @@ const FILE_MODE: u32 = 0o600;
 
 /// SQLite's companions of the database file, given the same mode.
 const COMPANIONS: [&str; 2] = ["-wal", "-shm"];
-
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS responses (
-    id TEXT PRIMARY KEY NOT NULL,
-    previous_response_id TEXT,
-    depth INTEGER NOT NULL,
-    touched_at INTEGER NOT NULL,
-    hidden INTEGER NOT NULL DEFAULT 0,
-    bytes INTEGER NOT NULL,
-    input TEXT NOT NULL,
-    response TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS responses_by_parent ON responses (previous_response_id);
-CREATE INDEX IF NOT EXISTS responses_by_use ON responses (touched_at, depth DESC);
-";
 
 /// Why the store could not be opened. The daemon serves on without state.
 #[derive(Debug, thiserror::Error)]
@@ -194,16 +177,39 @@ fn prepare(conn: &Connection, path: &Path, durable: bool) -> Result<(), OpenErro
     // Deleted and evicted prompts are overwritten, not left in free pages.
     conn.pragma_update(None, "secure_delete", "ON")
         .map_err(fail)?;
-    conn.execute_batch(&format!(
-        "BEGIN IMMEDIATE; {SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
-    ))
-    .map_err(fail)?;
+    migrate(conn, path)?;
     if conn.is_readonly(MAIN_DB).map_err(fail)? {
         return Err(OpenError::ReadOnly {
             path: path.to_path_buf(),
         });
     }
     Ok(())
+}
+
+/// Creates or upgrades the tables in one write transaction; the version
+/// is read again inside it, since another process may have migrated the
+/// file since it was first read.
+fn migrate(conn: &Connection, path: &Path) -> Result<(), OpenError> {
+    let fail = |e| classify(path, e);
+    conn.execute_batch("BEGIN IMMEDIATE").map_err(fail)?;
+    let done = schema::version(conn).and_then(|found| {
+        if found > SCHEMA_VERSION {
+            return Ok(Some(found));
+        }
+        schema::migrate(conn, found)?;
+        Ok(None)
+    });
+    let end = match done {
+        Ok(None) => conn.execute_batch("COMMIT"),
+        Ok(Some(_)) | Err(_) => conn.execute_batch("ROLLBACK"),
+    };
+    match done.map_err(fail)? {
+        Some(found) => Err(OpenError::NewerSchema {
+            path: path.to_path_buf(),
+            found,
+        }),
+        None => end.map_err(fail),
+    }
 }
 
 /// A damaged file is named as such; anything else is a database error.

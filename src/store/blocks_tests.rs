@@ -1,0 +1,256 @@
+//! Long inputs kept as shared blocks: what a turn writes, what reads back,
+//! what deleting and evicting free, and a file of the previous schema.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use super::blocks::{BLOCK_SIZE, INLINE_BELOW};
+use super::*;
+
+/// A coding agent's history: `items` messages of about 1 KiB each, their
+/// text varied so that blocks differ.
+fn history(items: usize) -> Vec<Value> {
+    (0..items)
+        .map(|n| {
+            let text: String = (0..120)
+                .map(|w| format!("w{} ", (n * 131 + w * 7) % 997))
+                .collect();
+            json!({"type": "message", "role": "user", "content": text})
+        })
+        .collect()
+}
+
+/// The JSON text of `items`, as a client sends it.
+fn text(items: &[Value]) -> String {
+    serde_json::to_string(items).unwrap()
+}
+
+fn answer(id: &str) -> StoredResponse {
+    let response = json!({"id": id, "status": "completed",
+        "output": [{"type": "message", "id": format!("msg_{id}"), "role": "assistant",
+                    "content": [{"type": "output_text", "text": "done"}]}]});
+    StoredResponse::new(response, Vec::new()).unwrap()
+}
+
+fn memory_db(max_bytes: u64) -> Db {
+    Db::open(&StoreOptions {
+        mode: StoreMode::Memory,
+        max_bytes,
+        ttl: Duration::from_secs(365 * 24 * 3600),
+        ..StoreOptions::default()
+    })
+    .unwrap()
+}
+
+/// What the database holds, counted from its tables: rows' bytes plus
+/// every block's, and how many blocks there are.
+fn counted(db: &Db) -> (u64, i64) {
+    let state = db.lock();
+    let rows: i64 = state
+        .conn
+        .query_row("SELECT COALESCE(SUM(bytes), 0) FROM responses", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    let (blocks, count): (i64, i64) = state
+        .conn
+        .query_row(
+            "SELECT COALESCE(SUM(bytes), 0), COUNT(*) FROM blocks",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    ((rows + blocks) as u64, count)
+}
+
+/// `items` as read back: each given its id for `id`.
+fn with_ids(id: &str, mut items: Vec<Value>) -> Vec<Value> {
+    list::assign_ids(&mut items, id, "in");
+    items
+}
+
+#[test]
+fn a_turn_that_resends_its_history_writes_only_the_blocks_past_the_earlier_turns() {
+    let db = memory_db(u64::MAX);
+    let first = history(600);
+    let mut second = first.clone();
+    second.extend(history(605).split_off(600));
+    let (one, two) = (text(&first), text(&second));
+    assert!(one.len() > 4 * BLOCK_SIZE);
+    db.put_with_input(&answer("resp_1"), &one, 0).unwrap();
+    let (after_one, blocks_one) = counted(&db);
+    assert_eq!(db.stored_bytes(), after_one);
+    assert!(after_one < one.len() as u64, "blocks are compressed");
+    db.put_with_input(&answer("resp_2"), &two, 1).unwrap();
+    let (after_two, blocks_two) = counted(&db);
+    assert_eq!(db.stored_bytes(), after_two);
+    // Only the blocks from where the history grew are new.
+    let shared = one.len() / BLOCK_SIZE;
+    let new_blocks = two.len().div_ceil(BLOCK_SIZE) - shared;
+    assert_eq!(blocks_two - blocks_one, new_blocks as i64);
+    assert!(after_two - after_one < (new_blocks * BLOCK_SIZE) as u64);
+    for (id, items) in [("resp_1", &first), ("resp_2", &second)] {
+        let read = db.get(id, 2).unwrap().unwrap();
+        assert_eq!(read.input, with_ids(id, items.clone()), "{id}");
+        assert_eq!(db.input_items(id, 2).unwrap().unwrap(), read.input);
+    }
+}
+
+#[test]
+fn an_input_below_two_blocks_stays_in_its_row() {
+    let db = memory_db(u64::MAX);
+    let mut items = history(40);
+    while text(&items).len() >= INLINE_BELOW {
+        items.pop();
+    }
+    db.put_with_input(&answer("resp_1"), &text(&items), 0)
+        .unwrap();
+    assert_eq!(counted(&db).1, 0);
+    assert_eq!(
+        db.get("resp_1", 1).unwrap().unwrap().input,
+        with_ids("resp_1", items)
+    );
+}
+
+#[test]
+fn a_long_input_continued_by_previous_response_id_expands_whole() {
+    let db = memory_db(u64::MAX);
+    let items = history(300);
+    db.put_with_input(&answer("resp_1"), &text(&items), 0)
+        .unwrap();
+    let mut next = answer("resp_2");
+    next.previous_response_id = Some("resp_1".into());
+    db.put_with_input(&next, r#"[{"role":"user","content":"more"}]"#, 1)
+        .unwrap();
+    let expanded = db.expand("resp_2", 2).unwrap();
+    assert_eq!(expanded.len(), 300 + 1 + 1 + 1);
+    assert_eq!(expanded[..300], items[..]);
+}
+
+#[test]
+fn deleting_frees_a_block_only_with_the_last_response_that_names_it() {
+    let db = memory_db(u64::MAX);
+    let items = history(400);
+    let mut longer = items.clone();
+    longer.extend(history(402).split_off(400));
+    db.put_with_input(&answer("resp_1"), &text(&items), 0)
+        .unwrap();
+    db.put_with_input(&answer("resp_2"), &text(&longer), 0)
+        .unwrap();
+    let (_, both) = counted(&db);
+    assert!(db.delete("resp_1", 1).unwrap());
+    let (bytes, left) = counted(&db);
+    assert_eq!(db.stored_bytes(), bytes);
+    assert!(left < both && left > 0, "{left} of {both}");
+    assert_eq!(
+        db.get("resp_2", 1).unwrap().unwrap().input,
+        with_ids("resp_2", longer)
+    );
+    assert!(db.delete("resp_2", 1).unwrap());
+    assert_eq!(counted(&db), (0, 0));
+    assert_eq!(db.stored_bytes(), 0);
+}
+
+#[test]
+fn storing_a_response_again_under_its_id_keeps_the_count_true() {
+    let db = memory_db(u64::MAX);
+    let items = history(300);
+    let mut other = history(310);
+    other.reverse();
+    db.put_with_input(&answer("resp_1"), &text(&items), 0)
+        .unwrap();
+    db.put_with_input(&answer("resp_1"), &text(&items), 1)
+        .unwrap();
+    assert_eq!(db.stored_bytes(), counted(&db).0);
+    db.put_with_input(&answer("resp_1"), &text(&other), 2)
+        .unwrap();
+    let (bytes, blocks) = counted(&db);
+    assert_eq!(db.stored_bytes(), bytes);
+    assert_eq!(blocks as usize, text(&other).len().div_ceil(BLOCK_SIZE));
+    assert_eq!(
+        db.get("resp_1", 3).unwrap().unwrap().input,
+        with_ids("resp_1", other)
+    );
+}
+
+/// Conversation `name` at `at`, its blocks its own: a turn, then the same
+/// history and one more item.
+fn conversation(db: &Db, name: &str, at: i64) {
+    let mut mine = history(300);
+    for item in &mut mine {
+        let said = item["content"].as_str().unwrap_or_default();
+        item["content"] = json!(format!("{name}: {said}"));
+    }
+    let mut next = mine.clone();
+    next.push(json!({"type": "message", "role": "user", "content": "again"}));
+    db.put_with_input(&answer(&format!("resp_{name}1")), &text(&mine), at)
+        .unwrap();
+    db.put_with_input(&answer(&format!("resp_{name}2")), &text(&next), at + 1)
+        .unwrap();
+}
+
+#[test]
+fn eviction_past_the_size_bound_frees_the_blocks_of_whole_conversations() {
+    let sizer = memory_db(u64::MAX);
+    conversation(&sizer, "a", 0);
+    let one = sizer.stored_bytes();
+    // Room for two and a half conversations; three are written, each
+    // newer than the one before.
+    let db = memory_db(one * 5 / 2);
+    for (at, name) in [(0, "a"), (10, "b"), (20, "c")] {
+        conversation(&db, name, at);
+    }
+    db.evict(30).unwrap();
+    let (bytes, _) = counted(&db);
+    assert_eq!(db.stored_bytes(), bytes);
+    assert!(bytes <= one * 5 / 2 / 100 * 90, "{bytes} of {one}");
+    let alive: Vec<bool> = [
+        "resp_a1", "resp_a2", "resp_b1", "resp_b2", "resp_c1", "resp_c2",
+    ]
+    .iter()
+    .map(|id| db.get(id, 30).unwrap().is_some())
+    .collect();
+    assert_eq!(alive, [false, false, true, true, true, true]);
+}
+
+#[test]
+fn a_file_of_the_previous_schema_opens_keeps_its_responses_and_takes_blocks() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = StoreOptions {
+        dir: Some(dir.path().to_path_buf()),
+        ..StoreOptions::default()
+    };
+    let old = answer("resp_old");
+    let input = r#"[{"type":"message","role":"user","content":"kept from before"}]"#;
+    let body = old.response.to_string();
+    {
+        let conn = rusqlite::Connection::open(dir.path().join(options::DB_FILE)).unwrap();
+        conn.execute_batch(super::schema::VERSION_1).unwrap();
+        conn.pragma_update(None, "user_version", 1).unwrap();
+        conn.execute(
+            "INSERT INTO responses (id, previous_response_id, depth, touched_at, hidden, bytes,
+                 input, response) VALUES ('resp_old', NULL, 0, ?1, 0, ?2, ?3, ?4)",
+            rusqlite::params![now_millis(), (input.len() + body.len()) as i64, input, body],
+        )
+        .unwrap();
+    }
+    let db = Db::open(&options).unwrap();
+    let now = now_millis();
+    let read = db.get("resp_old", now).unwrap().unwrap();
+    assert_eq!(read.response, old.response);
+    assert_eq!(read.input.len(), 1);
+    assert_eq!(db.stored_bytes(), (input.len() + body.len()) as u64);
+    let items = history(300);
+    let mut next = answer("resp_new");
+    next.previous_response_id = Some("resp_old".into());
+    db.put_with_input(&next, &text(&items), now).unwrap();
+    assert_eq!(db.expand("resp_new", now).unwrap().len(), 1 + 1 + 300 + 1);
+    assert_eq!(db.stored_bytes(), counted(&db).0);
+    drop(db);
+    let version: i64 = rusqlite::Connection::open(dir.path().join(options::DB_FILE))
+        .unwrap()
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, super::schema::SCHEMA_VERSION);
+}
