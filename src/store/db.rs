@@ -115,21 +115,15 @@ impl Db {
         let parent = response.previous_response_id.as_deref();
         let depth: i64 = match parent {
             Some(parent) => tx
-                .query_row(
-                    "SELECT depth + 1 FROM responses WHERE id = ?1",
-                    [parent],
-                    |r| r.get(0),
-                )
+                .prepare_cached("SELECT depth + 1 FROM responses WHERE id = ?1")?
+                .query_row([parent], |r| r.get(0))
                 .optional()?
                 .unwrap_or(0),
             None => 0,
         };
         let replaced: Option<i64> = tx
-            .query_row(
-                "SELECT bytes FROM responses WHERE id = ?1",
-                [&response.id],
-                |r| r.get(0),
-            )
+            .prepare_cached("SELECT bytes FROM responses WHERE id = ?1")?
+            .query_row([&response.id], |r| r.get(0))
             .optional()?;
         // The blocks of the input this one replaces are swept only once the
         // new input has named those it shares.
@@ -178,19 +172,18 @@ impl Db {
         let state = self.lock();
         let row = state
             .conn
-            .query_row(
+            .prepare_cached(
                 "SELECT previous_response_id, input, response, input_blocks FROM responses
                  WHERE id = ?1 AND hidden = 0 AND touched_at >= ?2",
-                params![id, self.cutoff(now)],
-                |r| {
-                    Ok((
-                        r.get(0)?,
-                        r.get::<_, String>(1)?.into_bytes(),
-                        r.get::<_, String>(2)?,
-                        r.get::<_, i64>(3)?,
-                    ))
-                },
-            )
+            )?
+            .query_row(params![id, self.cutoff(now)], |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get::<_, String>(1)?.into_bytes(),
+                    r.get::<_, String>(2)?,
+                    r.get::<_, i64>(3)?,
+                ))
+            })
             .optional()?;
         let Some((previous_response_id, input, response, count)) = row else {
             return Ok(None);
@@ -314,7 +307,7 @@ impl Db {
 /// Marks `id` and every response above it as used at `now`, which keeps a
 /// continued conversation from ageing out under its newest turn.
 fn touch_chain(tx: &Transaction<'_>, id: &str, now: i64) -> Result<(), StoreError> {
-    tx.execute(
+    tx.prepare_cached(
         "WITH RECURSIVE chain (id, n) AS (
              SELECT ?1, 0
              UNION ALL
@@ -322,8 +315,8 @@ fn touch_chain(tx: &Transaction<'_>, id: &str, now: i64) -> Result<(), StoreErro
              WHERE r.previous_response_id IS NOT NULL AND c.n < ?3)
          UPDATE responses SET touched_at = MAX(touched_at, ?2)
          WHERE id IN (SELECT id FROM chain)",
-        params![id, now, MAX_CHAIN],
-    )?;
+    )?
+    .execute(params![id, now, MAX_CHAIN])?;
     Ok(())
 }
 

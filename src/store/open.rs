@@ -16,6 +16,9 @@ use super::schema::{self, SCHEMA_VERSION};
 /// draining while its successor starts) before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// More than the store's distinct statements, so none is parsed twice.
+const STATEMENT_CACHE: usize = 64;
+
 /// The WAL is cut back to this after a checkpoint, so one large write does
 /// not leave a large file behind.
 const JOURNAL_SIZE_LIMIT: i64 = 16 * 1024 * 1024;
@@ -142,6 +145,9 @@ fn make_private_files(path: &Path) -> Result<(), OpenError> {
 fn prepare(conn: &Connection, path: &Path, durable: bool) -> Result<(), OpenError> {
     let fail = |e| classify(path, e);
     conn.busy_timeout(BUSY_TIMEOUT).map_err(fail)?;
+    // Every statement the store runs stays prepared: a commit's few
+    // statements cost more to parse than to run.
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     // The first read of the file: a damaged header shows here.
     let found: i64 = conn
         .pragma_query_value(None, "user_version", |row| row.get(0))
