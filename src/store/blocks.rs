@@ -40,21 +40,35 @@ pub(super) struct Block<'a> {
     text: &'a [u8],
 }
 
-/// `input` cut into named blocks, or `None` when it is short enough to
-/// stay inline. Hashing needs no database, so callers do it before they
-/// take the connection.
-pub(super) fn split(input: &str) -> Option<Vec<Block<'_>>> {
+/// The names of `input`'s blocks in order, or `None` when it is short
+/// enough to stay inline. Hashing needs no database, so it is done before
+/// the commit: from the time the request came in
+/// ([`super::Store::name_input`]).
+pub(super) fn names(input: &[u8]) -> Option<Vec<[u8; 32]>> {
     if input.len() < INLINE_BELOW {
         return None;
     }
-    let blocks = input
-        .as_bytes()
+    let names = input
         .chunks(BLOCK_SIZE)
         .map(|text| {
             let mut hash = [0; 32];
             hash.copy_from_slice(digest(&SHA256, text).as_ref());
-            Block { hash, text }
+            hash
         })
+        .collect();
+    Some(names)
+}
+
+/// `input`'s blocks, given the [`names`] of its text; `None` when the
+/// names are not of this text's blocks.
+pub(super) fn split<'a>(input: &'a [u8], names: &[[u8; 32]]) -> Option<Vec<Block<'a>>> {
+    if input.len().div_ceil(BLOCK_SIZE) != names.len() {
+        return None;
+    }
+    let blocks = input
+        .chunks(BLOCK_SIZE)
+        .zip(names)
+        .map(|(text, hash)| Block { hash: *hash, text })
         .collect();
     Some(blocks)
 }

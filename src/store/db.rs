@@ -106,8 +106,21 @@ impl Db {
         input: &str,
         now: i64,
     ) -> Result<bool, StoreError> {
+        let names = blocks::names(input.as_bytes());
+        self.put_named(response, input, names.as_deref(), now)
+    }
+
+    /// [`Db::put_with_input`] with the names of a long input's blocks
+    /// already made ([`blocks::names`]); `None`: the input stays inline.
+    pub(super) fn put_named(
+        &self,
+        response: &StoredResponse,
+        input: &str,
+        names: Option<&[[u8; 32]]>,
+        now: i64,
+    ) -> Result<bool, StoreError> {
         let body = serde_json::to_string(&response.response)?;
-        let split = blocks::split(input);
+        let split = names.and_then(|names| blocks::split(input.as_bytes(), names));
         let inline = if split.is_some() { "" } else { input };
         let bytes = i64::try_from(inline.len() + body.len()).unwrap_or(i64::MAX);
         let mut state = self.lock();

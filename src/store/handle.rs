@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::future::{BoxFuture, Shared};
 use serde_json::Value;
 
 use super::{
@@ -58,12 +59,55 @@ impl Store {
         self.put_with_input(response, None).await
     }
 
+    /// This turn's input, the JSON text of its list as the client sent it,
+    /// to keep with the answer: checked and, when long, its blocks named
+    /// on the blocking pool from now on, while the backend answers, so the
+    /// commit does not wait for that.
+    pub fn name_input(&self, input: bytes::Bytes) -> Input {
+        use futures_util::FutureExt;
+        if !self.is_ready() {
+            // Nothing will be kept: nothing to name.
+            return Input(futures_util::future::ready(None).boxed().shared());
+        }
+        let named = tokio::task::spawn_blocking(move || {
+            let names = std::str::from_utf8(&input)
+                .ok()
+                .map(|text| super::blocks::names(text.as_bytes()));
+            names.map(|names| (input, names))
+        });
+        Input(named.map(|named| named.ok().flatten()).boxed().shared())
+    }
+
     /// [`Store::put`] with this turn's input as the JSON text of its list,
     /// written as it came ([`Db::put_with_input`]); `None`: `response.input`.
     pub async fn put_with_input(
         &self,
         response: StoredResponse,
         input: Option<bytes::Bytes>,
+    ) -> Result<(), StoreError> {
+        match input {
+            Some(input) => self.put_named(response, self.name_input(input)).await,
+            None => self.commit(response, None).await,
+        }
+    }
+
+    /// [`Store::put_with_input`] with an input [`Store::name_input`] took.
+    pub async fn put_named(
+        &self,
+        response: StoredResponse,
+        input: Input,
+    ) -> Result<(), StoreError> {
+        if matches!(self, Store::Off) {
+            return Ok(());
+        }
+        let named = input.0.await;
+        self.commit(response, named).await
+    }
+
+    async fn commit(
+        &self,
+        response: StoredResponse,
+        input: Option<NamedInput>,
     ) -> Result<(), StoreError> {
         if matches!(self, Store::Off) {
             return Ok(());
@@ -74,9 +118,14 @@ impl Store {
         let due = writer
             .run(move || {
                 let now = now_millis();
-                match input.as_deref().map(std::str::from_utf8) {
-                    Some(Ok(text)) => committer.put_with_input(&response, text, now),
-                    Some(Err(_)) | None => committer.put(&response, now),
+                let text = input
+                    .as_ref()
+                    .and_then(|(text, names)| Some((std::str::from_utf8(text).ok()?, names)));
+                match text {
+                    Some((text, names)) => {
+                        committer.put_named(&response, text, names.as_deref(), now)
+                    }
+                    None => committer.put(&response, now),
                 }
             })
             .await??;
@@ -174,6 +223,22 @@ impl Store {
             }),
             Store::Off => Err(StoreError::Off),
         }
+    }
+}
+
+/// An input's text, checked to be UTF-8, and the names of its blocks
+/// when it is long.
+type NamedInput = (bytes::Bytes, Option<Vec<[u8; 32]>>);
+
+/// An input on its way to being kept: see [`Store::name_input`]. It
+/// comes to `None` when it is not UTF-8 (then the items the response
+/// holds are kept). Clones share the one job.
+#[derive(Clone)]
+pub struct Input(Shared<BoxFuture<'static, Option<NamedInput>>>);
+
+impl std::fmt::Debug for Input {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Input")
     }
 }
 

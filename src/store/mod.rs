@@ -61,7 +61,7 @@ use serde_json::Value;
 pub use crate::config::store as options;
 pub use db::Db;
 pub use evict::Evicted;
-pub use handle::Store;
+pub use handle::{Input, Store};
 pub use list::{Cursor, ListQuery, Order, Page};
 pub use open::OpenError;
 pub use options::{StoreMode, StoreOptions};

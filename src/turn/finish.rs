@@ -39,7 +39,8 @@ pub struct Finish {
 #[derive(Debug, Clone)]
 pub struct Keep {
     pub store: Store,
-    pub input: Bytes,
+    /// This turn's input, from [`Store::name_input`].
+    pub input: crate::store::Input,
 }
 
 impl Finish {
@@ -102,7 +103,7 @@ impl Keep {
             }
         };
         let id = stored.id.clone();
-        if let Err(e) = self.store.put_with_input(stored, Some(self.input)).await {
+        if let Err(e) = self.store.put_named(stored, self.input).await {
             tracing::warn!(response_id = %id, error = %e, "the answer was not stored");
         }
     }

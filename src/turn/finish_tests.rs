@@ -122,7 +122,7 @@ async fn a_kept_answer_is_committed_with_its_reasoning_before_the_terminal_block
         strip_reasoning: true,
         keep: Some(Keep {
             store: store.clone(),
-            input: Bytes::from(serde_json::to_vec(&input).unwrap()),
+            input: store.name_input(Bytes::from(serde_json::to_vec(&input).unwrap())),
         }),
         ..Finish::default()
     };

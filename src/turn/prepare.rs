@@ -83,7 +83,7 @@ pub async fn prepare_raw(
         strip_reasoning,
         keep: own.map(|input| Keep {
             store: store.clone(),
-            input,
+            input: store.name_input(input),
         }),
     };
     Ok(RawTurn {
