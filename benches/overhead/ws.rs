@@ -179,7 +179,10 @@ async fn long_turns(backend: &MockBackend, addr: SocketAddr, pid: u32, turns: us
         "| WebSocket turn, {:.2} MiB frame ({turns} samples, c=1) | to response.created p50 | p99 | to completed p50 | proxy CPU per turn |\n|---|---:|---:|---:|---:|",
         unchanged.len() as f64 / (1024.0 * 1024.0)
     );
-    for (name, text) in [("needs no change", unchanged), ("instructions added", patched)] {
+    for (name, text) in [
+        ("needs no change", unchanged),
+        ("instructions added", patched),
+    ] {
         let mut socket = connect(addr).await;
         for _ in 0..WARM_TURNS / 5 {
             ws_turn_text(&mut socket, text.clone()).await;
