@@ -422,6 +422,9 @@ struct Target {
     headers: reqwest::header::HeaderMap,
     json_body: Bytes,
     stream_body: Bytes,
+    /// When set, each request is the next turn of a conversation (built
+    /// before its clock starts) instead of `stream_body`.
+    turns: Option<Arc<long::Turns>>,
 }
 
 fn direct_headers() -> reqwest::header::HeaderMap {
@@ -502,9 +505,10 @@ async fn one(
     kind: Kind,
     mode: Option<&str>,
 ) -> Option<(Duration, Duration)> {
-    let body = match kind {
-        Kind::Json => target.json_body.clone(),
-        Kind::Stream => target.stream_body.clone(),
+    let body = match (&target.turns, kind) {
+        (Some(turns), _) => turns.next(),
+        (None, Kind::Json) => target.json_body.clone(),
+        (None, Kind::Stream) => target.stream_body.clone(),
     };
     let start = Instant::now();
     let mut request = client
@@ -706,6 +710,7 @@ fn cold_start(home: &Path, mock: SocketAddr, samples: usize) -> Result<Vec<Durat
             headers: Default::default(),
             json_body: client_body(false),
             stream_body: client_body(true),
+            turns: None,
         };
         // A fresh client: the time includes connecting.
         let client = client(1);
@@ -757,6 +762,7 @@ fn spawn_start(home: &Path, mock: SocketAddr, samples: usize) -> Vec<Duration> {
             headers: Default::default(),
             json_body: client_body(false),
             stream_body: client_body(true),
+            turns: None,
         };
         let client = client(1);
         if rt
@@ -878,6 +884,7 @@ fn main() {
             headers: direct_headers(),
             json_body: backend_body(),
             stream_body: backend_body(),
+            turns: None,
         },
         Target {
             name: "proxy",
@@ -889,6 +896,7 @@ fn main() {
             },
             json_body: client_body(false),
             stream_body: client_body(true),
+            turns: None,
         },
     ];
     if let Some((_, addr)) = &nginx {
@@ -898,6 +906,7 @@ fn main() {
             headers: direct_headers(),
             json_body: backend_body(),
             stream_body: backend_body(),
+            turns: None,
         });
     }
 

@@ -74,6 +74,7 @@ pub fn run(rt: &tokio::runtime::Runtime, proxy: SocketAddr, duration: Duration) 
                 headers: headers.clone(),
                 json_body: body(extra, false),
                 stream_body: body(extra, true),
+                turns: None,
             };
             rt.block_on(load(&client, &target, kind, 1, WARMUP));
             let s = rt.block_on(load(&client, &target, kind, 1, duration));

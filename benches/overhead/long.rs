@@ -335,6 +335,56 @@ fn kept(body: &Value) -> Bytes {
     Bytes::from(body.to_string())
 }
 
+/// A conversation's successive turns over HTTP, as a client sends them:
+/// the whole history so far, which grew by the model's last answer (a
+/// message, a tool call and its output) and the user's next message. Each
+/// request is a turn never sent before, so nothing is measured on a body
+/// the proxy has seen whole; what it shares with the turns before it is
+/// what a real conversation's turns share.
+pub struct Turns {
+    /// The body up to the end of its input list, and from there on.
+    head: Bytes,
+    rest: Bytes,
+}
+
+/// Turns made so far, by every [`Turns`]: no two targets send the same turn.
+static SENT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+impl Turns {
+    pub fn new(body: &Bytes) -> Arc<Turns> {
+        let at = memchr::memmem::find(body, b"],\"tools\"")
+            .expect("the input list ends before the tools");
+        Arc::new(Turns {
+            head: body.slice(..at),
+            rest: body.slice(at..),
+        })
+    }
+
+    /// The next turn: the history and this turn's own few KiB.
+    pub fn next(&self) -> Bytes {
+        let turn = SENT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut rng = Rng::new(turn.wrapping_mul(0x2545_f491_4f6c_dd1d) ^ 0x7e57);
+        let call = format!("call_turn_{turn}");
+        let added = [
+            json!({"type": "message", "role": "assistant",
+                "content": [{"type": "output_text", "text": prose(&mut rng, 6)}]}),
+            json!({"type": "function_call", "name": "shell", "call_id": call,
+                "arguments": json!({"command": ["bash", "-lc", format!("cat src/{}.rs", rng.pick(IDENTS))]}).to_string()}),
+            json!({"type": "function_call_output", "call_id": call, "output": code(&mut rng, 60)}),
+            json!({"type": "message", "role": "user",
+                "content": [{"type": "input_text", "text": prose(&mut rng, 3)}]}),
+        ];
+        let mut body = Vec::with_capacity(self.head.len() + self.rest.len() + 8192);
+        body.extend_from_slice(&self.head);
+        for item in added {
+            body.push(b',');
+            serde_json::to_writer(&mut body, &item).unwrap();
+        }
+        body.extend_from_slice(&self.rest);
+        Bytes::from(body)
+    }
+}
+
 fn mib(bytes: usize) -> f64 {
     bytes as f64 / (1024.0 * 1024.0)
 }
@@ -360,7 +410,14 @@ fn target(
         headers,
         json_body: body.clone(),
         stream_body: body,
+        turns: None,
     }
+}
+
+/// `target`, each request the conversation's next turn.
+fn next_turns(mut target: Target) -> Target {
+    target.turns = Some(Turns::new(&target.stream_body));
+    target
 }
 
 fn proxy_headers() -> reqwest::header::HeaderMap {
@@ -382,15 +439,21 @@ pub fn run(
     let body = history_body();
     let plain = Bytes::from(body.to_string());
     let compressed = zstd::bulk::compress(&plain, 3).unwrap().len();
+    let in_blocks = codex_responses_proxy::wire::blocks::Blocks::new()
+        .compress(&plain)
+        .unwrap()
+        .len();
     println!();
     println!(
-        "long conversation: {} items, {} tools, {} bytes ({:.2} MiB) of JSON, {} bytes as zstd level 3 ({:.1}x)",
+        "long conversation: {} items, {} tools, {} bytes ({:.2} MiB) of JSON, {} bytes as zstd level 3 ({:.1}x), {} in the proxy's blocks ({:.1}x)",
         ITEMS,
         TOOLS,
         plain.len(),
         mib(plain.len()),
         compressed,
-        plain.len() as f64 / compressed as f64
+        plain.len() as f64 / compressed as f64,
+        in_blocks,
+        plain.len() as f64 / in_blocks as f64
     );
     let home = tempfile::tempdir().unwrap();
     write_auth(home.path());
@@ -403,38 +466,40 @@ pub fn run(
     let mut direct = direct.clone();
     direct.json_body = plain.clone();
     direct.stream_body = plain.clone();
+    direct.turns = Some(Turns::new(&plain));
     let mut cases = vec![direct];
     if let Some(nginx) = nginx {
         let mut nginx = nginx.clone();
         nginx.json_body = plain.clone();
         nginx.stream_body = plain.clone();
+        nginx.turns = Some(Turns::new(&plain));
         cases.push(nginx);
     }
-    cases.push(target(
+    cases.push(next_turns(target(
         "proxy, store: false",
         &url(zstd_addr),
         proxy_headers(),
         plain.clone(),
-    ));
-    cases.push(target(
+    )));
+    cases.push(next_turns(target(
         "proxy, kept",
         &url(zstd_addr),
         proxy_headers(),
         kept(&body),
-    ));
+    )));
     if let Some((_, addr)) = &off {
-        cases.push(target(
+        cases.push(next_turns(target(
             "proxy (compression off), store: false",
             &url(*addr),
             proxy_headers(),
             plain.clone(),
-        ));
-        cases.push(target(
+        )));
+        cases.push(next_turns(target(
             "proxy (compression off), kept",
             &url(*addr),
             proxy_headers(),
             kept(&body),
-        ));
+        )));
     }
     let client = client(4);
     println!(

@@ -29,6 +29,7 @@ pub fn target(proxy: SocketAddr) -> Target {
         headers,
         json_body: body.clone(),
         stream_body: body,
+        turns: None,
     }
 }
 

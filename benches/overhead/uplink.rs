@@ -171,6 +171,8 @@ pub fn child() {
             headers: direct_headers(),
             json_body: plain.clone(),
             stream_body: plain.clone(),
+            // Each request the conversation's next turn, never one sent before.
+            turns: Some(long::Turns::new(&plain)),
         },
         Target {
             name: "proxy",
@@ -182,6 +184,8 @@ pub fn child() {
             },
             json_body: plain.clone(),
             stream_body: plain.clone(),
+            // Each request the conversation's next turn, never one sent before.
+            turns: Some(long::Turns::new(&plain)),
         },
     ];
     let off_home = tempfile::tempdir().unwrap();

@@ -122,6 +122,7 @@ async fn second_turns(backend: &MockBackend, addr: SocketAddr, pid: u32, text: &
         },
         json_body: Bytes::from(body.to_string()),
         stream_body: Bytes::from(body.to_string()),
+        turns: None,
     };
     let client = client(1);
     for _ in 0..WARM_TURNS {

@@ -188,7 +188,7 @@ impl Upstream {
 
     /// The body as it goes to the backend now: zstd unless compression is off.
     pub(super) fn encode(&self, body: Outgoing) -> Result<Encoded, ApiError> {
-        Encoded::new(body, self.compression.is_on()).map_err(|e| encode_failed(&e))
+        Encoded::new(body, &self.compression).map_err(|e| encode_failed(&e))
     }
 
     /// `POST`s an encoded body through [`Upstream::send`]; a refusal of its

@@ -9,7 +9,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::Outgoing;
-use crate::compression;
+use super::blocks::Blocks;
 use crate::config::upstream::UpstreamCompression;
 use crate::error::ApiError;
 
@@ -18,12 +18,14 @@ use crate::error::ApiError;
 #[derive(Debug)]
 pub struct Compression {
     on: AtomicBool,
+    blocks: Blocks,
 }
 
 impl Compression {
     pub fn new(setting: UpstreamCompression) -> Self {
         Compression {
             on: AtomicBool::new(setting == UpstreamCompression::Zstd),
+            blocks: Blocks::new(),
         }
     }
 
@@ -75,11 +77,12 @@ pub struct Encoded {
 }
 
 impl Encoded {
-    pub fn new(body: Outgoing, compress: bool) -> std::io::Result<Self> {
-        let zstd = match (compress, body.zstd) {
+    /// `body` as [`Compression`] sends it now.
+    pub fn new(body: Outgoing, compression: &Compression) -> std::io::Result<Self> {
+        let zstd = match (compression.is_on(), body.zstd) {
             (false, _) => None,
             (true, Some(zstd)) => Some(zstd),
-            (true, None) => Some(compression::zstd(&body.json)?.into()),
+            (true, None) => Some(compression.blocks.compress(&body.json)?),
         };
         Ok(Encoded {
             json: body.json,

@@ -9,9 +9,12 @@
 //! - [`encoding`]: the body compressed for the backend whatever the client
 //!   sent (`upstream_compression`), and turned off for good by a backend
 //!   that refuses it.
+//! - [`blocks`]: a long body compressed block by block, so a conversation's
+//!   next turn compresses only what it added.
 //!
 //! Pure: bytes in, bytes out; the doors read the body and the proxy sends it.
 
+pub mod blocks;
 pub mod encoding;
 pub mod raw;
 pub mod rules;

@@ -192,6 +192,46 @@ async fn a_long_compressed_history_stays_compressed_on_the_way_to_the_backend() 
     assert_eq!(seen.body["input"], body["input"]);
 }
 
+/// The zstd frames a body is made of, read from their headers.
+fn frames(mut zstd: &[u8]) -> usize {
+    let mut count = 0;
+    while !zstd.is_empty() {
+        let size = zstd::zstd_safe::find_frame_compressed_size(zstd).unwrap();
+        zstd = &zstd[size..];
+        count += 1;
+    }
+    count
+}
+
+#[tokio::test]
+async fn a_long_plain_history_goes_compressed_block_by_block_and_every_turn_decodes_to_its_history()
+{
+    let mock = MockBackend::start().await;
+    let proxy = TestProxy::start(&mock).await;
+    let mut history: Vec<Value> = (0..4_000)
+        .map(|i| user(&format!("turn {i}: {} and {}", i * 7919 % 10007, i * 31)))
+        .collect();
+    for turn in 0..3 {
+        history.push(user(&format!("the next question, number {turn}")));
+        let body = json!({"model": "gpt-5", "input": history, "stream": false, "store": false});
+        let plain = serde_json::to_vec(&body).unwrap();
+        assert!(plain.len() > 256 * 1024);
+        let response = post(&proxy, "/v1/responses", "identity", plain.clone()).await;
+        assert_eq!(response.status(), 200);
+        let seen = mock.last_seen();
+        assert_eq!(seen.encoding, Some(Encoding::Zstd));
+        // Block by block: frames a stock decoder reads as one body.
+        assert!(frames(&seen.raw) > 1, "one frame");
+        assert!(seen.raw.len() * 3 < plain.len());
+        let sent: Value =
+            serde_json::from_slice(&zstd::decode_all(&seen.raw[..]).unwrap()).unwrap();
+        assert!(
+            sent["input"] == body["input"],
+            "the history changed on the way"
+        );
+    }
+}
+
 async fn error_of(response: reqwest::Response) -> (u16, Value) {
     let status = response.status().as_u16();
     (status, response.json().await.unwrap())

@@ -1,0 +1,227 @@
+//! A long request body compressed in blocks, each block once per
+//! conversation rather than once per turn.
+//!
+//! Over HTTP every turn of a conversation carries its whole history, and
+//! the next turn's body is the previous one's bytes up to where the
+//! history grew (the input list gains items at its end; what precedes it
+//! is unchanged). So the body is cut into fixed-size blocks from its start,
+//! each compressed as a zstd frame of its own, and the frames of whole
+//! blocks are kept in a bounded cache under a hash of the block's bytes: a
+//! turn compresses only the blocks from where it differs from the turns
+//! before it, and copies the rest. Concatenated frames are one valid zstd
+//! body (RFC 8878 §3.1: its content is the concatenation of the frames').
+//!
+//! The hash is xxh3-128 seeded with a random secret of the process, so a
+//! block cannot be made to collide with another one without knowing it.
+
+use std::io;
+use std::num::NonZeroUsize;
+use std::sync::{Mutex, PoisonError};
+
+use bytes::{Bytes, BytesMut};
+use lru::LruCache;
+use ring::rand::SecureRandom;
+use xxhash_rust::xxh3::xxh3_128_with_seed;
+
+use crate::compression;
+
+/// The block size: small enough that a turn recompresses little beyond
+/// what it added, large enough that a frame compresses nearly as well as
+/// the whole body does in one.
+pub const BLOCK: usize = 64 * 1024;
+
+/// The compressed bytes the cache keeps at most: the histories of a few
+/// dozen long conversations.
+const BUDGET: usize = 8 * 1024 * 1024;
+
+/// Most frames the cache holds (its bound in entries; the budget binds first).
+const MAX_FRAMES: usize = 4096;
+
+/// The compressor of bodies, with its cache of block frames. One per
+/// daemon, shared by every request.
+#[derive(Debug)]
+pub struct Blocks {
+    seed: u64,
+    cache: Mutex<Cache>,
+}
+
+#[derive(Debug)]
+struct Cache {
+    frames: LruCache<u128, Bytes>,
+    bytes: usize,
+}
+
+impl Default for Blocks {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Blocks {
+    pub fn new() -> Self {
+        let mut seed = [0u8; 8];
+        // Without the system's randomness the seed is the clock's: still
+        // unknown to a client, which is what the seed is for.
+        if ring::rand::SystemRandom::new().fill(&mut seed).is_err() {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos());
+            seed = (now as u64).to_le_bytes();
+        }
+        Blocks {
+            seed: u64::from_le_bytes(seed),
+            cache: Mutex::new(Cache {
+                frames: LruCache::new(NonZeroUsize::MIN.saturating_add(MAX_FRAMES - 1)),
+                bytes: 0,
+            }),
+        }
+    }
+
+    /// `json` as zstd at the official client's level: one frame when it is
+    /// short, else one frame per block, the whole blocks' taken from the
+    /// cache when an earlier body had them.
+    pub fn compress(&self, json: &[u8]) -> io::Result<Bytes> {
+        if json.len() < 2 * BLOCK {
+            return compression::zstd(json).map(Bytes::from);
+        }
+        let mut out = BytesMut::with_capacity(json.len() / 3);
+        for block in json.chunks(BLOCK) {
+            if block.len() < BLOCK {
+                // The tail: where the next turn will differ anyway.
+                out.extend_from_slice(&compression::zstd(block)?);
+                continue;
+            }
+            let key = xxh3_128_with_seed(block, self.seed);
+            let cached = self.lock().frames.get(&key).cloned();
+            let frame = match cached {
+                Some(frame) => frame,
+                None => {
+                    let frame = Bytes::from(compression::zstd(block)?);
+                    self.keep(key, frame.clone());
+                    frame
+                }
+            };
+            out.extend_from_slice(&frame);
+        }
+        Ok(out.freeze())
+    }
+
+    /// The compressed bytes held now.
+    pub fn cached_bytes(&self) -> usize {
+        self.lock().bytes
+    }
+
+    fn keep(&self, key: u128, frame: Bytes) {
+        let mut cache = self.lock();
+        cache.bytes += frame.len();
+        if let Some((_, old)) = cache.frames.push(key, frame) {
+            cache.bytes -= old.len();
+        }
+        while cache.bytes > BUDGET {
+            match cache.frames.pop_lru() {
+                Some((_, old)) => cache.bytes -= old.len(),
+                None => break,
+            }
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Cache> {
+        self.cache.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Read;
+
+    use super::*;
+
+    /// A history-like body: distinct lines, so blocks differ.
+    fn body(items: usize) -> Vec<u8> {
+        let mut json = String::from("{\"model\":\"m\",\"input\":[");
+        for i in 0..items {
+            if i > 0 {
+                json.push(',');
+            }
+            json.push_str(&format!(
+                "{{\"role\":\"user\",\"content\":\"item {i}: the {} of {} is {}\"}}",
+                i * 7919 % 1000,
+                i * 104_729 % 997,
+                i * 31
+            ));
+        }
+        json.push_str("],\"tools\":[]}");
+        json.into_bytes()
+    }
+
+    fn decode(zstd: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        zstd::stream::read::Decoder::new(zstd)
+            .unwrap()
+            .read_to_end(&mut out)
+            .unwrap();
+        out
+    }
+
+    #[test]
+    fn a_short_body_is_one_frame_that_decodes_to_it() {
+        let blocks = Blocks::new();
+        let json = body(10);
+        let zstd = blocks.compress(&json).unwrap();
+        assert_eq!(decode(&zstd), json);
+        assert_eq!(blocks.cached_bytes(), 0);
+    }
+
+    #[test]
+    fn a_long_body_decodes_to_itself_through_a_stock_decoder() {
+        let blocks = Blocks::new();
+        let json = body(8000);
+        assert!(json.len() > 4 * BLOCK);
+        let zstd = blocks.compress(&json).unwrap();
+        assert_eq!(decode(&zstd), json);
+        assert!(zstd.len() < json.len() / 2);
+        // Again, from the cache: the same bytes.
+        assert_eq!(blocks.compress(&json).unwrap(), zstd);
+    }
+
+    #[test]
+    fn the_next_turn_reuses_the_frames_of_the_blocks_it_shares() {
+        let blocks = Blocks::new();
+        let first = body(8000);
+        blocks.compress(&first).unwrap();
+        let held = blocks.cached_bytes();
+        assert!(held > 0);
+        let next = body(8050);
+        let zstd = blocks.compress(&next).unwrap();
+        assert_eq!(decode(&zstd), next);
+        // Only the blocks from where the bodies differ are new.
+        let whole_blocks_shared = first
+            .chunks(BLOCK)
+            .zip(next.chunks(BLOCK))
+            .take_while(|(a, b)| a == b && a.len() == BLOCK)
+            .count();
+        assert!(whole_blocks_shared >= first.len() / BLOCK - 1);
+        let added = blocks.cached_bytes() - held;
+        assert!(added < held / 2, "added {added} of {held}");
+    }
+
+    #[test]
+    fn the_cache_stays_within_its_budget() {
+        let blocks = Blocks::new();
+        let mut seed = 1u64;
+        let mut random = vec![0u8; 3 * BLOCK];
+        for _ in 0..60 {
+            // Incompressible blocks fill the budget fastest.
+            for byte in &mut random {
+                seed = seed
+                    .wrapping_mul(6_364_136_223_846_793_005)
+                    .wrapping_add(1_442_695_040_888_963_407);
+                *byte = (seed >> 56) as u8;
+            }
+            let zstd = blocks.compress(&random).unwrap();
+            assert_eq!(decode(&zstd), random);
+            assert!(blocks.cached_bytes() <= BUDGET);
+        }
+        assert!(blocks.cached_bytes() > BUDGET / 2);
+    }
+}
