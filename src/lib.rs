@@ -24,9 +24,11 @@
 //!
 //! Pure or self-contained rooms beside them: [`dialect`] (Chat Completions
 //! and Anthropic Messages translators with their stream grammars), [`patch`]
-//! (the backend's request rules), [`models`] (aliases and effort suffixes),
+//! (the backend's request rules, on a parsed request: the Chat and Messages
+//! doors'), [`models`] (aliases and effort suffixes),
 //! [`sse`] (event splitting), [`compression`] (request bodies), [`wire`]
-//! (the Responses request patched as raw bytes, the body compressed for the
+//! (the Responses request, HTTP body or WebSocket frame, patched as raw
+//! bytes, the body compressed for the
 //! backend and that compression turned off by a refusal), [`store`]
 //! (kept responses in SQLite), [`limits`] (usage windows per login, the
 //! cooldown, their plain words), [`metrics`] (the Prometheus registry),

@@ -409,9 +409,15 @@ fn target(
         url: url.to_owned(),
         headers,
         json_body: body.clone(),
-        turns: Some(Turns::new(&body)),
         stream_body: body,
+        turns: None,
     }
+}
+
+/// `target`, each request the conversation's next turn.
+fn next_turns(mut target: Target) -> Target {
+    target.turns = Some(Turns::new(&target.stream_body));
+    target
 }
 
 fn proxy_headers() -> reqwest::header::HeaderMap {
@@ -469,31 +475,31 @@ pub fn run(
         nginx.turns = Some(Turns::new(&plain));
         cases.push(nginx);
     }
-    cases.push(target(
+    cases.push(next_turns(target(
         "proxy, store: false",
         &url(zstd_addr),
         proxy_headers(),
         plain.clone(),
-    ));
-    cases.push(target(
+    )));
+    cases.push(next_turns(target(
         "proxy, kept",
         &url(zstd_addr),
         proxy_headers(),
         kept(&body),
-    ));
+    )));
     if let Some((_, addr)) = &off {
-        cases.push(target(
+        cases.push(next_turns(target(
             "proxy (compression off), store: false",
             &url(*addr),
             proxy_headers(),
             plain.clone(),
-        ));
-        cases.push(target(
+        )));
+        cases.push(next_turns(target(
             "proxy (compression off), kept",
             &url(*addr),
             proxy_headers(),
             kept(&body),
-        ));
+        )));
     }
     let client = client(4);
     println!(

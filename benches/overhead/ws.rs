@@ -3,8 +3,11 @@
 //! `previous_response_id` on one open socket against the same turn posted
 //! over HTTP with the whole conversation (time to `response.created`, time
 //! to `response.completed`, the proxy's CPU per turn), and what one idle
-//! open socket costs the proxy in memory. `BENCH_ONLY` names `ws`, `wsmem`;
-//! `BENCH_WS_TURNS` (default 2000) and `BENCH_WS_SOCKETS` (default 1000).
+//! open socket costs the proxy in memory; and a turn whose frame carries a
+//! long conversation (`long::history_body`, about 0.9 MiB), as sent and with
+//! the instructions left for the proxy to add. `BENCH_ONLY` names `ws`,
+//! `wsmem`; `BENCH_WS_TURNS` (default 2000), `BENCH_WS_LONG_TURNS` (default
+//! 200) and `BENCH_WS_SOCKETS` (default 1000).
 
 use futures_util::SinkExt;
 use tokio_tungstenite::tungstenite::Message;
@@ -56,6 +59,8 @@ pub fn run(mock_rt: &tokio::runtime::Runtime, rt: &tokio::runtime::Runtime) {
     if wanted("ws") {
         let turns = env_usize("BENCH_WS_TURNS", 2000);
         rt.block_on(second_turns(&backend, addr, pid, &text, turns));
+        let turns = env_usize("BENCH_WS_LONG_TURNS", 200);
+        rt.block_on(long_turns(&backend, addr, pid, turns));
     }
     if wanted("wsmem") {
         let sockets = env_usize("BENCH_WS_SOCKETS", 1000);
@@ -161,6 +166,52 @@ async fn second_turns(backend: &MockBackend, addr: SocketAddr, pid: u32, text: &
     );
 }
 
+/// Turns whose frame carries a long conversation whole: one that needs no
+/// change, and one without instructions (the proxy adds them, so the frame
+/// is written anew).
+async fn long_turns(backend: &MockBackend, addr: SocketAddr, pid: u32, turns: usize) {
+    let mut frame = long::history_body();
+    frame["type"] = json!("response.create");
+    let unchanged = frame.to_string();
+    frame.as_object_mut().unwrap().remove("instructions");
+    let patched = frame.to_string();
+    println!();
+    println!(
+        "| WebSocket turn, {:.2} MiB frame ({turns} samples, c=1) | to response.created p50 | p99 | to completed p50 | proxy CPU per turn |\n|---|---:|---:|---:|---:|",
+        unchanged.len() as f64 / (1024.0 * 1024.0)
+    );
+    for (name, text) in [
+        ("needs no change", unchanged),
+        ("instructions added", patched),
+    ] {
+        let mut socket = connect(addr).await;
+        for _ in 0..WARM_TURNS / 5 {
+            ws_turn_text(&mut socket, text.clone()).await;
+        }
+        let mut t = Timings::default();
+        let mut ticks = 0;
+        // The mock keeps every frame it saw: cleared often, as they are long.
+        for block in (0..turns).collect::<Vec<_>>().chunks(10) {
+            backend.state.seen.lock().unwrap().clear();
+            backend.state.ws.frames.lock().unwrap().clear();
+            let start = cpu_ticks(pid);
+            for _ in block {
+                let (first, done, _) = ws_turn_text(&mut socket, text.clone()).await;
+                t.push(first, done);
+            }
+            ticks += cpu_ticks(pid) - start;
+        }
+        t.sort();
+        println!(
+            "| {name} | {} | {} | {} | {} |",
+            us(t.first.pct(0.5)),
+            us(t.first.pct(0.99)),
+            us(t.done.pct(0.5)),
+            us(cpu_per_turn(ticks, turns))
+        );
+    }
+}
+
 /// `n` sockets, each with one turn answered (so each holds its socket to
 /// the backend too), then left open: the proxy's RSS grows by what they cost.
 async fn idle_sockets(addr: SocketAddr, pid: u32, n: usize) {
@@ -214,8 +265,13 @@ async fn ws_turn(
     if let Some(previous) = previous {
         frame["previous_response_id"] = json!(previous);
     }
+    ws_turn_text(socket, frame.to_string()).await
+}
+
+/// One turn of the frame `text`, as [`ws_turn`].
+async fn ws_turn_text(socket: &mut Socket, text: String) -> (Duration, Duration, String) {
     let start = Instant::now();
-    socket.send(Message::text(frame.to_string())).await.unwrap();
+    socket.send(Message::text(text)).await.unwrap();
     let mut first = None;
     loop {
         let Some(Ok(Message::Text(text))) = socket.next().await else {

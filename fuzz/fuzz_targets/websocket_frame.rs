@@ -1,14 +1,16 @@
 //! The WebSocket door's frame reader: any text as a client's frame is told
 //! apart (a request, a legacy frame, an unknown kind, a refusal) without a
 //! panic; a `response.create` comes out patched by the backend's rules (the
-//! patch the pipeline hands the reader) and, made an HTTP body, without the
+//! raw patch the pipeline hands the reader) and, made an HTTP body, without the
 //! socket-only fields; the same text read as a backend frame ends a turn
 //! when, and only when, its kind is a terminal event's.
 #![no_main]
 
-use codex_responses_proxy::patch::{self, Rules};
+use bytes::Bytes;
+use codex_responses_proxy::patch::Rules;
 use codex_responses_proxy::sse;
 use codex_responses_proxy::turn::frames::{self, ClientFrame};
+use codex_responses_proxy::wire::rules;
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
 
@@ -20,7 +22,16 @@ fuzz_target!(|input: &[u8]| {
         instructions: "You are a helpful assistant.".into(),
         strip_fields: vec!["temperature".into(), "top_p".into()],
     };
-    if let ClientFrame::Create(body) = frames::read(text, |body| patch::patch(body, &rules)) {
+    let read = frames::read(Bytes::copy_from_slice(input), |frame| {
+        rules::patch(frame, &rules).map(drop)
+    });
+    if let ClientFrame::Create(create) = read {
+        // Only the fields the rules name are parsed: a value only a parse
+        // refuses (a lone surrogate) may sit in another one, as sent.
+        let Ok(body) = create.parsed() else {
+            assert!(serde_json::from_str::<Value>(text).is_err());
+            return;
+        };
         assert_eq!(
             body.get("type").and_then(Value::as_str),
             Some(frames::CREATE)

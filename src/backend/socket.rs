@@ -250,6 +250,14 @@ impl BackendSocket {
         self.ws.send(Message::text(text)).await.map_err(broken)
     }
 
+    /// Sends one text frame given as bytes (a client's frame, or one
+    /// written from its bytes), checked to be UTF-8 but not copied.
+    pub async fn send_bytes(&mut self, text: bytes::Bytes) -> Result<(), StreamError> {
+        let text = Utf8Bytes::try_from(text)
+            .map_err(|e| StreamError::Broken(format!("a frame that is not UTF-8: {e}")))?;
+        self.ws.send(Message::Text(text)).await.map_err(broken)
+    }
+
     /// The next text frame; `None` once the backend closed the socket.
     /// While a turn is in flight (`in_turn`), a frame must come within the
     /// idle timeout; pings are answered and do not count as frames.

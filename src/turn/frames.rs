@@ -1,14 +1,17 @@
-//! What crosses a client's Responses WebSocket, as values (PROTOCOL.md §8):
-//! the client's frames told apart, a `response.create` patched exactly as
-//! an HTTP body is, our own failures shaped as the backend wraps its errors,
-//! and what a backend frame means for the turn in flight.
+//! What crosses a client's Responses WebSocket (PROTOCOL.md §8): the
+//! client's frames told apart, a `response.create` patched exactly as an
+//! HTTP body is (held as its top-level fields' raw bytes, [`crate::wire`],
+//! so a frame that needs no change goes on as it came), our own failures
+//! shaped as the backend wraps its errors, and what a backend frame means
+//! for the turn in flight.
 
 use axum::http::StatusCode;
+use bytes::Bytes;
 use serde_json::{Map, Value, json};
 
 use crate::error::{ApiError, Code, ErrorKind};
-use crate::patch::Patched;
 use crate::sse;
+use crate::wire::raw::{Kind, RawRequest};
 
 /// The frame that asks for a response.
 pub const CREATE: &str = "response.create";
@@ -19,12 +22,14 @@ const LEGACY: [&str; 2] = ["response.append", "response.processed"];
 /// Fields a `response.create` carries that an HTTP body does not.
 const SOCKET_ONLY: [&str; 3] = ["type", "generate", "previous_response_id"];
 
+/// The fields of a request the backend's handshake and the turn's meter read.
+const HEAD: [&str; 2] = ["prompt_cache_key", "reasoning"];
+
 /// A client's text frame, read.
 #[derive(Debug)]
 pub enum ClientFrame {
-    /// A request, patched for the backend; `type`, `previous_response_id`,
-    /// `generate` and `client_metadata` kept as sent.
-    Create(Map<String, Value>),
+    /// A request, patched for the backend.
+    Create(Create),
     /// A frame of an older client: forwarded to the backend's socket, and
     /// otherwise ignored.
     Legacy,
@@ -36,20 +41,48 @@ pub enum ClientFrame {
     Refused(ApiError),
 }
 
+/// A `response.create`, patched for the backend: `type`,
+/// `previous_response_id`, `generate` and `client_metadata` kept as sent.
+#[derive(Debug, Clone)]
+pub struct Create {
+    /// The frame as it goes to the backend: the client's own bytes when
+    /// nothing was changed, else its untouched fields' bytes copied.
+    pub text: Bytes,
+    /// The model, as resolved.
+    pub model: Option<String>,
+    /// `prompt_cache_key` and `reasoning`, parsed.
+    pub head: Map<String, Value>,
+    /// It names a `previous_response_id`: the socket's last answer is continued.
+    pub incremental: bool,
+}
+
+impl Create {
+    /// The whole frame parsed, for what needs more than its head (the
+    /// HTTP transport, the debug log).
+    pub fn parsed(&self) -> Result<Map<String, Value>, ApiError> {
+        crate::patch::parse_object(&self.text)
+    }
+}
+
 /// Reads a client's text frame, a `response.create` patched by `patch` (the
 /// turn pipeline's: model names resolved, the backend's rules applied).
+/// Only the top level is scanned, and only the fields the rules name are
+/// parsed.
 pub fn read(
-    text: &str,
-    patch: impl FnOnce(Map<String, Value>) -> Result<Patched, ApiError>,
+    text: Bytes,
+    patch: impl FnOnce(&mut RawRequest) -> Result<(), ApiError>,
 ) -> ClientFrame {
-    let frame = match serde_json::from_str::<Value>(text) {
-        Ok(Value::Object(frame)) => frame,
-        Ok(_) => return refused("a frame must be a JSON object"),
-        Err(e) => return refused(&format!("the frame is not valid JSON: {e}")),
+    let mut frame = match RawRequest::parse_with(text, refusal) {
+        Ok(frame) => frame,
+        Err(e) => return ClientFrame::Refused(e),
     };
-    let kind = match frame.get("type").and_then(Value::as_str) {
-        Some(kind) => kind.to_owned(),
-        None => return refused("a frame needs a `type`, such as response.create"),
+    let kind = match frame.kind("type") {
+        Some(Kind::String) => match frame.value("type") {
+            Ok(Some(Value::String(kind))) => kind,
+            Ok(_) => return refused(NO_TYPE),
+            Err(e) => return ClientFrame::Refused(e),
+        },
+        _ => return refused(NO_TYPE),
     };
     if kind != CREATE {
         if LEGACY.contains(&kind.as_str()) {
@@ -57,9 +90,29 @@ pub fn read(
         }
         return ClientFrame::Unknown(kind);
     }
-    match patch(frame) {
-        Ok(patched) => ClientFrame::Create(patched.body),
-        Err(e) => ClientFrame::Refused(e),
+    if let Err(e) = patch(&mut frame) {
+        return ClientFrame::Refused(e);
+    }
+    let model = frame.value("model").ok().flatten();
+    ClientFrame::Create(Create {
+        text: frame.to_bytes(),
+        model: model.as_ref().and_then(Value::as_str).map(str::to_owned),
+        head: frame.head(&HEAD),
+        incremental: frame.contains("previous_response_id"),
+    })
+}
+
+const NO_TYPE: &str = "a frame needs a `type`, such as response.create";
+
+/// A frame that is not a JSON object, refused in the words of a parse of
+/// the whole frame (only a refused frame pays for it).
+fn refusal(text: &[u8]) -> Option<ApiError> {
+    match serde_json::from_slice::<Value>(text) {
+        Ok(Value::Object(_)) => None,
+        Ok(_) => Some(ApiError::invalid_request("a frame must be a JSON object")),
+        Err(e) => Some(ApiError::invalid_request(format!(
+            "the frame is not valid JSON: {e}"
+        ))),
     }
 }
 

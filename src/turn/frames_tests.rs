@@ -1,12 +1,24 @@
 use super::*;
 
-/// The backend's rules as the pipeline applies them to a frame.
-fn rules() -> impl Fn(Map<String, Value>) -> Result<Patched, ApiError> {
+/// The model resolved and the backend's rules applied, as the pipeline
+/// does to a frame.
+fn rules() -> impl Fn(&mut RawRequest) -> Result<(), ApiError> {
     let rules = crate::patch::Rules {
         instructions: "be brief".into(),
         strip_fields: vec!["temperature".into()],
     };
-    move |body| crate::patch::patch(body, &rules)
+    move |frame| {
+        let efforts = crate::models::aliases::Efforts::default();
+        crate::wire::rules::resolve_model(frame, &Default::default(), &efforts)?;
+        crate::wire::rules::patch(frame, &rules).map(drop)
+    }
+}
+
+fn create(text: &str) -> Create {
+    match read(Bytes::from(text.to_owned()), rules()) {
+        ClientFrame::Create(create) => create,
+        other => panic!("not read as a request: {other:?}"),
+    }
 }
 
 #[test]
@@ -16,25 +28,82 @@ fn a_create_frame_is_patched_as_an_http_body_and_keeps_its_socket_fields() {
         "previous_response_id": "resp_1", "generate": false,
         "client_metadata": {"x-codex-turn-state": "ts_1"},
         "store": true, "temperature": 0.2,
+        "prompt_cache_key": "conv-1", "reasoning": {"effort": "low"},
     })
     .to_string();
-    let ClientFrame::Create(body) = read(&text, rules()) else {
-        panic!("not read as a request");
-    };
+    let create = create(&text);
     assert_eq!(
-        Value::Object(body),
+        Value::Object(create.parsed().unwrap()),
         json!({
             "type": "response.create", "model": "gpt-5", "input": [],
             "previous_response_id": "resp_1", "generate": false,
             "client_metadata": {"x-codex-turn-state": "ts_1"},
-            "store": false, "stream": true, "instructions": "be brief",
+            "store": false, "prompt_cache_key": "conv-1",
+            "reasoning": {"effort": "low"}, "stream": true, "instructions": "be brief",
         })
+    );
+    assert_eq!(create.model.as_deref(), Some("gpt-5"));
+    assert!(create.incremental);
+    assert_eq!(
+        Value::Object(create.head),
+        json!({"prompt_cache_key": "conv-1", "reasoning": {"effort": "low"}})
+    );
+}
+
+#[test]
+fn a_frame_that_needs_no_change_goes_on_as_the_clients_own_bytes() {
+    let text = Bytes::from_static(
+        br#"{ "type" : "response.create", "model":"gpt-5", "instructions": "x",
+            "input": [ {"type":"message", "role":"user", "content":"\u00e9"} ],
+            "store":false, "stream":true }"#,
+    );
+    let ClientFrame::Create(create) = read(text.clone(), rules()) else {
+        panic!("not read as a request");
+    };
+    assert_eq!(create.text, text);
+    assert_eq!(create.text.as_ptr(), text.as_ptr());
+    assert!(!create.incremental);
+}
+
+#[test]
+fn a_changed_frame_keeps_its_other_fields_bytes_as_sent() {
+    let input = r#"[ {"type":"message", "content":"\u00e9  spaced"} ]"#;
+    let text = format!(r#"{{"type":"response.create","model":"gpt-5","input": {input} }}"#);
+    let create = create(&text);
+    let written = std::str::from_utf8(&create.text).unwrap();
+    assert!(
+        written.starts_with(&format!(
+            r#"{{"type":"response.create","model":"gpt-5","input":{input},"#
+        )),
+        "{written}"
+    );
+}
+
+#[test]
+fn a_malformed_frame_is_refused_in_the_words_of_a_parse_of_the_whole_frame() {
+    let refusal = |text: &str| match read(Bytes::from(text.to_owned()), rules()) {
+        ClientFrame::Refused(e) => e.message,
+        other => panic!("{text}: not refused: {other:?}"),
+    };
+    for text in ["", "{", "{} x", r#"{"type":"response.create","#] {
+        let e = serde_json::from_str::<Value>(text).unwrap_err();
+        assert_eq!(refusal(text), format!("the frame is not valid JSON: {e}"));
+    }
+    // A lone surrogate only a parse finds, in a field the rules read.
+    let text = r#"{"type":"response.create","model":"\ud800","input":[]}"#;
+    let e = serde_json::from_str::<Value>(text).unwrap_err();
+    assert_eq!(refusal(text), format!("the frame is not valid JSON: {e}"));
+    assert_eq!(refusal("[1]"), "a frame must be a JSON object");
+    assert_eq!(refusal("\"x\""), "a frame must be a JSON object");
+    assert_eq!(
+        refusal(r#"{"type":5}"#),
+        "a frame needs a `type`, such as response.create"
     );
 }
 
 #[test]
 fn frames_that_are_not_requests_are_told_apart() {
-    let kind = |text: &str| match read(text, rules()) {
+    let kind = |text: &str| match read(Bytes::from(text.to_owned()), rules()) {
         ClientFrame::Create(_) => "create".to_owned(),
         ClientFrame::Legacy => "legacy".to_owned(),
         ClientFrame::Unknown(kind) => format!("unknown {kind}"),

@@ -13,7 +13,7 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::{Map, Value, json};
 use tokio::sync::OwnedSemaphorePermit;
 
-use super::frames;
+use super::frames::{self, Create};
 use crate::backend::Upstream;
 use crate::backend::events::{EventStream, StreamError};
 use crate::error::ApiError;
@@ -60,15 +60,18 @@ struct Turn {
 }
 
 impl HttpLink {
-    /// Starts answering `body`, a patched `response.create`; the backend's
-    /// request id when the request went to the backend.
+    /// Starts answering `create`, a patched `response.create`; the
+    /// backend's request id when the request went to the backend. The frame
+    /// is parsed whole here: its input joins the conversation kept for
+    /// `previous_response_id`.
     pub async fn start(
         &mut self,
         upstream: &Upstream,
         client_headers: &HeaderMap,
-        body: Map<String, Value>,
+        create: &Create,
     ) -> Result<Option<String>, ApiError> {
         self.turn = None;
+        let body = create.parsed()?;
         // As on the backend, a request replaces what the last one left.
         let previous = self.previous.take();
         let input = full_input(previous, &body)?;

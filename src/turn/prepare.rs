@@ -21,11 +21,26 @@ impl Pipeline {
         aliases::apply(body, &self.config.model_aliases, &efforts);
     }
 
-    /// What every door does to the Responses request it made: the model
-    /// name resolved, then the backend's rules applied.
+    /// What the Chat Completions and Messages doors do to the Responses
+    /// request they made: the model name resolved, then the backend's rules
+    /// applied. (The Responses doors, HTTP and WebSocket, do the same to
+    /// the request's bytes: [`prepare_raw`], [`Pipeline::patch_raw`].)
     pub fn patch(&self, mut body: Map<String, Value>) -> Result<Patched, ApiError> {
         self.resolve_model(&mut body);
         let patched = patch::patch(body, &self.rules)?;
+        for change in &patched.changes {
+            tracing::debug!(change = %change, "request patched");
+        }
+        Ok(patched)
+    }
+
+    /// What [`Pipeline::patch`] does, to a request held as raw bytes (a
+    /// WebSocket's `response.create`): only the fields the rules name are
+    /// read, and those they change rewritten.
+    pub fn patch_raw(&self, request: &mut RawRequest) -> Result<RawPatched, ApiError> {
+        let efforts = self.models.efforts();
+        rules::resolve_model(request, &self.config.model_aliases, &efforts)?;
+        let patched = rules::patch(request, &self.rules)?;
         for change in &patched.changes {
             tracing::debug!(change = %change, "request patched");
         }

@@ -1,9 +1,10 @@
 //! Long conversations at wire speed. A coding agent's request carries its
 //! whole history, one to several MiB of JSON, on every turn; this is what
 //! keeps the proxy's cost on it close to a plain reverse proxy's:
-//! - [`raw`]: a Responses request held as its top-level fields' raw JSON
-//!   bytes, so only the fields the backend's rules name are read or
-//!   rewritten, and a request that needs no change goes out as it came.
+//! - [`raw`]: a Responses request (an HTTP body, or a WebSocket's
+//!   `response.create` frame) held as its top-level fields' raw JSON bytes,
+//!   so only the fields the backend's rules name are read or rewritten, and
+//!   a request that needs no change goes out as it came.
 //! - [`rules`]: those rules (the ones of [`crate::patch`]) applied to it.
 //! - [`encoding`]: the body compressed for the backend whatever the client
 //!   sent (`upstream_compression`), and turned off for good by a backend

@@ -26,6 +26,18 @@ pub struct RawRequest {
     /// A field was set or removed (or a key was repeated): the body is
     /// written from the fields rather than handed back as it came.
     changed: bool,
+    /// Words the refusal of a text the scan or a field's parse refused.
+    refusal: Refusal,
+}
+
+/// The refusal of a text that is not a JSON object, in the words of the
+/// door it came by (as the tree parser would refuse it there); `None` when
+/// the tree parser takes it after all.
+pub type Refusal = fn(&[u8]) -> Option<ApiError>;
+
+/// A request body's refusal: [`crate::patch::parse_object`]'s.
+fn body_refusal(source: &[u8]) -> Option<ApiError> {
+    crate::patch::parse_object(source).err()
 }
 
 /// Where a field's value is.
@@ -41,20 +53,25 @@ impl RawRequest {
     /// Reads a request body as a JSON object, with the same messages as
     /// [`crate::patch::parse_object`] for a body that is not one.
     pub fn parse(source: Bytes) -> Result<Self, ApiError> {
+        Self::parse_with(source, body_refusal)
+    }
+
+    /// Reads a JSON object whose refusal `refusal` words (a socket's frame).
+    pub fn parse_with(source: Bytes, refusal: Refusal) -> Result<Self, ApiError> {
         let fields = match top_level(&source) {
             Ok(fields) => fields,
-            // The tree parser words the error; only a refused body pays for it.
+            // The tree parser words the error; only a refused text pays for it.
             Err(_) => {
-                crate::patch::parse_object(&source)?;
-                return Err(ApiError::invalid_request(
-                    "the request body is not valid JSON",
-                ));
+                return Err(refusal(&source).unwrap_or_else(|| {
+                    ApiError::invalid_request("the request body is not valid JSON")
+                }));
             }
         };
         let mut request = RawRequest {
             source,
             fields: Vec::with_capacity(fields.len()),
             changed: false,
+            refusal,
         };
         for (key, range) in fields {
             // A repeated key: the last value wins, in the first one's place,
@@ -94,12 +111,11 @@ impl RawRequest {
             return Ok(None);
         };
         serde_json::from_slice(bytes).map(Some).map_err(|e| {
-            match crate::patch::parse_object(&self.source) {
-                Err(refused) => refused,
-                Ok(_) => ApiError::invalid_request(format!(
+            (self.refusal)(&self.source).unwrap_or_else(|| {
+                ApiError::invalid_request(format!(
                     "the request body is not valid JSON: {e} in `{key}`"
-                )),
-            }
+                ))
+            })
         })
     }
 

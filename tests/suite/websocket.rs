@@ -6,6 +6,8 @@
 use crate::common;
 #[path = "websocket/failures.rs"]
 mod failures;
+#[path = "websocket/frames.rs"]
+mod frames;
 #[path = "websocket/limits.rs"]
 mod limits;
 

@@ -10,8 +10,8 @@ use std::time::Instant;
 
 use axum::extract::ws::{Message, Utf8Bytes, WebSocket};
 use axum::http::HeaderMap;
+use bytes::Bytes;
 use futures_util::SinkExt;
-use serde_json::{Map, Value};
 use tokio::sync::OwnedSemaphorePermit;
 
 use super::violations::{self, Violation};
@@ -24,7 +24,7 @@ use crate::error::ApiError;
 use crate::http::bookkeeping::Record;
 use crate::http::{Activity, AppState, Summary};
 use crate::metrics::Route;
-use crate::turn::frames::{self, ClientFrame};
+use crate::turn::frames::{self, ClientFrame, Create};
 use crate::turn::over_http::HttpLink;
 
 /// How this client socket reaches the backend.
@@ -79,7 +79,7 @@ struct Turn {
     permit: Option<OwnedSemaphorePermit>,
     /// The request, kept until the backend's socket answers it: a socket
     /// that ends before it does gets the request again on a new one.
-    unanswered: Option<Map<String, Value>>,
+    unanswered: Option<Create>,
 }
 
 /// Why a request did not go out.
@@ -170,16 +170,17 @@ impl Session {
         };
         let start = Instant::now();
         let pipeline = self.state.pipeline();
-        match frames::read(text.as_str(), |body| pipeline.patch(body)) {
-            ClientFrame::Create(body) if self.turn.is_none() => {
-                self.start(body, start, socket).await
+        let text = Bytes::from(text);
+        match frames::read(text.clone(), |frame| pipeline.patch_raw(frame).map(drop)) {
+            ClientFrame::Create(create) if self.turn.is_none() => {
+                self.start(create, start, socket).await
             }
             ClientFrame::Create(_) => send(socket, frames::wrapped(&frames::in_progress())).await,
             ClientFrame::Refused(e) => send(socket, frames::wrapped(&e)).await,
             ClientFrame::Legacy | ClientFrame::Unknown(_)
                 if matches!(self.link, Link::Socket(_)) =>
             {
-                self.forward(text.as_str().to_owned(), socket).await
+                self.forward(text, socket).await
             }
             ClientFrame::Legacy => ControlFlow::Continue(()),
             ClientFrame::Unknown(kind) => {
@@ -189,9 +190,9 @@ impl Session {
     }
 
     /// Passes a frame that is not a request to the backend's socket.
-    async fn forward(&mut self, text: String, socket: &mut WebSocket) -> ControlFlow<()> {
+    async fn forward(&mut self, text: Bytes, socket: &mut WebSocket) -> ControlFlow<()> {
         if let Link::Socket(backend) = &mut self.link
-            && let Err(e) = backend.send(text).await
+            && let Err(e) = backend.send_bytes(text).await
         {
             tracing::debug!(error = %e, "the backend's socket broke between turns");
             self.link = Link::Closed;
@@ -205,35 +206,36 @@ impl Session {
     /// Starts a turn for a patched `response.create`.
     async fn start(
         &mut self,
-        body: Map<String, Value>,
+        create: Create,
         start: Instant,
         socket: &mut WebSocket,
     ) -> ControlFlow<()> {
         self.turns += 1;
-        let model = body.get("model").and_then(Value::as_str).map(str::to_owned);
         let mut turn = Turn {
             id: format!("{}.{}", self.id, self.turns),
             start,
             summary: Summary {
-                model,
+                model: create.model.clone(),
                 stream: true,
                 upstream_id: None,
                 sent: None,
-                meter: Meter::default().sent(&body),
+                meter: Meter::default().sent(&create.head),
             },
             permit: None,
             unanswered: None,
         };
-        if self.state.inner.pipeline.config.debug {
+        if self.state.inner.pipeline.config.debug
+            && let Ok(body) = create.parsed()
+        {
             tracing::debug!(body = %redacted(&body), "forwarding a WebSocket request");
         }
-        let mut sent = self.send_request(&body, &mut turn).await;
+        let mut sent = self.send_request(&create, &mut turn).await;
         if let Err(NotSent::Gone(e)) = &sent {
             // The backend's socket closed since the last turn: a new one.
             tracing::debug!(error = %e, "the backend's socket had closed; opening another");
-            sent = self.send_request(&body, &mut turn).await;
+            sent = self.send_request(&create, &mut turn).await;
         } else if matches!(self.link, Link::Socket(_)) {
-            turn.unanswered = Some(body);
+            turn.unanswered = Some(create);
         }
         self.sent(turn, sent, socket).await
     }
@@ -259,14 +261,14 @@ impl Session {
 
     /// Sends the request on the backend's socket (opened first if none is),
     /// or over HTTP when the backend refused the upgrade.
-    async fn send_request(
-        &mut self,
-        body: &Map<String, Value>,
-        turn: &mut Turn,
-    ) -> Result<(), NotSent> {
+    async fn send_request(&mut self, create: &Create, turn: &mut Turn) -> Result<(), NotSent> {
         let inner = &self.state.inner;
         if matches!(self.link, Link::Closed) {
-            let opening = inner.pipeline.sockets.open(&self.headers, body).await;
+            let opening = inner
+                .pipeline
+                .sockets
+                .open(&self.headers, &create.head)
+                .await;
             self.link = match opening.map_err(NotSent::Refused)? {
                 Opening::Open(backend) => Link::Socket(backend),
                 Opening::Refused(status) => {
@@ -286,15 +288,11 @@ impl Session {
                     turn.permit = Some(inner.pipeline.upstream.permit().map_err(NotSent::Refused)?);
                 }
                 turn.summary.upstream_id = backend.upstream_id.clone();
-                let text = serde_json::to_string(body).map_err(|e| {
-                    let e = format!("the request could not be encoded: {e}");
-                    NotSent::Refused(ApiError::invalid_request(e))
-                })?;
                 turn.summary.sent = Some(Sent {
-                    incremental: body.contains_key("previous_response_id"),
-                    bytes: text.len() as u64,
+                    incremental: create.incremental,
+                    bytes: create.text.len() as u64,
                 });
-                let sent = backend.send(text).await;
+                let sent = backend.send_bytes(create.text.clone()).await;
                 if sent.is_err() {
                     self.link = Link::Closed;
                 }
@@ -302,7 +300,7 @@ impl Session {
             }
             Link::Http(http) => {
                 let started = http
-                    .start(&inner.pipeline.upstream, &self.headers, body.clone())
+                    .start(&inner.pipeline.upstream, &self.headers, create)
                     .await;
                 turn.summary.upstream_id = started.map_err(NotSent::Refused)?;
                 Ok(())
@@ -346,11 +344,11 @@ impl Session {
         };
         // Gone before a word of the answer, as a socket closed since the
         // last turn can be: the request goes once more, on a new socket.
-        if let Some(body) = turn.unanswered.take()
+        if let Some(create) = turn.unanswered.take()
             && !matches!(e, StreamError::Idle(_))
         {
             tracing::debug!(error = %e, "the backend's socket ended before answering; opening another");
-            let sent = self.send_request(&body, &mut turn).await;
+            let sent = self.send_request(&create, &mut turn).await;
             return self.sent(turn, sent, socket).await;
         }
         tracing::warn!(error = %e, "the answer from the backend ended abnormally");

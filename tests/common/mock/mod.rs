@@ -76,8 +76,8 @@ pub struct Seen {
     pub body: Value,
     /// How the body was compressed on the wire, if it was.
     pub encoding: Option<Encoding>,
-    /// The body's bytes as they came over HTTP, compressed or not (empty
-    /// on a WebSocket).
+    /// The body's bytes as they came over HTTP, compressed or not, or the
+    /// text of the frame on a WebSocket.
     pub raw: axum::body::Bytes,
     /// The whole input as the backend understood it: on a WebSocket, the
     /// history of `previous_response_id` followed by the new items.

@@ -138,7 +138,7 @@ impl Connection {
             return Reply::Frame(wrapped_invalid(None, "Invalid JSON"));
         };
         match frame["type"].as_str() {
-            Some("response.create") => self.create(frame, busy, text.len()),
+            Some("response.create") => self.create(frame, busy, text),
             // Frames of older clients: tolerated, recorded, unanswered.
             Some("response.append" | "response.processed") => Reply::Nothing,
             other => Reply::Frame(wrapped_invalid(
@@ -148,7 +148,7 @@ impl Connection {
         }
     }
 
-    fn create(&mut self, frame: Value, busy: bool, bytes: usize) -> Reply {
+    fn create(&mut self, frame: Value, busy: bool, text: &str) -> Reply {
         self.state.ws.creates.fetch_add(1, Ordering::SeqCst);
         if self.state.ws.forget.swap(false, Ordering::SeqCst) {
             self.previous = None;
@@ -173,10 +173,10 @@ impl Connection {
             headers: self.headers.clone(),
             body: frame.clone(),
             encoding: None,
-            raw: Default::default(),
+            raw: axum::body::Bytes::copy_from_slice(text.as_bytes()),
             history: history.clone().unwrap_or_else(|_| input.clone()),
             turn_state: sent.clone(),
-            bytes,
+            bytes: text.len(),
         });
         if busy {
             self.state.ws.overlapping.fetch_add(1, Ordering::SeqCst);
