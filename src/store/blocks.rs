@@ -40,12 +40,17 @@ pub(super) struct Block<'a> {
     text: &'a [u8],
 }
 
+/// Whether `input` is long enough to be kept as blocks.
+pub(super) fn is_long(input: &[u8]) -> bool {
+    input.len() >= INLINE_BELOW
+}
+
 /// The names of `input`'s blocks in order, or `None` when it is short
 /// enough to stay inline. Hashing needs no database, so it is done before
 /// the commit: from the time the request came in
 /// ([`super::Store::name_input`]).
 pub(super) fn names(input: &[u8]) -> Option<Vec<[u8; 32]>> {
-    if input.len() < INLINE_BELOW {
+    if !is_long(input) {
         return None;
     }
     let names = input

@@ -254,3 +254,25 @@ fn a_file_of_the_previous_schema_opens_keeps_its_responses_and_takes_blocks() {
         .unwrap();
     assert_eq!(version, super::schema::SCHEMA_VERSION);
 }
+
+#[tokio::test]
+async fn an_input_named_while_the_backend_answers_is_kept_and_reads_back_whole() {
+    let store = Store::open(&StoreOptions {
+        mode: StoreMode::Memory,
+        ..StoreOptions::default()
+    })
+    .unwrap();
+    let items = history(300);
+    let named = store.name_input(bytes::Bytes::from(text(&items)));
+    store.put_named(answer("resp_1"), named).await.unwrap();
+    let short = store.name_input(bytes::Bytes::from(text(&items[..2])));
+    store.put_named(answer("resp_2"), short).await.unwrap();
+    let Store::Ready(db) = &store else {
+        panic!("a memory store is ready")
+    };
+    assert!(counted(db).1 > 0, "the long input went into blocks");
+    for (id, items) in [("resp_1", &items[..]), ("resp_2", &items[..2])] {
+        let read = store.get(id).await.unwrap().unwrap();
+        assert_eq!(read.input, with_ids(id, items.to_vec()), "{id}");
+    }
+}

@@ -65,16 +65,23 @@ impl Store {
     /// commit does not wait for that.
     pub fn name_input(&self, input: bytes::Bytes) -> Input {
         use futures_util::FutureExt;
-        if !self.is_ready() {
-            // Nothing will be kept: nothing to name.
-            return Input(futures_util::future::ready(None).boxed().shared());
-        }
-        let named = tokio::task::spawn_blocking(move || {
+        let long = super::blocks::is_long(&input);
+        let name = move || {
             let names = std::str::from_utf8(&input)
                 .ok()
                 .map(|text| super::blocks::names(text.as_bytes()));
             names.map(|names| (input, names))
-        });
+        };
+        if !self.is_ready() {
+            // Nothing will be kept: nothing to name.
+            return Input(futures_util::future::ready(None).boxed().shared());
+        }
+        if !long {
+            // Checked at once: no blocks to name, and a hop to another
+            // thread would cost more than the check.
+            return Input(futures_util::future::ready(name()).boxed().shared());
+        }
+        let named = tokio::task::spawn_blocking(name);
         Input(named.map(|named| named.ok().flatten()).boxed().shared())
     }
 
