@@ -48,10 +48,19 @@ pub(super) struct State {
     pub(super) last_sweep: i64,
 }
 
+/// One response of a chain as stored: its input list's JSON text and its
+/// response's.
+pub(super) struct StoredText {
+    pub(super) previous_response_id: Option<String>,
+    pub(super) visible: bool,
+    pub(super) input: Vec<u8>,
+    pub(super) response: String,
+    pub(super) id: String,
+}
+
 /// One response of a chain, as read back.
 struct Link {
     previous_response_id: Option<String>,
-    visible: bool,
     input: Vec<Value>,
     response: Value,
 }
@@ -250,6 +259,28 @@ impl Db {
     /// itself is visible and in use. A chain cut short (an ancestor gone)
     /// shows as a first link that still names a previous response.
     fn chain(&self, id: &str, now: i64) -> Result<Option<Vec<Link>>, StoreError> {
+        let Some(rows) = self.chain_text(id, now)? else {
+            return Ok(None);
+        };
+        rows.into_iter()
+            .map(|row| {
+                Ok(Link {
+                    input: input_of(&row.id, &row.input)?,
+                    response: serde_json::from_str(&row.response)?,
+                    previous_response_id: row.previous_response_id,
+                })
+            })
+            .collect::<Result<_, StoreError>>()
+            .map(Some)
+    }
+
+    /// [`Db::chain`] as the text it is stored as: each input list as the
+    /// client sent it (its blocks put back together), each response's JSON.
+    pub(super) fn chain_text(
+        &self,
+        id: &str,
+        now: i64,
+    ) -> Result<Option<Vec<StoredText>>, StoreError> {
         let state = self.lock();
         let mut statement = state.conn.prepare_cached(
             "WITH RECURSIVE chain (id, n) AS (
@@ -274,23 +305,22 @@ impl Db {
             })?
             .collect::<Result<_, _>>()?;
         drop(statement);
-        let rows = rows
+        let chain = rows
             .into_iter()
-            .map(|(previous, visible, input, response, id, count)| {
-                let input = full_input(&state.conn, &id, input.into_bytes(), count)?;
-                Ok((previous, visible, input, response, id))
-            })
+            .map(
+                |(previous_response_id, visible, input, response, id, count)| {
+                    let input = full_input(&state.conn, &id, input.into_bytes(), count)?;
+                    Ok(StoredText {
+                        previous_response_id,
+                        visible,
+                        input,
+                        response,
+                        id,
+                    })
+                },
+            )
             .collect::<Result<Vec<_>, StoreError>>()?;
         drop(state);
-        let mut chain = Vec::with_capacity(rows.len());
-        for (previous_response_id, visible, input, response, id) in rows {
-            chain.push(Link {
-                previous_response_id,
-                visible,
-                input: input_of(&id, &input)?,
-                response: serde_json::from_str(&response)?,
-            });
-        }
         // Ordered oldest first, so `id` itself is the last link.
         Ok(chain.last().is_some_and(|l| l.visible).then_some(chain))
     }
@@ -356,7 +386,7 @@ fn full_input(
     blocks::assemble(conn, id, count)
 }
 
-fn output_of(response: Value) -> Vec<Value> {
+pub(super) fn output_of(response: Value) -> Vec<Value> {
     match response {
         Value::Object(mut map) => match map.remove("output") {
             Some(Value::Array(items)) => items,

@@ -188,6 +188,19 @@ impl Store {
         .await
     }
 
+    /// The earlier items [`Store::expand`] puts ahead of a new input, as
+    /// JSON text: the stored inputs' items as they were sent.
+    pub async fn expand_raw(
+        &self,
+        previous_response_id: &str,
+    ) -> Result<super::Expanded, StoreError> {
+        let id = previous_response_id.to_owned();
+        run(self.db()?.clone(), move |db| {
+            db.expand_raw(&id, now_millis())
+        })
+        .await
+    }
+
     /// Drops expired responses and, past the size bound, the least recently
     /// used: for a periodic timer. Does nothing unless the store is ready.
     pub async fn sweep(&self) -> Result<super::Evicted, StoreError> {

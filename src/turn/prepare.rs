@@ -86,11 +86,11 @@ pub async fn prepare_raw(
     // This turn's own items, before earlier ones are spliced in.
     let own = keep.then(|| request.get_bytes("input")).flatten();
     if let Some(id) = &previous {
-        let earlier = store.expand(id, Vec::new()).await.map_err(ApiError::from)?;
-        rules::splice_input(&mut request, &earlier);
+        let earlier = store.expand_raw(id).await.map_err(ApiError::from)?;
+        rules::splice_input_raw(&mut request, &earlier.items);
         patched.changes.push(format!(
             "input: {} items of earlier turns (previous_response_id) first",
-            earlier.len()
+            earlier.count
         ));
     }
     let finish = Finish {
