@@ -208,16 +208,17 @@ async fn a_long_plain_history_goes_compressed_block_by_block_and_every_turn_deco
 {
     let mock = MockBackend::start().await;
     let proxy = TestProxy::start(&mock).await;
-    let mut history: Vec<Value> = (0..4_000)
+    let mut history: Vec<Value> = (0..7_000)
         .map(|i| user(&format!("turn {i}: {} and {}", i * 7919 % 10007, i * 31)))
         .collect();
     for turn in 0..3 {
         history.push(user(&format!("the next question, number {turn}")));
         let body = json!({"model": "gpt-5", "input": history, "stream": false, "store": false});
         let plain = serde_json::to_vec(&body).unwrap();
-        assert!(plain.len() > 256 * 1024);
+        assert!(plain.len() > 2 * 256 * 1024);
         let response = post(&proxy, "/v1/responses", "identity", plain.clone()).await;
-        assert_eq!(response.status(), 200);
+        let status = response.status();
+        assert_eq!(status, 200, "{}", response.text().await.unwrap());
         let seen = mock.last_seen();
         assert_eq!(seen.encoding, Some(Encoding::Zstd));
         // Block by block: frames a stock decoder reads as one body.
