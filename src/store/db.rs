@@ -10,7 +10,6 @@ use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use serde_json::Value;
 
 use super::blocks::{self, Linked};
-use super::continuity::for_upstream;
 use super::open::{self, OpenError};
 use super::writer::Writer;
 use super::{StoreError, StoreOptions, StoredResponse};
@@ -60,7 +59,6 @@ pub(super) struct StoredText {
 
 /// One response of a chain, as read back.
 struct Link {
-    previous_response_id: Option<String>,
     input: Vec<Value>,
     response: Value,
 }
@@ -236,25 +234,6 @@ impl Db {
         Ok(Some(items))
     }
 
-    /// The items to send before a new input that continues `id`: every turn's
-    /// input and output, oldest first, as the backend takes them back.
-    pub fn expand(&self, id: &str, now: i64) -> Result<Vec<Value>, StoreError> {
-        let not_found = |id: &str| StoreError::PreviousResponseNotFound(id.to_owned());
-        let chain = self.chain(id, now)?.ok_or_else(|| not_found(id))?;
-        if let Some(missing) = chain
-            .first()
-            .and_then(|l| l.previous_response_id.as_deref())
-        {
-            return Err(not_found(missing));
-        }
-        let mut items = Vec::new();
-        for link in chain {
-            items.extend(link.input.iter().filter_map(for_upstream));
-            items.extend(output_of(link.response).iter().filter_map(for_upstream));
-        }
-        Ok(items)
-    }
-
     /// `id` and the responses above it, oldest first; `None` unless `id`
     /// itself is visible and in use. A chain cut short (an ancestor gone)
     /// shows as a first link that still names a previous response.
@@ -267,7 +246,6 @@ impl Db {
                 Ok(Link {
                     input: input_of(&row.id, &row.input)?,
                     response: serde_json::from_str(&row.response)?,
-                    previous_response_id: row.previous_response_id,
                 })
             })
             .collect::<Result<_, StoreError>>()
@@ -366,7 +344,7 @@ fn touch_chain(tx: &Transaction<'_>, id: &str, now: i64) -> Result<(), StoreErro
 /// A stored input list, its items given their ids: those written as the
 /// client sent them ([`Db::put_with_input`]) have none yet, and the ones
 /// given at writing are kept.
-fn input_of(id: &str, text: &[u8]) -> Result<Vec<Value>, StoreError> {
+pub(super) fn input_of(id: &str, text: &[u8]) -> Result<Vec<Value>, StoreError> {
     let mut items: Vec<Value> = serde_json::from_slice(text)?;
     super::list::assign_ids(&mut items, id, "in");
     Ok(items)

@@ -11,7 +11,8 @@ use serde_json::value::RawValue;
 
 use super::StoreError;
 use super::continuity::for_upstream;
-use super::db::{Db, output_of};
+use super::db::{Db, StoredText, output_of};
+use super::list::type_message;
 
 /// The items to send before a new input that continues `id`, as JSON text
 /// joined by commas (no brackets), and how many there are: what
@@ -23,16 +24,42 @@ pub struct Expanded {
 }
 
 impl Db {
-    /// [`Db::expand`] as bytes ([`Expanded`]).
-    pub fn expand_raw(&self, id: &str, now: i64) -> Result<Expanded, StoreError> {
+    /// The items to send before a new input that continues `id`: every turn's
+    /// input and output, oldest first, as the backend takes them back,
+    /// parsed: the reference [`Db::expand_raw`] is held to.
+    #[cfg(test)]
+    pub fn expand(&self, id: &str, now: i64) -> Result<Vec<Value>, StoreError> {
+        let mut items = Vec::new();
+        for link in self.continued(id, now)? {
+            items.extend(
+                super::db::input_of(&link.id, &link.input)?
+                    .iter()
+                    .filter_map(for_upstream),
+            );
+            let response = serde_json::from_str(&link.response)?;
+            items.extend(output_of(response).iter().filter_map(for_upstream));
+        }
+        Ok(items)
+    }
+
+    /// The chain a request continuing `id` is sent with, oldest first:
+    /// `previous_response_not_found` naming `id` when it is unknown, or
+    /// naming the first ancestor gone when the chain was cut short.
+    fn continued(&self, id: &str, now: i64) -> Result<Vec<StoredText>, StoreError> {
         let not_found = |id: &str| StoreError::PreviousResponseNotFound(id.to_owned());
         let chain = self.chain_text(id, now)?.ok_or_else(|| not_found(id))?;
-        if let Some(missing) = chain
+        match chain
             .first()
             .and_then(|l| l.previous_response_id.as_deref())
         {
-            return Err(not_found(missing));
+            Some(missing) => Err(not_found(missing)),
+            None => Ok(chain),
         }
+    }
+
+    /// [`Db::expand`] as bytes ([`Expanded`]).
+    pub fn expand_raw(&self, id: &str, now: i64) -> Result<Expanded, StoreError> {
+        let chain = self.continued(id, now)?;
         let mut out = Expanded {
             items: Vec::with_capacity(chain.iter().map(|l| l.input.len()).sum::<usize>() + 64),
             count: 0,
@@ -123,11 +150,8 @@ impl Expanded {
     }
 
     fn push_parsed(&mut self, mut value: Value) -> Result<(), StoreError> {
-        if let Value::Object(map) = &mut value
-            && !map.contains_key("type")
-            && map.contains_key("role")
-        {
-            map.insert("type".into(), Value::from("message"));
+        if let Value::Object(map) = &mut value {
+            type_message(map);
         }
         match for_upstream(&value) {
             Some(item) => self.push_value(&item),

@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::future::{BoxFuture, Shared};
-use serde_json::Value;
 
 use super::{
     Db, ListQuery, OpenError, Page, StoreError, StoreMode, StoreOptions, StoredResponse, now_millis,
@@ -174,11 +173,13 @@ impl Store {
     /// The stateless input for a request continuing `previous_response_id`:
     /// every earlier turn's input and output items, oldest first, then
     /// `new_input`. Instructions are not inherited (nor are they here).
+    /// Parsed; requests use [`Store::expand_raw`].
+    #[cfg(test)]
     pub async fn expand(
         &self,
         previous_response_id: &str,
-        new_input: Vec<Value>,
-    ) -> Result<Vec<Value>, StoreError> {
+        new_input: Vec<serde_json::Value>,
+    ) -> Result<Vec<serde_json::Value>, StoreError> {
         let id = previous_response_id.to_owned();
         run(self.db()?.clone(), move |db| {
             let mut items = db.expand(&id, now_millis())?;
@@ -188,8 +189,9 @@ impl Store {
         .await
     }
 
-    /// The earlier items [`Store::expand`] puts ahead of a new input, as
-    /// JSON text: the stored inputs' items as they were sent.
+    /// The items to send before a new input that continues
+    /// `previous_response_id`, every earlier turn's input and output, oldest
+    /// first, as JSON text: the stored inputs' items as they were sent.
     pub async fn expand_raw(
         &self,
         previous_response_id: &str,

@@ -127,6 +127,14 @@ pub fn paginate(mut items: Vec<Value>, query: &ListQuery) -> Result<Page, StoreE
     Ok(Page { data, has_more })
 }
 
+/// Gives a message written without its `type` (`role` and `content` only,
+/// as the public API allows) its `type`, as the API shows it back.
+pub fn type_message(map: &mut serde_json::Map<String, Value>) {
+    if !map.contains_key("type") && map.contains_key("role") {
+        map.insert("type".into(), Value::from("message"));
+    }
+}
+
 /// Gives every item of `items` an `id` (and a message its `type`), so that
 /// items listed later can be named by a cursor. Ids are made from the owning
 /// response's id and the item's place, unique in the store without a random
@@ -136,9 +144,7 @@ pub fn assign_ids(items: &mut [Value], response_id: &str, tag: &str) {
     let stem = response_id.strip_prefix("resp_").unwrap_or(response_id);
     for (n, item) in items.iter_mut().enumerate() {
         let Value::Object(map) = item else { continue };
-        if !map.contains_key("type") && map.contains_key("role") {
-            map.insert("type".into(), Value::from("message"));
-        }
+        type_message(map);
         if map.get("id").and_then(Value::as_str).is_some() {
             continue;
         }

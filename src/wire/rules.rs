@@ -188,21 +188,9 @@ pub fn request_encrypted_reasoning(body: &mut RawRequest) -> Result<bool, ApiErr
 }
 
 /// `input` (a list, once patched) with `earlier` items ahead of its own:
-/// their JSON, then the new items' bytes as sent.
-pub fn splice_input(body: &mut RawRequest, earlier: &[Value]) {
-    let mut joined = Vec::with_capacity(earlier.len() * 256);
-    for (n, item) in earlier.iter().enumerate() {
-        if n > 0 {
-            joined.push(b',');
-        }
-        // A `Value` always serializes: its keys are strings.
-        joined.extend_from_slice(&serde_json::to_vec(item).unwrap_or_default());
-    }
-    splice_input_raw(body, &joined);
-}
-
-/// [`splice_input`] with the earlier items as JSON text joined by commas
-/// (the store's [`crate::store::Expanded`]), copied as they are.
+/// the earlier items as JSON text joined by commas (the store's
+/// [`crate::store::Expanded`]), copied as they are, then the new items'
+/// bytes as sent.
 pub fn splice_input_raw(body: &mut RawRequest, earlier: &[u8]) {
     let own = body.get("input").map(array_items).unwrap_or_default();
     let mut out = BytesMut::with_capacity(own.len() + earlier.len() + 3);

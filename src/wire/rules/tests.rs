@@ -108,6 +108,12 @@ fn compaction_items_pass_as_sent() {
     assert_eq!(body_of(&request)["input"], input);
 }
 
+/// `earlier` spliced as the store hands them over: their JSON joined by commas.
+fn splice_input(body: &mut RawRequest, earlier: &[Value]) {
+    let joined: Vec<String> = earlier.iter().map(Value::to_string).collect();
+    splice_input_raw(body, joined.join(",").as_bytes());
+}
+
 #[test]
 fn earlier_items_are_spliced_ahead_of_the_new_input_as_bytes() {
     let mut request = RawRequest::parse(Bytes::from_static(
