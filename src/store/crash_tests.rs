@@ -14,6 +14,8 @@ use super::*;
 
 /// Set in the child to the store's directory; unset, the writer test is a no-op.
 const WRITER_DIR: &str = "CODEX_RESPONSES_PROXY_TEST_CRASH_WRITER_DIR";
+/// Set in the child when it keeps short answers through the journal.
+const WRITER_JOURNAL: &str = "CODEX_RESPONSES_PROXY_TEST_CRASH_WRITER_JOURNAL";
 const WRITER_TEST: &str = "store::crash_tests::writer_for_the_kill_test";
 
 /// Commits seen before the kill: enough that it lands mid-write.
@@ -40,6 +42,21 @@ fn turn(n: u64) -> StoredResponse {
     StoredResponse::new(response, input).unwrap()
 }
 
+/// Turn `n` of a conversation of short turns, the kind the journal keeps.
+fn short_turn(n: u64) -> StoredResponse {
+    let previous = n.checked_sub(1).map(|p| format!("resp_{p}"));
+    let response = json!({
+        "id": format!("resp_{n}"),
+        "object": "response",
+        "status": "completed",
+        "previous_response_id": previous,
+        "output": [{"type": "message", "id": format!("msg_{n}"), "role": "assistant",
+                    "content": [{"type": "output_text", "text": format!("answer {n}")}]}],
+    });
+    let input = vec![json!({"type": "message", "role": "user", "content": format!("turn {n}")})];
+    StoredResponse::new(response, input).unwrap()
+}
+
 fn options(dir: &std::path::Path) -> StoreOptions {
     StoreOptions {
         dir: Some(dir.to_path_buf()),
@@ -54,21 +71,36 @@ fn writer_for_the_kill_test() {
     let Some(dir) = std::env::var_os(WRITER_DIR) else {
         return;
     };
+    let journal = std::env::var_os(WRITER_JOURNAL).is_some();
     let db = Db::open(&options(dir.as_ref())).unwrap();
     let mut out = std::io::stdout().lock();
     for n in 0.. {
-        db.put(&turn(n), now_millis()).unwrap();
+        if journal {
+            // Never written to the database: only the journal holds them.
+            let turn = short_turn(n);
+            let input = serde_json::to_string(&turn.input).unwrap();
+            let appended = db.journal(&Answer::of(&turn).unwrap(), &input, now_millis());
+            assert!(matches!(appended, super::journal::Appended::Yes(_)));
+        } else {
+            db.put(&turn(n), now_millis()).unwrap();
+        }
         writeln!(out, "committed {n}").unwrap();
         out.flush().unwrap();
     }
 }
 
-#[test]
-fn a_writer_killed_mid_write_leaves_every_committed_response_readable() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(std::env::current_exe().unwrap())
+/// Runs the writer in a child, journalling or committing, kills it with
+/// SIGKILL once it has reported enough, and returns the last turn it
+/// reported.
+fn kill_a_writer(dir: &std::path::Path, journal: bool) -> u64 {
+    let mut command = Command::new(std::env::current_exe().unwrap());
+    command
         .args([WRITER_TEST, "--exact", "--nocapture", "--test-threads=1"])
-        .env(WRITER_DIR, dir.path())
+        .env(WRITER_DIR, dir);
+    if journal {
+        command.env(WRITER_JOURNAL, "1");
+    }
+    let mut child = command
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -102,7 +134,13 @@ fn a_writer_killed_mid_write_leaves_every_committed_response_readable() {
     );
     // Lines written before the kill are still in the pipe; it ends at EOF.
     reader.join().unwrap();
-    let committed = rx.try_iter().last().or(committed).unwrap();
+    rx.try_iter().last().or(committed).unwrap()
+}
+
+#[test]
+fn a_writer_killed_mid_write_leaves_every_committed_response_readable() {
+    let dir = tempfile::tempdir().unwrap();
+    let committed = kill_a_writer(dir.path(), false);
 
     let db = Db::open(&options(dir.path())).unwrap();
     let now = now_millis();
@@ -128,4 +166,31 @@ fn a_writer_killed_mid_write_leaves_every_committed_response_readable() {
         .query_row("SELECT COUNT(*) FROM blocks", [], |r| r.get(0))
         .unwrap();
     assert!(blocks > 0, "the inputs were kept as blocks");
+}
+
+#[test]
+fn a_process_killed_while_journalling_leaves_every_journalled_answer_readable() {
+    let dir = tempfile::tempdir().unwrap();
+    let committed = kill_a_writer(dir.path(), true);
+
+    let db = Db::open(&options(dir.path())).unwrap();
+    let now = now_millis();
+    for n in 0..=committed {
+        assert_eq!(
+            db.get(&format!("resp_{n}"), now).unwrap(),
+            Some(short_turn(n)),
+            "turn {n}"
+        );
+    }
+    let cut = db.get(&format!("resp_{}", committed + 1), now).unwrap();
+    assert!(cut.is_none() || cut == Some(short_turn(committed + 1)));
+    let items = db.expand(&format!("resp_{committed}"), now).unwrap();
+    assert_eq!(items.len() as u64, 2 * (committed + 1));
+    drop(db);
+
+    let check = rusqlite::Connection::open(dir.path().join(options::DB_FILE)).unwrap();
+    let verdict: String = check
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(verdict, "ok");
 }

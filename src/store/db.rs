@@ -10,9 +10,10 @@ use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use serde_json::Value;
 
 use super::blocks::{self, Linked};
+use super::journal::{Appended, JOURNAL_FILE, Journal};
 use super::open::{self, OpenError};
 use super::writer::Writer;
-use super::{StoreError, StoreOptions, StoredResponse};
+use super::{Answer, StoreError, StoreOptions, StoredResponse};
 
 /// Expired responses are looked for on a write at most this often (and
 /// whenever the daemon's timer calls [`Db::evict`]).
@@ -37,6 +38,9 @@ pub(super) struct Inner {
     pub(super) evicting: AtomicBool,
     /// The thread commits run on, started with the first.
     writer: OnceLock<Option<Writer>>,
+    /// Short answers are kept here first (on disk only; `None` in memory
+    /// or when another process holds it).
+    journal: Option<Journal>,
 }
 
 #[derive(Debug)]
@@ -66,7 +70,17 @@ struct Link {
 impl Db {
     /// Opens (creating if needed) the store `options` describe.
     pub fn open(options: &StoreOptions) -> Result<Db, OpenError> {
-        let (conn, path) = open::connect(options)?;
+        let (mut conn, path) = open::connect(options)?;
+        let journal = match &path {
+            Some(path) => {
+                let journal = path.with_file_name(JOURNAL_FILE);
+                Journal::open(&journal, &mut conn).map_err(|e| OpenError::Journal {
+                    path: journal,
+                    source: Box::new(e),
+                })?
+            }
+            None => None,
+        };
         let total_bytes = conn
             .query_row("SELECT COALESCE(SUM(bytes), 0) FROM responses", [], |r| {
                 r.get::<_, i64>(0)
@@ -84,6 +98,7 @@ impl Db {
                 ttl_ms: i64::try_from(options.ttl.as_millis()).unwrap_or(i64::MAX),
                 evicting: AtomicBool::new(false),
                 writer: OnceLock::new(),
+                journal,
             }),
         })
     }
@@ -114,77 +129,50 @@ impl Db {
         now: i64,
     ) -> Result<bool, StoreError> {
         let names = blocks::names(input.as_bytes());
-        self.put_named(response, input, names.as_deref(), now)
+        self.put_answer(&Answer::of(response)?, input, names.as_deref(), now)
     }
 
     /// [`Db::put_with_input`] with the names of a long input's blocks
     /// already made ([`blocks::names`]); `None`: the input stays inline.
-    pub(super) fn put_named(
+    pub(super) fn put_answer(
         &self,
-        response: &StoredResponse,
+        answer: &Answer,
         input: &str,
         names: Option<&[[u8; 32]]>,
         now: i64,
     ) -> Result<bool, StoreError> {
-        let body = serde_json::to_string(&response.response)?;
-        let split = names.and_then(|names| blocks::split(input.as_bytes(), names));
-        let inline = if split.is_some() { "" } else { input };
-        let bytes = i64::try_from(inline.len() + body.len()).unwrap_or(i64::MAX);
+        let row = Row::new(answer, input, now);
         let mut state = self.lock();
         let tx = state.conn.transaction()?;
-        let parent = response.previous_response_id.as_deref();
-        let depth: i64 = match parent {
-            Some(parent) => tx
-                .prepare_cached("SELECT depth + 1 FROM responses WHERE id = ?1")?
-                .query_row([parent], |r| r.get(0))
-                .optional()?
-                .unwrap_or(0),
-            None => 0,
-        };
-        let replaced: Option<i64> = tx
-            .prepare_cached("SELECT bytes FROM responses WHERE id = ?1")?
-            .query_row([&response.id], |r| r.get(0))
-            .optional()?;
-        // The blocks of the input this one replaces are swept only once the
-        // new input has named those it shares.
-        let old_blocks = match replaced {
-            Some(_) => blocks::unlink(&tx, &response.id)?,
-            None => Vec::new(),
-        };
-        let linked = match &split {
-            Some(split) => blocks::link(&tx, &response.id, split)?,
-            None => Linked::default(),
-        };
-        tx.prepare_cached(
-            "INSERT INTO responses
-                 (id, previous_response_id, depth, touched_at, hidden, bytes, input, response,
-                  input_blocks, blocks_bytes)
-             VALUES (?1, ?2, ?3, ?4, 0, ?5, ?6, ?7, ?8, ?9)
-             ON CONFLICT (id) DO UPDATE SET
-                 previous_response_id = excluded.previous_response_id,
-                 depth = excluded.depth, touched_at = excluded.touched_at, hidden = 0,
-                 bytes = excluded.bytes, input = excluded.input, response = excluded.response,
-                 input_blocks = excluded.input_blocks, blocks_bytes = excluded.blocks_bytes",
-        )?
-        .execute(params![
-            response.id,
-            parent,
-            depth,
-            now,
-            bytes,
-            inline,
-            body,
-            linked.count,
-            linked.referenced
-        ])?;
-        let freed = blocks::sweep(&tx, &old_blocks)?;
-        if let Some(parent) = parent {
-            touch_chain(&tx, parent, now)?;
-        }
+        let added = put_row(&tx, &row, names)?;
         tx.commit()?;
-        state.total_bytes += bytes + linked.added - replaced.unwrap_or(0) - freed;
-        Ok(state.total_bytes > self.inner.max_bytes
-            || now.saturating_sub(state.last_sweep) >= SWEEP_INTERVAL_MS)
+        state.total_bytes += added;
+        Ok(self.due(&state, now))
+    }
+
+    /// Keeps a short answer in the journal: once this returns
+    /// [`Appended::Yes`] it survives a crash of the process, and every
+    /// operation on the store sees it. [`Appended::No`]: commit it with
+    /// [`Db::put_with_input`] instead.
+    pub(super) fn journal(&self, answer: &Answer, input: &str, now: i64) -> Appended {
+        match &self.inner.journal {
+            Some(journal) => journal.append(&Row::new(answer, input, now)),
+            None => Appended::No,
+        }
+    }
+
+    /// Writes the journalled answers to the database (as taking the
+    /// database does); returns whether an eviction is due.
+    pub(super) fn settle(&self, now: i64) -> bool {
+        let state = self.lock();
+        self.due(&state, now)
+    }
+
+    /// Whether an eviction is due: over the size bound, or no sweep for a
+    /// while.
+    pub(super) fn due(&self, state: &State, now: i64) -> bool {
+        state.total_bytes > self.inner.max_bytes
+            || now.saturating_sub(state.last_sweep) >= SWEEP_INTERVAL_MS
     }
 
     /// The response `id`, unless unknown, deleted or unused past the TTL.
@@ -316,12 +304,119 @@ impl Db {
         now.saturating_sub(self.inner.ttl_ms)
     }
 
+    /// The connection, with every answer journalled so far written to it
+    /// first: whatever takes the database sees every answer kept before.
     pub(super) fn lock(&self) -> MutexGuard<'_, State> {
         // A panic mid-transaction rolled it back; the connection is sound.
-        self.inner
+        let mut state = self
+            .inner
             .state
             .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(journal) = &self.inner.journal
+            && let Err(e) = journal.settle(&mut state)
+        {
+            tracing::warn!(error = %e, "journalled answers could not be written to the response store yet");
+        }
+        state
+    }
+}
+
+/// One response's row as it is written: its input list's JSON text as the
+/// client sent it, the response object's, and when it was kept.
+pub(super) struct Row<'a> {
+    pub(super) id: &'a str,
+    pub(super) previous_response_id: Option<&'a str>,
+    pub(super) input: &'a str,
+    pub(super) response: &'a str,
+    pub(super) at: i64,
+}
+
+impl<'a> Row<'a> {
+    pub(super) fn new(answer: &'a Answer, input: &'a str, at: i64) -> Row<'a> {
+        Row {
+            id: &answer.id,
+            previous_response_id: answer.previous_response_id.as_deref(),
+            input,
+            response: &answer.response,
+            at,
+        }
+    }
+}
+
+/// Writes `row` inside `tx`, replacing a row of the same id, and marks
+/// its chain as used; the input is stored as the blocks `names` names
+/// when given ([`blocks::split`]), else inline. Returns the stored bytes
+/// it added (negative when it replaced a larger row).
+pub(super) fn put_row(
+    tx: &Transaction<'_>,
+    row: &Row<'_>,
+    names: Option<&[[u8; 32]]>,
+) -> Result<i64, StoreError> {
+    let split = names.and_then(|names| blocks::split(row.input.as_bytes(), names));
+    let inline = if split.is_some() { "" } else { row.input };
+    let bytes = i64::try_from(inline.len() + row.response.len()).unwrap_or(i64::MAX);
+    let parent = row.previous_response_id;
+    let depth: i64 = match parent {
+        Some(parent) => tx
+            .prepare_cached("SELECT depth + 1 FROM responses WHERE id = ?1")?
+            .query_row([parent], |r| r.get(0))
+            .optional()?
+            .unwrap_or(0),
+        None => 0,
+    };
+    let replaced: Option<i64> = tx
+        .prepare_cached("SELECT bytes FROM responses WHERE id = ?1")?
+        .query_row([row.id], |r| r.get(0))
+        .optional()?;
+    // The blocks of the input this one replaces are swept only once the
+    // new input has named those it shares.
+    let old_blocks = match replaced {
+        Some(_) => blocks::unlink(tx, row.id)?,
+        None => Vec::new(),
+    };
+    let linked = match &split {
+        Some(split) => blocks::link(tx, row.id, split)?,
+        None => Linked::default(),
+    };
+    tx.prepare_cached(
+        "INSERT INTO responses
+             (id, previous_response_id, depth, touched_at, hidden, bytes, input, response,
+              input_blocks, blocks_bytes)
+         VALUES (?1, ?2, ?3, ?4, 0, ?5, ?6, ?7, ?8, ?9)
+         ON CONFLICT (id) DO UPDATE SET
+             previous_response_id = excluded.previous_response_id,
+             depth = excluded.depth, touched_at = excluded.touched_at, hidden = 0,
+             bytes = excluded.bytes, input = excluded.input, response = excluded.response,
+             input_blocks = excluded.input_blocks, blocks_bytes = excluded.blocks_bytes",
+    )?
+    .execute(params![
+        row.id,
+        parent,
+        depth,
+        row.at,
+        bytes,
+        inline,
+        row.response,
+        linked.count,
+        linked.referenced
+    ])?;
+    let freed = blocks::sweep(tx, &old_blocks)?;
+    if let Some(parent) = parent {
+        touch_chain(tx, parent, row.at)?;
+    }
+    Ok(bytes + linked.added - replaced.unwrap_or(0) - freed)
+}
+
+impl Drop for Inner {
+    /// A store closed in order leaves nothing in its journal.
+    fn drop(&mut self) {
+        if let Some(journal) = &self.journal {
+            let state = self.state.get_mut().unwrap_or_else(PoisonError::into_inner);
+            if let Err(e) = journal.settle(state) {
+                tracing::warn!(error = %e, "journalled answers stay in the journal for the next start");
+            }
+        }
     }
 }
 

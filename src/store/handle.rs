@@ -7,9 +7,16 @@ use std::time::Duration;
 
 use futures_util::future::{BoxFuture, Shared};
 
+use super::journal::Appended;
 use super::{
-    Db, ListQuery, OpenError, Page, StoreError, StoreMode, StoreOptions, StoredResponse, now_millis,
+    Answer, Db, ListQuery, OpenError, Page, StoreError, StoreMode, StoreOptions, StoredResponse,
+    now_millis,
 };
+
+/// How long the writer lets journalled answers gather before it writes
+/// them to the database in one transaction: under load, many at once;
+/// nothing waits for it (a read writes them first).
+const JOURNAL_BATCH: Duration = Duration::from_millis(2);
 
 /// The daemon's response store. Cloning shares it.
 #[derive(Debug, Clone)]
@@ -91,10 +98,11 @@ impl Store {
         response: StoredResponse,
         input: Option<bytes::Bytes>,
     ) -> Result<(), StoreError> {
-        match input {
-            Some(input) => self.put_named(response, self.name_input(input)).await,
-            None => self.commit(response, None).await,
-        }
+        let input = match input {
+            Some(input) => input,
+            None => serde_json::to_vec(&response.input)?.into(),
+        };
+        self.put_named(response, self.name_input(input)).await
     }
 
     /// [`Store::put_with_input`] with an input [`Store::name_input`] took.
@@ -106,32 +114,46 @@ impl Store {
         if matches!(self, Store::Off) {
             return Ok(());
         }
-        let named = input.0.await;
-        self.commit(response, named).await
+        self.put_answer(Answer::of(&response)?, input).await
     }
 
-    async fn commit(
-        &self,
-        response: StoredResponse,
-        input: Option<NamedInput>,
-    ) -> Result<(), StoreError> {
+    /// Commits `answer` with an input [`Store::name_input`] took (one that
+    /// is not UTF-8 is kept as an empty list); once this returns `Ok` it
+    /// survives a crash of the process. A short answer is journalled here,
+    /// in one `write`, and the writer moves it to the database with those
+    /// that follow it closely; a long one is committed on the writer.
+    pub async fn put_answer(&self, answer: Answer, input: Input) -> Result<(), StoreError> {
         if matches!(self, Store::Off) {
             return Ok(());
         }
         let db = self.db()?.clone();
         let writer = db.writer()?;
+        let (text, names) = input
+            .0
+            .await
+            .unwrap_or_else(|| (bytes::Bytes::from_static(b"[]"), None));
+        if names.is_none()
+            && let Ok(text) = std::str::from_utf8(&text)
+            && let Appended::Yes(first) = db.journal(&answer, text, now_millis())
+        {
+            if first {
+                let settler = db.clone();
+                writer.submit(move || {
+                    std::thread::sleep(JOURNAL_BATCH);
+                    if settler.settle(now_millis()) {
+                        settler.evict_logged(now_millis());
+                    }
+                })?;
+            }
+            return Ok(());
+        }
         let committer = db.clone();
         let due = writer
             .run(move || {
                 let now = now_millis();
-                let text = input
-                    .as_ref()
-                    .and_then(|(text, names)| Some((std::str::from_utf8(text).ok()?, names)));
-                match text {
-                    Some((text, names)) => {
-                        committer.put_named(&response, text, names.as_deref(), now)
-                    }
-                    None => committer.put(&response, now),
+                match std::str::from_utf8(&text) {
+                    Ok(text) => committer.put_answer(&answer, text, names.as_deref(), now),
+                    Err(_) => committer.put_answer(&answer, "[]", None, now),
                 }
             })
             .await??;

@@ -49,6 +49,7 @@ mod delete;
 mod evict;
 mod expand;
 mod handle;
+mod journal;
 pub mod list;
 mod open;
 mod schema;
@@ -131,6 +132,65 @@ impl StoredResponse {
     }
 }
 
+/// An answer as the store writes it: the response object's JSON text, and
+/// its id and the response it continued, read from it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Answer {
+    pub(crate) id: String,
+    pub(crate) previous_response_id: Option<String>,
+    pub(crate) response: String,
+}
+
+impl Answer {
+    /// `stored` as the store writes it.
+    pub fn of(stored: &StoredResponse) -> Result<Answer, StoreError> {
+        Ok(Answer {
+            id: stored.id.clone(),
+            previous_response_id: stored.previous_response_id.clone(),
+            response: serde_json::to_string(&stored.response)?,
+        })
+    }
+
+    /// A response object's JSON text as it is, when [`StoredResponse::new`]
+    /// would change nothing in it: a non-empty `id`, no link to itself, and
+    /// an `output` list whose items all have their `type` and `id` already
+    /// (the backend's do). `None`: go through [`StoredResponse::new`].
+    pub fn from_json(response: String) -> Option<Answer> {
+        use std::borrow::Cow;
+        #[derive(serde::Deserialize)]
+        struct Head<'a> {
+            #[serde(borrow)]
+            id: Cow<'a, str>,
+            #[serde(borrow, default)]
+            previous_response_id: Option<Cow<'a, str>>,
+            #[serde(borrow)]
+            output: Vec<Item<'a>>,
+        }
+        #[derive(serde::Deserialize)]
+        struct Item<'a> {
+            #[serde(borrow, rename = "type")]
+            _kind: Cow<'a, str>,
+            #[serde(borrow)]
+            id: Cow<'a, str>,
+        }
+        let head: Head<'_> = serde_json::from_str(&response).ok()?;
+        let whole = !head.id.is_empty()
+            && head.previous_response_id.as_deref() != Some(&head.id)
+            && head.output.iter().all(|item| !item.id.is_empty());
+        let answer = whole.then(|| {
+            (
+                head.id.into_owned(),
+                head.previous_response_id.map(Cow::into_owned),
+            )
+        })?;
+        Some(Answer {
+            id: answer.0,
+            previous_response_id: answer.1,
+            response,
+        })
+    }
+}
+
 /// Why a store operation could not be done.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -164,6 +224,8 @@ pub enum StoreError {
     Worker(#[from] tokio::task::JoinError),
     #[error("the response store's writer thread stopped")]
     WriterStopped,
+    #[error("the response store's journal failed: {0}")]
+    Journal(std::io::Error),
 }
 
 impl StoreError {
@@ -180,7 +242,8 @@ impl StoreError {
             | StoreError::Block(_)
             | StoreError::MissingBlocks(_)
             | StoreError::Worker(_)
-            | StoreError::WriterStopped => 500,
+            | StoreError::WriterStopped
+            | StoreError::Journal(_) => 500,
         }
     }
 
@@ -206,7 +269,8 @@ impl StoreError {
             | StoreError::Block(_)
             | StoreError::MissingBlocks(_)
             | StoreError::Worker(_)
-            | StoreError::WriterStopped => None,
+            | StoreError::WriterStopped
+            | StoreError::Journal(_) => None,
         }
     }
 }
@@ -254,7 +318,8 @@ impl From<StoreError> for crate::error::ApiError {
             | StoreError::Block(_)
             | StoreError::MissingBlocks(_)
             | StoreError::Worker(_)
-            | StoreError::WriterStopped => {
+            | StoreError::WriterStopped
+            | StoreError::Journal(_) => {
                 tracing::warn!(error = %e, "the response store failed");
                 (ErrorKind::Server, Some("response_store_failed"))
             }

@@ -59,6 +59,12 @@ pub enum OpenError {
         path.display()
     )]
     NewerSchema { path: PathBuf, found: i64 },
+    #[error("cannot write the journal {} to the response store: {source}", path.display())]
+    Journal {
+        path: PathBuf,
+        #[source]
+        source: Box<super::StoreError>,
+    },
     #[error("cannot open the response store {}: {source}", path.display())]
     Database {
         path: PathBuf,

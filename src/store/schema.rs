@@ -5,11 +5,13 @@
 //! Version 2: a long input is kept as content-addressed blocks shared by
 //! every response whose input holds them (see [`super::blocks`]); its row
 //! keeps an empty `input`, the number of its blocks and what they weigh.
+//! Version 3: the journal's position (see [`super::journal`]): which of
+//! its records the database holds.
 
 use rusqlite::Connection;
 
 /// The schema this version writes; a file with a higher one is refused.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// Each step takes a file of version `n` (its index) to `n + 1`.
 const STEPS: [&str; SCHEMA_VERSION as usize] = [
@@ -47,6 +49,13 @@ CREATE TABLE response_blocks (
     PRIMARY KEY (response_id, seq)
 ) WITHOUT ROWID;
 CREATE INDEX response_blocks_by_block ON response_blocks (block);
+",
+    "
+CREATE TABLE journal (
+    id INTEGER PRIMARY KEY CHECK (id = 0),
+    generation INTEGER NOT NULL,
+    applied INTEGER NOT NULL
+);
 ",
 ];
 

@@ -13,7 +13,7 @@ use serde_json::value::RawValue;
 
 use crate::sse;
 use crate::store::continuity::strip_encrypted_reasoning;
-use crate::store::{Store, StoredResponse};
+use crate::store::{Answer, Store, StoreError, StoredResponse};
 use crate::turn::collect::Collected;
 
 /// What marks an event that may carry reasoning content: only events with
@@ -51,22 +51,29 @@ impl Finish {
     /// The response object for the client as JSON, committed to the store
     /// first when it is kept. A failed commit is a warning: the client still
     /// gets its answer, and only a later chain from it fails.
-    pub async fn response(self, collected: Collected) -> Vec<u8> {
+    pub async fn response(self, mut collected: Collected) -> Vec<u8> {
         if self.is_plain() {
             return collected.to_vec();
         }
-        let mut response = collected.to_value();
-        if let (Some(id), Value::Object(map)) = (&self.previous_response_id, &mut response) {
-            map.insert("previous_response_id".into(), Value::from(id.as_str()));
+        if let Some(id) = &self.previous_response_id
+            && let Ok(id) = serde_json::value::to_raw_value(id)
+        {
+            collected.set("previous_response_id", id);
         }
+        // The object as the store keeps it: the backend's fields as sent.
+        let text = collected.to_vec();
         if let Some(keep) = self.keep {
-            keep.commit(&response).await;
+            keep.commit(&text).await;
         }
-        if self.strip_reasoning {
+        if self.strip_reasoning
+            && memchr::memmem::find(&text, ENCRYPTED).is_some()
+            && let Ok(mut response) = serde_json::from_slice::<Value>(&text)
+        {
             strip_encrypted_reasoning(&mut response);
+            // A `Value` always serializes: its keys are strings.
+            return serde_json::to_vec(&response).unwrap_or_default();
         }
-        // A `Value` always serializes: its keys are strings.
-        serde_json::to_vec(&response).unwrap_or_default()
+        text
     }
 
     /// The block holding the terminal event, with that event's `response`
@@ -94,19 +101,33 @@ impl Finish {
 }
 
 impl Keep {
-    async fn commit(self, response: &Value) {
-        let stored = match StoredResponse::new(response.clone(), Vec::new()) {
-            Ok(stored) => stored,
+    /// Commits the response object `text`: as it is when the store would
+    /// change nothing in it (the backend's items have their ids), else
+    /// through [`StoredResponse::new`].
+    async fn commit(self, text: &[u8]) {
+        let answer = String::from_utf8(text.to_vec())
+            .ok()
+            .and_then(Answer::from_json)
+            .map_or_else(|| parsed_answer(text), Ok);
+        let answer = match answer {
+            Ok(answer) => answer,
             Err(e) => {
                 tracing::warn!(error = %e, "the answer was not stored");
                 return;
             }
         };
-        let id = stored.id.clone();
-        if let Err(e) = self.store.put_named(stored, self.input).await {
+        let id = answer.id.clone();
+        if let Err(e) = self.store.put_answer(answer, self.input).await {
             tracing::warn!(response_id = %id, error = %e, "the answer was not stored");
         }
     }
+}
+
+/// The response object `text` through [`StoredResponse::new`], which gives
+/// its items their ids.
+fn parsed_answer(text: &[u8]) -> Result<Answer, StoreError> {
+    let response = serde_json::from_slice(text)?;
+    Answer::of(&StoredResponse::new(response, Vec::new())?)
 }
 
 /// `response.completed` or `response.incomplete`: the events whose response

@@ -207,3 +207,89 @@ async fn the_memory_store_keeps_a_conversation_while_the_daemon_runs() {
         "the memory store wrote a file"
     );
 }
+
+/// The daemon binary, killed with SIGKILL as soon as the client has its
+/// answers (the last one is then, as a rule, in the store's journal and not
+/// yet in its database): every one of them is there after a restart, and
+/// the conversation goes on.
+#[tokio::test]
+async fn kept_answers_survive_a_kill_9_right_after_the_client_received_them() {
+    use super::common::process::{Child, binary};
+    let mock = MockBackend::start().await;
+    let home = tempfile::tempdir().unwrap();
+    let codex = home.path().join("codex");
+    std::fs::create_dir(&codex).unwrap();
+    super::common::write_auth(&codex, &mock.login(super::common::mock::now_secs() + 3600));
+    let store = home.path().join("store");
+    let start = || {
+        let mut command = binary(home.path());
+        command
+            .args(["--listen", "127.0.0.1:0", "--log-target", "stderr"])
+            .arg("--codex-home")
+            .arg(&codex)
+            .arg("--store-dir")
+            .arg(&store)
+            .args(["--upstream-url", &mock.upstream_url()])
+            .args(["--token-url", &mock.token_url()]);
+        Child::spawn(command)
+    };
+    let client = reqwest::Client::new();
+    let daemon = start();
+    let base = format!("http://{}", daemon.address().await);
+    const TURNS: usize = 20;
+    for n in 0..TURNS {
+        script(
+            &mock,
+            reasoned(&format!("resp_{n}"), &format!("answer {n}")),
+        );
+        let mut body = json!({"model": "gpt-5", "input": format!("turn {n}")});
+        if n > 0 {
+            body["previous_response_id"] = json!(format!("resp_{}", n - 1));
+        }
+        let status = client
+            .post(format!("{base}/v1/responses"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status, 200);
+    }
+    let log = daemon.kill();
+    assert!(!log.contains("panicked"), "{log}");
+
+    let daemon = start();
+    let base = format!("http://{}", daemon.address().await);
+    for n in 0..TURNS {
+        let got: Value = client
+            .get(format!("{base}/v1/responses/resp_{n}"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(
+            got["output"][1]["content"][0]["text"],
+            json!(format!("answer {n}")),
+            "resp_{n}"
+        );
+    }
+    script(&mock, reasoned("resp_next", "next"));
+    let body = json!({"model": "gpt-5", "input": "again", "previous_response_id": format!("resp_{}", TURNS - 1)});
+    let status = client
+        .post(format!("{base}/v1/responses"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 200);
+    let sent = mock.last_seen().body["input"].as_array().unwrap().len();
+    assert_eq!(
+        sent,
+        3 * TURNS + 1,
+        "every earlier turn's input, reasoning and answer"
+    );
+    daemon.stop().await;
+}
