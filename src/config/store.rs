@@ -13,6 +13,9 @@ pub const APP_DIR: &str = "codex-responses-proxy";
 /// The database file inside the store's directory.
 pub const DB_FILE: &str = "responses.sqlite3";
 
+/// The journal beside it: short answers on their way into the database.
+pub const JOURNAL_FILE: &str = "responses.journal";
+
 /// Stored JSON kept at most, by default. Turns are stored as deltas (each
 /// response holds only its own new input and output), so this holds a great
 /// many conversations; the file can be somewhat larger (indexes, free pages).

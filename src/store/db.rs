@@ -2,9 +2,10 @@
 //! async [`super::Store`] runs them on the blocking pool. Times are
 //! milliseconds since the epoch, passed in so tests can age the data.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use serde_json::Value;
@@ -38,10 +39,18 @@ pub(super) struct Inner {
     pub(super) evicting: AtomicBool,
     /// The thread commits run on, started with the first.
     writer: OnceLock<Option<Writer>>,
-    /// Short answers are kept here first (on disk only; `None` in memory
-    /// or when another process holds it).
-    journal: Option<Journal>,
+    /// Short answers are kept here first (on disk only; unset in memory
+    /// or while another process holds it).
+    journal: OnceLock<Journal>,
+    /// Where the journal is, on disk. One another process held at open (a
+    /// daemon still draining while its successor starts) is tried again,
+    /// at most once a [`JOURNAL_RETRY`], when an answer is kept.
+    journal_path: Option<PathBuf>,
+    journal_tried: Mutex<Instant>,
 }
+
+/// How often a journal another process holds is tried again.
+const JOURNAL_RETRY: Duration = Duration::from_secs(1);
 
 #[derive(Debug)]
 pub(super) struct State {
@@ -71,21 +80,18 @@ impl Db {
     /// Opens (creating if needed) the store `options` describe.
     pub fn open(options: &StoreOptions) -> Result<Db, OpenError> {
         let (mut conn, path) = open::connect(options)?;
-        let journal = match &path {
-            Some(path) => {
-                let journal = path.with_file_name(JOURNAL_FILE);
-                Journal::open(&journal, &mut conn).map_err(|e| OpenError::Journal {
-                    path: journal,
-                    source: Box::new(e),
-                })?
+        let journal_path = path.as_ref().map(|path| path.with_file_name(JOURNAL_FILE));
+        let journal = OnceLock::new();
+        if let Some(path) = &journal_path {
+            let opened = Journal::open(path, &mut conn).map_err(|e| OpenError::Journal {
+                path: path.clone(),
+                source: Box::new(e),
+            })?;
+            if let Some(opened) = opened {
+                let _ = journal.set(opened);
             }
-            None => None,
-        };
-        let total_bytes = conn
-            .query_row("SELECT COALESCE(SUM(bytes), 0) FROM responses", [], |r| {
-                r.get::<_, i64>(0)
-            })
-            .and_then(|rows| Ok(rows + blocks::total_bytes(&conn)?))
+        }
+        let total_bytes = stored_total(&conn)
             .map_err(|e| open::classify(path.as_deref().unwrap_or(Path::new(":memory:")), e))?;
         Ok(Db {
             inner: Arc::new(Inner {
@@ -99,6 +105,8 @@ impl Db {
                 evicting: AtomicBool::new(false),
                 writer: OnceLock::new(),
                 journal,
+                journal_path,
+                journal_tried: Mutex::new(Instant::now()),
             }),
         })
     }
@@ -155,9 +163,55 @@ impl Db {
     /// operation on the store sees it. [`Appended::No`]: commit it with
     /// [`Db::put_with_input`] instead.
     pub(super) fn journal(&self, answer: &Answer, input: &str, now: i64) -> Appended {
-        match &self.inner.journal {
+        match self.inner.journal.get() {
             Some(journal) => journal.append(&Row::new(answer, input, now)),
-            None => Appended::No,
+            None => {
+                self.retry_journal();
+                Appended::No
+            }
+        }
+    }
+
+    /// Tries again, on the writer, to take a journal another process held:
+    /// once it has, its records are written to the database and answers
+    /// are journalled from then on.
+    fn retry_journal(&self) {
+        let Some(path) = self.inner.journal_path.clone() else {
+            return;
+        };
+        {
+            let mut tried = self
+                .inner
+                .journal_tried
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            if tried.elapsed() < JOURNAL_RETRY {
+                return;
+            }
+            *tried = Instant::now();
+        }
+        let db = self.clone();
+        let adopt = move || {
+            let mut state = db.lock();
+            if db.inner.journal.get().is_some() {
+                return;
+            }
+            let opened = Journal::open(&path, &mut state.conn).and_then(|opened| {
+                state.total_bytes = stored_total(&state.conn)?;
+                Ok(opened)
+            });
+            match opened {
+                Ok(Some(journal)) => {
+                    let _ = db.inner.journal.set(journal);
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "the response store's journal could not be taken")
+                }
+            }
+        };
+        if let Ok(writer) = self.writer() {
+            let _ = writer.submit(adopt);
         }
     }
 
@@ -313,7 +367,7 @@ impl Db {
             .state
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        if let Some(journal) = &self.inner.journal
+        if let Some(journal) = self.inner.journal.get()
             && let Err(e) = journal.settle(&mut state)
         {
             tracing::warn!(error = %e, "journalled answers could not be written to the response store yet");
@@ -411,13 +465,21 @@ pub(super) fn put_row(
 impl Drop for Inner {
     /// A store closed in order leaves nothing in its journal.
     fn drop(&mut self) {
-        if let Some(journal) = &self.journal {
+        if let Some(journal) = self.journal.get() {
             let state = self.state.get_mut().unwrap_or_else(PoisonError::into_inner);
             if let Err(e) = journal.settle(state) {
                 tracing::warn!(error = %e, "journalled answers stay in the journal for the next start");
             }
         }
     }
+}
+
+/// The stored bytes: every row's, and every block's once.
+fn stored_total(conn: &Connection) -> rusqlite::Result<i64> {
+    let rows = conn.query_row("SELECT COALESCE(SUM(bytes), 0) FROM responses", [], |r| {
+        r.get::<_, i64>(0)
+    })?;
+    Ok(rows + blocks::total_bytes(conn)?)
 }
 
 /// Marks `id` and every response above it as used at `now`, which keeps a

@@ -1,6 +1,7 @@
 //! The store as the daemon holds it: ready, unavailable with a reason, or
-//! off; every operation async: commits and evictions on the store's writer
-//! thread, reads on the blocking pool.
+//! off; every operation async: short answers journalled on the caller's
+//! thread, commits and evictions on the store's writer thread, reads on
+//! the blocking pool.
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -42,9 +42,7 @@ use xxhash_rust::xxh3::xxh3_64;
 
 use super::StoreError;
 use super::db::{self, Row, State};
-
-/// The file beside the database.
-pub const JOURNAL_FILE: &str = "responses.journal";
+pub(super) use super::options::JOURNAL_FILE;
 
 /// The header: a magic string, then the generation (`u64`, little-endian).
 const MAGIC: &[u8; 8] = b"CRPJRNL1";

@@ -180,7 +180,7 @@ fn an_answer_deleted_after_it_reached_the_database_stays_deleted_after_a_crash()
 }
 
 #[test]
-fn a_store_whose_journal_another_process_holds_commits_directly() {
+fn a_store_whose_journal_another_process_holds_commits_directly_until_it_can_take_it() {
     let dir = tempfile::tempdir().unwrap();
     let first = Db::open(&options(dir.path())).unwrap();
     // A second open file description contends for the lock as another
@@ -194,6 +194,25 @@ fn a_store_whose_journal_another_process_holds_commits_directly() {
     );
     second.put_with_input(&answer, &text, now_millis()).unwrap();
     assert_eq!(first.get("resp_1", now_millis()).unwrap(), Some(answer));
+
+    // Once the other is gone, the journal is taken on a later answer.
+    drop(first);
+    let later = self::answer(2, Some(1));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let text = input_text(&later);
+        match second.journal(&Answer::of(&later).unwrap(), &text, now_millis()) {
+            Appended::Yes(_) => break,
+            Appended::No => {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "never took the journal"
+                );
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+        }
+    }
+    assert_eq!(second.get("resp_2", now_millis()).unwrap(), Some(later));
 }
 
 #[test]

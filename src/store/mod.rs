@@ -32,13 +32,19 @@
 //! its history grew, not the whole history again.
 //!
 //! # Concurrency
-//! One connection behind a mutex, used through `spawn_blocking`: SQLite takes
-//! one writer at a time anyway, every operation here is a few small
-//! statements, and one connection keeps the running size total exact and
-//! needs no `SQLITE_BUSY` retries. A commit writes to the WAL without an
-//! fsync, so holding the mutex costs the statements only; `spawn_blocking`
-//! because a checkpoint (every few MiB of WAL) does fsync, which must not
-//! stall the threads serving connections.
+//! One connection behind a mutex: SQLite takes one writer at a time anyway,
+//! every operation here is a few small statements, and one connection keeps
+//! the running size total exact and needs no `SQLITE_BUSY` retries. Reads
+//! run on the blocking pool; commits and evictions on the store's writer
+//! thread (`writer.rs`), because a checkpoint (every few MiB of WAL) does
+//! fsync, which must not stall the threads serving connections.
+//!
+//! A short answer does not wait for SQLite at all: it is appended to the
+//! journal beside the database in one `write` (`journal.rs`), which survives
+//! a crash of the process as a commit does, and the writer moves what
+//! gathered there into the database a moment later in one transaction.
+//! Taking the connection moves it first, so every operation sees every
+//! answer kept before it.
 //!
 //! Contents (prompts, answers) are never logged; errors name ids and paths only.
 

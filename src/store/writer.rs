@@ -1,11 +1,12 @@
-//! The store's writer: one thread of its own that runs every commit (and
-//! eviction) in order. Commits no longer fsync (`synchronous = NORMAL`), so
-//! what a commit costs is copying a long input into SQLite; on the blocking
-//! pool that copying happened on whichever thread was free, each keeping
-//! its own malloc arena of freed MiB, which is most of what four long kept
+//! The store's writer: one thread of its own that runs every commit, every
+//! move of journalled answers into the database, and eviction, in order.
+//! Commits do not fsync (`synchronous = NORMAL`), so what a commit costs is
+//! copying its rows into SQLite; on the blocking pool a long input's
+//! copying happened on whichever thread was free, each keeping its own
+//! malloc arena of freed MiB, which is most of what four long kept
 //! requests at once added to the daemon's memory. One thread keeps that in
-//! one place, and a commit still waits only for the commits queued ahead of
-//! it, never for an fsync.
+//! one place, and a commit waits only for the jobs queued ahead of it,
+//! never for an fsync.
 
 use std::sync::mpsc;
 
