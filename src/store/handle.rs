@@ -17,7 +17,7 @@ use super::{
 /// How long the writer lets journalled answers gather before it writes
 /// them to the database in one transaction: under load, many at once;
 /// nothing waits for it (a read writes them first).
-const JOURNAL_BATCH: Duration = Duration::from_millis(2);
+const JOURNAL_BATCH: Duration = Duration::from_millis(10);
 
 /// The daemon's response store. Cloning shares it.
 #[derive(Debug, Clone)]

@@ -76,25 +76,19 @@ struct Tail {
     broken: bool,
 }
 
-/// A journalled answer, as the database will hold it.
+/// A journalled answer: its record as written, read as a [`Row`] when it
+/// goes to the database. One allocation, made by the request's thread and
+/// freed by the writer's: each allocation one thread frees for another
+/// takes a lock of the allocator's, which the request threads then wait on.
 #[derive(Debug)]
 struct Entry {
-    id: String,
-    previous_response_id: Option<String>,
-    input: String,
-    response: String,
-    at: i64,
+    record: Vec<u8>,
 }
 
 impl Entry {
-    fn row(&self) -> Row<'_> {
-        Row {
-            id: &self.id,
-            previous_response_id: self.previous_response_id.as_deref(),
-            input: &self.input,
-            response: &self.response,
-            at: self.at,
-        }
+    /// Checked when made, so `None` never comes of one in the journal.
+    fn row(&self) -> Option<Row<'_>> {
+        decode(self.record.get(RECORD_HEAD..)?)
     }
 }
 
@@ -141,8 +135,8 @@ impl Journal {
         let entries = records(&text, start);
         if !entries.is_empty() {
             let tx = conn.transaction()?;
-            for entry in &entries {
-                db::put_row(&tx, &entry.row(), None)?;
+            for row in entries.iter().filter_map(Entry::row) {
+                db::put_row(&tx, &row, None)?;
             }
             let end = u64::try_from(text.len()).unwrap_or(u64::MAX);
             set_position(&tx, found.unwrap_or(generation), end)?;
@@ -188,13 +182,7 @@ impl Journal {
         }
         tail.end = at + record.len() as u64;
         let first = tail.pending.is_empty();
-        tail.pending.push(Entry {
-            id: row.id.to_owned(),
-            previous_response_id: row.previous_response_id.map(str::to_owned),
-            input: row.input.to_owned(),
-            response: row.response.to_owned(),
-            at: row.at,
-        });
+        tail.pending.push(Entry { record });
         Appended::Yes(first)
     }
 
@@ -260,9 +248,7 @@ impl Tail {
         let generation = self.generation + 1;
         let mut text = header_bytes(generation).to_vec();
         for entry in &self.pending {
-            let record = encode(&entry.row())
-                .ok_or_else(|| io::Error::other("a record outgrew the journal"))?;
-            text.extend_from_slice(&record);
+            text.extend_from_slice(&entry.record);
         }
         file.write_all(&text)?;
         std::fs::rename(&next, path)?;
@@ -301,8 +287,8 @@ fn header_bytes(generation: u64) -> [u8; HEADER as usize] {
 fn write(state: &mut State, batch: &[Entry], generation: u64, end: u64) -> Result<(), StoreError> {
     let tx = state.conn.transaction()?;
     let mut added = 0;
-    for entry in batch {
-        added += db::put_row(&tx, &entry.row(), None)?;
+    for row in batch.iter().filter_map(Entry::row) {
+        added += db::put_row(&tx, &row, None)?;
     }
     set_position(&tx, generation, end)?;
     tx.commit()?;
@@ -360,10 +346,12 @@ fn records(text: &[u8], start: u64) -> Vec<Entry> {
         let Some(payload) = text.get(at + RECORD_HEAD..at + RECORD_HEAD + len) else {
             break;
         };
-        let Some(entry) = (xxh3_64(payload) == sum).then(|| decode(payload)).flatten() else {
+        if xxh3_64(payload) != sum || decode(payload).is_none() {
             break;
-        };
-        entries.push(entry);
+        }
+        entries.push(Entry {
+            record: text[at..at + RECORD_HEAD + len].to_vec(),
+        });
         at += RECORD_HEAD + len;
     }
     entries
@@ -399,25 +387,25 @@ fn encode(row: &Row<'_>) -> Option<Vec<u8>> {
 /// A record's payload: when it was kept, then the id, the previous
 /// response's id, the input's and the response's JSON texts, each a
 /// presence byte, a `u32` length and UTF-8.
-fn decode(payload: &[u8]) -> Option<Entry> {
+fn decode(payload: &[u8]) -> Option<Row<'_>> {
     let (at, mut rest) = payload.split_at_checked(8)?;
-    let mut field = || -> Option<Option<String>> {
+    let mut field = || -> Option<Option<&str>> {
         let (&present, after) = rest.split_first()?;
         let (len, after) = after.split_at_checked(4)?;
         let len = u32::from_le_bytes(len.try_into().ok()?) as usize;
         let (text, after) = after.split_at_checked(len)?;
         rest = after;
-        let text = String::from_utf8(text.to_vec()).ok()?;
+        let text = std::str::from_utf8(text).ok()?;
         Some((present == 1).then_some(text))
     };
-    let entry = Entry {
+    let row = Row {
         id: field()??,
         previous_response_id: field()?,
         input: field()??,
         response: field()??,
         at: i64::from_le_bytes(at.try_into().ok()?),
     };
-    rest.is_empty().then_some(entry)
+    rest.is_empty().then_some(row)
 }
 
 #[cfg(test)]
