@@ -137,12 +137,15 @@ fn kill_a_writer(dir: &std::path::Path, journal: bool) -> u64 {
     rx.try_iter().last().or(committed).unwrap()
 }
 
-#[test]
-fn a_writer_killed_mid_write_leaves_every_committed_response_readable() {
-    let dir = tempfile::tempdir().unwrap();
-    let committed = kill_a_writer(dir.path(), false);
-
-    let db = Db::open(&options(dir.path())).unwrap();
+/// Opens the store the killed writer left: every turn it reported reads
+/// back and expands, a write cut short is either whole or absent, and the
+/// file passes SQLite's integrity check. Returns a plain connection to it.
+fn every_reported_turn_reads_back(
+    dir: &std::path::Path,
+    committed: u64,
+    turn: fn(u64) -> StoredResponse,
+) -> rusqlite::Connection {
+    let db = Db::open(&options(dir)).unwrap();
     let now = now_millis();
     for n in 0..=committed {
         assert_eq!(
@@ -156,12 +159,22 @@ fn a_writer_killed_mid_write_leaves_every_committed_response_readable() {
     assert!(cut.is_none() || cut == Some(turn(committed + 1)));
     let items = db.expand(&format!("resp_{committed}"), now).unwrap();
     assert_eq!(items.len() as u64, 2 * (committed + 1));
+    drop(db);
 
-    let check = rusqlite::Connection::open(dir.path().join(options::DB_FILE)).unwrap();
+    let check = rusqlite::Connection::open(dir.join(options::DB_FILE)).unwrap();
     let verdict: String = check
         .query_row("PRAGMA integrity_check", [], |r| r.get(0))
         .unwrap();
     assert_eq!(verdict, "ok");
+    check
+}
+
+#[test]
+fn a_writer_killed_mid_write_leaves_every_committed_response_readable() {
+    let dir = tempfile::tempdir().unwrap();
+    let committed = kill_a_writer(dir.path(), false);
+
+    let check = every_reported_turn_reads_back(dir.path(), committed, turn);
     let blocks: i64 = check
         .query_row("SELECT COUNT(*) FROM blocks", [], |r| r.get(0))
         .unwrap();
@@ -173,24 +186,5 @@ fn a_process_killed_while_journalling_leaves_every_journalled_answer_readable() 
     let dir = tempfile::tempdir().unwrap();
     let committed = kill_a_writer(dir.path(), true);
 
-    let db = Db::open(&options(dir.path())).unwrap();
-    let now = now_millis();
-    for n in 0..=committed {
-        assert_eq!(
-            db.get(&format!("resp_{n}"), now).unwrap(),
-            Some(short_turn(n)),
-            "turn {n}"
-        );
-    }
-    let cut = db.get(&format!("resp_{}", committed + 1), now).unwrap();
-    assert!(cut.is_none() || cut == Some(short_turn(committed + 1)));
-    let items = db.expand(&format!("resp_{committed}"), now).unwrap();
-    assert_eq!(items.len() as u64, 2 * (committed + 1));
-    drop(db);
-
-    let check = rusqlite::Connection::open(dir.path().join(options::DB_FILE)).unwrap();
-    let verdict: String = check
-        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(verdict, "ok");
+    every_reported_turn_reads_back(dir.path(), committed, short_turn);
 }

@@ -42,6 +42,7 @@ use xxhash_rust::xxh3::xxh3_64;
 
 use super::StoreError;
 use super::db::{self, Row, State};
+use super::open::FILE_MODE;
 pub(super) use super::options::JOURNAL_FILE;
 
 /// The header: a magic string, then the generation (`u64`, little-endian).
@@ -111,10 +112,10 @@ impl Journal {
             .read(true)
             .append(true)
             .create(true)
-            .mode(0o600)
+            .mode(FILE_MODE)
             .open(path)
             .map_err(StoreError::Journal)?;
-        file.set_permissions(Permissions::from_mode(0o600))
+        file.set_permissions(Permissions::from_mode(FILE_MODE))
             .map_err(StoreError::Journal)?;
         match file.try_lock() {
             Ok(()) => {}
@@ -241,7 +242,7 @@ impl Tail {
             .read(true)
             .append(true)
             .create(true)
-            .mode(0o600)
+            .mode(FILE_MODE)
             .open(&next)?;
         file.set_len(0)?;
         file.try_lock().map_err(io::Error::other)?;

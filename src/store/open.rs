@@ -25,7 +25,7 @@ const JOURNAL_SIZE_LIMIT: i64 = 16 * 1024 * 1024;
 
 /// Only the user may enter the directory or read the files: they hold prompts.
 const DIR_MODE: u32 = 0o700;
-const FILE_MODE: u32 = 0o600;
+pub(super) const FILE_MODE: u32 = 0o600;
 
 /// SQLite's companions of the database file, given the same mode.
 const COMPANIONS: [&str; 2] = ["-wal", "-shm"];

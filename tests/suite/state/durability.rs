@@ -234,6 +234,10 @@ async fn kept_answers_survive_a_kill_9_right_after_the_client_received_them() {
         Child::spawn(command)
     };
     let client = reqwest::Client::new();
+    let post = |base: &str, body: &Value| {
+        let request = client.post(format!("{base}/v1/responses")).json(body);
+        async move { request.send().await.unwrap().status().as_u16() }
+    };
     let daemon = start();
     let base = format!("http://{}", daemon.address().await);
     const TURNS: usize = 20;
@@ -246,14 +250,7 @@ async fn kept_answers_survive_a_kill_9_right_after_the_client_received_them() {
         if n > 0 {
             body["previous_response_id"] = json!(format!("resp_{}", n - 1));
         }
-        let status = client
-            .post(format!("{base}/v1/responses"))
-            .json(&body)
-            .send()
-            .await
-            .unwrap()
-            .status();
-        assert_eq!(status, 200);
+        assert_eq!(post(&base, &body).await, 200);
     }
     let log = daemon.kill();
     assert!(!log.contains("panicked"), "{log}");
@@ -277,14 +274,7 @@ async fn kept_answers_survive_a_kill_9_right_after_the_client_received_them() {
     }
     script(&mock, reasoned("resp_next", "next"));
     let body = json!({"model": "gpt-5", "input": "again", "previous_response_id": format!("resp_{}", TURNS - 1)});
-    let status = client
-        .post(format!("{base}/v1/responses"))
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
-        .status();
-    assert_eq!(status, 200);
+    assert_eq!(post(&base, &body).await, 200);
     let sent = mock.last_seen().body["input"].as_array().unwrap().len();
     assert_eq!(
         sent,
