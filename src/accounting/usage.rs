@@ -10,6 +10,7 @@ use std::time::Instant;
 
 use memchr::memmem;
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use crate::sse;
@@ -29,7 +30,12 @@ pub struct Usage {
 impl Usage {
     /// The `usage` of a Responses object; `None` when it has none.
     pub fn of_response(response: &Value) -> Option<Usage> {
-        let usage = response.get("usage")?.as_object()?;
+        Usage::of_usage(response.get("usage")?)
+    }
+
+    /// A Responses object's `usage`; `None` when it is not an object.
+    fn of_usage(usage: &Value) -> Option<Usage> {
+        let usage = usage.as_object()?;
         let count = |value: Option<&Value>| value.and_then(Value::as_u64).unwrap_or(0);
         let detail = |field: &str, name: &str| count(usage.get(field).and_then(|d| d.get(name)));
         Some(Usage {
@@ -44,8 +50,24 @@ impl Usage {
     pub fn of_event(data: &str) -> Option<Usage> {
         // Most final events are large: look before parsing.
         memmem::find(data.as_bytes(), b"\"usage\"")?;
-        let event: Value = serde_json::from_str(data).ok()?;
-        Usage::of_response(event.get("response")?)
+        // Only `response.usage` becomes a tree; the rest is skipped over.
+        #[derive(Deserialize)]
+        struct Event<'a> {
+            #[serde(borrow)]
+            response: Response<'a>,
+        }
+        #[derive(Deserialize)]
+        struct Response<'a> {
+            #[serde(borrow)]
+            usage: &'a RawValue,
+        }
+        let event: Event = serde_json::from_str(data).ok()?;
+        let usage = event.response.usage.get();
+        match serde_json::from_str::<Counts>(usage) {
+            Ok(counts) => Some(counts.into()),
+            // A count that is not a whole number, details that are not an object.
+            Err(_) => Usage::of_usage(&serde_json::from_str(usage).ok()?),
+        }
     }
 
     pub fn add(&mut self, other: Usage) {
@@ -63,6 +85,41 @@ impl Usage {
             ("output", self.output),
             ("reasoning", self.reasoning),
         ]
+    }
+}
+
+/// A `usage` object as the backend writes it, read without building a tree;
+/// anything else is read through [`Usage::of_usage`].
+#[derive(Deserialize)]
+struct Counts {
+    #[serde(default)]
+    input_tokens: u64,
+    #[serde(default)]
+    input_tokens_details: Option<Details>,
+    #[serde(default)]
+    output_tokens: u64,
+    #[serde(default)]
+    output_tokens_details: Option<Details>,
+}
+
+#[derive(Deserialize)]
+struct Details {
+    #[serde(default)]
+    cached_tokens: u64,
+    #[serde(default)]
+    reasoning_tokens: u64,
+}
+
+impl From<Counts> for Usage {
+    fn from(counts: Counts) -> Usage {
+        Usage {
+            input: counts.input_tokens,
+            cached_input: counts.input_tokens_details.map_or(0, |d| d.cached_tokens),
+            output: counts.output_tokens,
+            reasoning: counts
+                .output_tokens_details
+                .map_or(0, |d| d.reasoning_tokens),
+        }
     }
 }
 
@@ -171,8 +228,21 @@ mod tests {
             reasoning: 3,
         };
         assert_eq!(usage, Some(expected));
+        // Whatever comes before the usage, escapes included, is skipped over.
+        let long = json!({"type": "response.completed", "response": {
+            "id": "r", "output": [{"type": "message", "content": [{"text": "a \"quoted\"\n\u{e9}"}]}],
+            "usage": full_usage()}});
+        assert_eq!(Usage::of_event(&long.to_string()), Some(expected));
         let bare = Usage::of_event(&completed(json!({"input_tokens": 4, "output_tokens": 2})));
         assert_eq!(bare.map(|u| (u.cached_input, u.reasoning)), Some((0, 0)));
+        // A count that is not a whole number is none; the others still count.
+        let odd = json!({"input_tokens": 4.5, "input_tokens_details": null, "output_tokens": 2,
+                         "output_tokens_details": [1]});
+        let odd = Usage::of_event(&completed(odd));
+        assert_eq!(
+            odd.map(|u| (u.input, u.cached_input, u.output, u.reasoning)),
+            Some((0, 0, 2, 0))
+        );
     }
 
     #[test]
@@ -180,6 +250,9 @@ mod tests {
         let event = json!({"type": "response.completed", "response": {"id": "r"}}).to_string();
         assert_eq!(Usage::of_event(&event), None);
         assert_eq!(Usage::of_event(&completed(Value::Null)), None);
+        assert_eq!(Usage::of_event(&completed(json!(38))), None);
+        let odd = json!({"type": "response.completed", "response": "\"usage\""}).to_string();
+        assert_eq!(Usage::of_event(&odd), None);
         let meter = Meter::default();
         meter.block(format!("event: response.completed\ndata: {event}\n\n").as_bytes());
         let reading = meter.reading();

@@ -61,6 +61,21 @@ where
     Fut: Future<Output = Result<A, ApiError>>,
 {
     let credentials = auth.credentials().await.map_err(auth_error)?;
+    with_credentials(auth, what, credentials, send).await
+}
+
+/// [`with_login`] with the credentials already taken for this request.
+pub async fn with_credentials<A, F, Fut>(
+    auth: &Auth,
+    what: &str,
+    credentials: Arc<Credentials>,
+    send: F,
+) -> Result<(A, Arc<Credentials>), ApiError>
+where
+    A: Answer,
+    F: Fn(Arc<Credentials>) -> Fut,
+    Fut: Future<Output = Result<A, ApiError>>,
+{
     let answer = send(credentials.clone()).await?;
     if answer.status() != StatusCode::UNAUTHORIZED {
         return Ok((answer, credentials));

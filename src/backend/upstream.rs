@@ -252,7 +252,7 @@ impl Upstream {
     }
 
     /// Sends a request built by `build` with the login's credentials (and
-    /// once more after a 401, [`call::with_login`]). A refusal is mapped to
+    /// once more after a 401, [`call::with_credentials`]). A refusal is mapped to
     /// the client's error. A call that spends the allowance (a `POST`) is
     /// answered locally during the login's cooldown; every answer's limits
     /// are kept, and the answer carries its login ([`AnsweredFor`]).
@@ -263,15 +263,16 @@ impl Upstream {
         build: impl Fn(reqwest::RequestBuilder) -> reqwest::RequestBuilder,
     ) -> Result<reqwest::Response, ApiError> {
         let spends = method == reqwest::Method::POST;
+        let credentials = self.auth.credentials().await.map_err(call::auth_error)?;
         if spends {
-            let credentials = self.auth.credentials().await.map_err(call::auth_error)?;
             self.limits.check(&credentials.account_key)?;
         }
-        let (mut response, credentials) = call::with_login(&self.auth, "http", |credentials| {
-            let request = build(self.client.request(method.clone(), url.clone()));
-            self.send_as(call::authorized(request, &credentials), url)
-        })
-        .await?;
+        let (mut response, credentials) =
+            call::with_credentials(&self.auth, "http", credentials, |credentials| {
+                let request = build(self.client.request(method.clone(), url.clone()));
+                self.send_as(call::authorized(request, &credentials), url)
+            })
+            .await?;
         let account = &credentials.account_key;
         let limited = self
             .limits

@@ -170,28 +170,27 @@ fn header_family(
 }
 
 fn header_window(headers: &HeaderMap, prefix: &str, slot: Slot, now: Timestamp) -> Option<Window> {
-    let field = |name: &str| header_text(headers, &format!("{prefix}-{}-{name}", slot.as_str()));
-    let used_percent = field("used-percent").and_then(|v| parse_number(&v))?;
-    let resets_at = field("reset-at")
-        .and_then(|v| parse_number(&v))
+    // Every answer carries these: one buffer names them all.
+    let mut name = String::with_capacity(prefix.len() + 32);
+    let mut number = |field: &str| {
+        name.clear();
+        name.extend([prefix, "-", slot.as_str(), "-", field]);
+        header_str(headers, &name).and_then(parse_number)
+    };
+    let used_percent = number("used-percent")?;
+    let resets_at = number("reset-at")
         .and_then(epoch)
-        .or_else(|| {
-            field("reset-after-seconds")
-                .and_then(|v| parse_number(&v))
-                .and_then(|s| after(now, s))
-        });
+        .or_else(|| number("reset-after-seconds").and_then(|s| after(now, s)));
     reported_window(
         used_percent,
-        field("window-minutes")
-            .and_then(|v| parse_number(&v))
-            .and_then(whole),
+        number("window-minutes").and_then(whole),
         resets_at,
     )
 }
 
 fn header_credits(headers: &HeaderMap) -> Option<Credits> {
-    let has = header_text(headers, "x-codex-credits-has-credits").and_then(|v| parse_bool(&v));
-    let unlimited = header_text(headers, "x-codex-credits-unlimited").and_then(|v| parse_bool(&v));
+    let has = header_str(headers, "x-codex-credits-has-credits").and_then(parse_bool);
+    let unlimited = header_str(headers, "x-codex-credits-unlimited").and_then(parse_bool);
     credits(
         has,
         unlimited,
@@ -200,9 +199,14 @@ fn header_credits(headers: &HeaderMap) -> Option<Credits> {
 }
 
 /// A header's value, trimmed; `None` when absent, empty or not visible ASCII.
-fn header_text(headers: &HeaderMap, name: &str) -> Option<String> {
+fn header_str<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
     let value = headers.get(name)?.to_str().ok()?.trim();
-    (!value.is_empty()).then(|| value.to_owned())
+    (!value.is_empty()).then_some(value)
+}
+
+/// [`header_str`], owned.
+fn header_text(headers: &HeaderMap, name: &str) -> Option<String> {
+    header_str(headers, name).map(str::to_owned)
 }
 
 fn usage_family(
