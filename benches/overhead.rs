@@ -484,6 +484,13 @@ struct Stats {
 }
 
 impl Stats {
+    /// Adds a later measurement of the same case (its latencies unsorted).
+    fn add(&mut self, other: Stats) {
+        self.latencies_us.extend(other.latencies_us);
+        self.errors += other.errors;
+        self.elapsed += other.elapsed;
+    }
+
     fn rps(&self) -> f64 {
         self.latencies_us.len() as f64 / self.elapsed.as_secs_f64()
     }

@@ -10,7 +10,8 @@
 //! - `longmem`: a fresh proxy's peak RSS while four such requests are in
 //!   flight at once, over a few rounds;
 //! - `small`: the small request of the main table kept (no `store`) beside
-//!   `store: false`: total p50 at concurrency 1, throughput at 16.
+//!   `store: false`: total p50 at concurrency 1, throughput at 16; nginx
+//!   and the two cases take turns in five slices of the case's duration.
 
 use super::*;
 
@@ -602,12 +603,25 @@ pub fn small(
     println!(
         "| small request, JSON (collected) | c=1 p50 | ÷ nginx's | c=16 req/s | ÷ nginx's | errors |\n|---|---:|---:|---:|---:|---:|"
     );
-    let (mut nginx_p50, mut nginx_rps) = (f64::NAN, f64::NAN);
     for case in &cases {
         rt.block_on(load(&client, case, Kind::Json, 1, WARMUP));
-        let one = rt.block_on(load(&client, case, Kind::Json, 1, duration));
         rt.block_on(load(&client, case, Kind::Json, 16, WARMUP));
-        let many = rt.block_on(load(&client, case, Kind::Json, 16, duration));
+    }
+    // The cases take turns in short slices, so that a machine whose speed
+    // drifts over seconds (a shared host) slows every case alike.
+    let slice = duration / SLICES;
+    let mut measured: Vec<[Stats; 2]> = cases.iter().map(|_| Default::default()).collect();
+    for _ in 0..SLICES {
+        for (case, stats) in cases.iter().zip(&mut measured) {
+            for (concurrency, stats) in [1, 16].into_iter().zip(stats.iter_mut()) {
+                let s = rt.block_on(load(&client, case, Kind::Json, concurrency, slice));
+                stats.add(s);
+            }
+        }
+    }
+    let (mut nginx_p50, mut nginx_rps) = (f64::NAN, f64::NAN);
+    for (case, [one, many]) in cases.iter().zip(&mut measured) {
+        one.latencies_us.sort_unstable();
         if case.name == "nginx" {
             (nginx_p50, nginx_rps) = (one.pct(0.5), many.rps());
         }
@@ -622,3 +636,6 @@ pub fn small(
         );
     }
 }
+
+/// How many turns each case of `small` takes.
+const SLICES: u32 = 5;

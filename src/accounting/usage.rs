@@ -165,8 +165,10 @@ impl Meter {
     /// A block of whole SSE events from the backend.
     pub fn block(&self, block: &[u8]) {
         let usage = if memmem::find(block, b"\"usage\"").is_some() {
-            sse::events(block)
-                .filter(|e| e.kind().is_some_and(|k| sse::is_terminal(&k)))
+            // Only a final event's data is read; the others are passed by name.
+            sse::frames(block)
+                .filter(|frame| sse::frame_kind(frame).is_some_and(|k| sse::is_terminal(&k)))
+                .filter_map(sse::parse_frame)
                 .find_map(|e| Usage::of_event(&e.data))
         } else {
             None
