@@ -601,6 +601,44 @@ async fn load(
     all
 }
 
+/// How many turns each target takes in [`in_turns`].
+const SLICES: u32 = 5;
+
+/// Each target loaded at each of `concurrencies` for `duration`, the
+/// targets taking turns in [`SLICES`] slices of it, so that a machine whose
+/// speed drifts over seconds (a shared host) slows every target alike.
+/// One `Stats` per target and concurrency, its latencies sorted.
+fn in_turns(
+    rt: &tokio::runtime::Runtime,
+    client: &reqwest::Client,
+    targets: &[Target],
+    kind: Kind,
+    concurrencies: &[usize],
+    duration: Duration,
+) -> Vec<Vec<Stats>> {
+    for target in targets {
+        for &concurrency in concurrencies {
+            rt.block_on(load(client, target, kind, concurrency, WARMUP));
+        }
+    }
+    let mut measured: Vec<Vec<Stats>> = targets
+        .iter()
+        .map(|_| concurrencies.iter().map(|_| Stats::default()).collect())
+        .collect();
+    for _ in 0..SLICES {
+        for (target, stats) in targets.iter().zip(&mut measured) {
+            for (&concurrency, stats) in concurrencies.iter().zip(stats.iter_mut()) {
+                let slice = rt.block_on(load(client, target, kind, concurrency, duration / SLICES));
+                stats.add(slice);
+            }
+        }
+    }
+    for stats in measured.iter_mut().flatten() {
+        stats.latencies_us.sort_unstable();
+    }
+    measured
+}
+
 /// Time to the first streamed event, one request at a time.
 async fn ttfe(client: &reqwest::Client, target: &Target, samples: usize) -> Stats {
     let mut stats = Stats::default();

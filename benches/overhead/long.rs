@@ -10,8 +10,9 @@
 //! - `longmem`: a fresh proxy's peak RSS while four such requests are in
 //!   flight at once, over a few rounds;
 //! - `small`: the small request of the main table kept (no `store`) beside
-//!   `store: false`: total p50 at concurrency 1, throughput at 16; nginx
-//!   and the two cases take turns in five slices of the case's duration.
+//!   `store: false`: total p50 at concurrency 1, throughput at 16.
+//!
+//! In `long` and `small` the targets take turns (see `in_turns`).
 
 use super::*;
 
@@ -429,7 +430,7 @@ fn proxy_headers() -> reqwest::header::HeaderMap {
     h
 }
 
-/// Added p50 per MiB at concurrency 1, each target back to back.
+/// Added p50 per MiB at concurrency 1, the targets taking turns.
 pub fn run(
     rt: &tokio::runtime::Runtime,
     direct: &Target,
@@ -506,10 +507,9 @@ pub fn run(
     println!(
         "| long conversation, streamed, c=1 | req/s | p50 | p99 | added p50 | added per MiB | ÷ nginx's | errors |\n|---|---:|---:|---:|---:|---:|---:|---:|"
     );
+    let measured = in_turns(rt, &client, &cases, Kind::Stream, &[1], duration);
     let (mut direct_p50, mut nginx_added) = (f64::NAN, f64::NAN);
-    for case in &cases {
-        rt.block_on(load(&client, case, Kind::Stream, 1, WARMUP));
-        let s = rt.block_on(load(&client, case, Kind::Stream, 1, duration));
+    for (case, s) in cases.iter().zip(measured.iter().flatten()) {
         let p50 = s.pct(0.5);
         let added = p50 - direct_p50;
         if case.name == "direct" {
@@ -603,25 +603,12 @@ pub fn small(
     println!(
         "| small request, JSON (collected) | c=1 p50 | ÷ nginx's | c=16 req/s | ÷ nginx's | errors |\n|---|---:|---:|---:|---:|---:|"
     );
-    for case in &cases {
-        rt.block_on(load(&client, case, Kind::Json, 1, WARMUP));
-        rt.block_on(load(&client, case, Kind::Json, 16, WARMUP));
-    }
-    // The cases take turns in short slices, so that a machine whose speed
-    // drifts over seconds (a shared host) slows every case alike.
-    let slice = duration / SLICES;
-    let mut measured: Vec<[Stats; 2]> = cases.iter().map(|_| Default::default()).collect();
-    for _ in 0..SLICES {
-        for (case, stats) in cases.iter().zip(&mut measured) {
-            for (concurrency, stats) in [1, 16].into_iter().zip(stats.iter_mut()) {
-                let s = rt.block_on(load(&client, case, Kind::Json, concurrency, slice));
-                stats.add(s);
-            }
-        }
-    }
+    let mut measured = in_turns(rt, &client, &cases, Kind::Json, &[1, 16], duration);
     let (mut nginx_p50, mut nginx_rps) = (f64::NAN, f64::NAN);
-    for (case, [one, many]) in cases.iter().zip(&mut measured) {
-        one.latencies_us.sort_unstable();
+    for (case, stats) in cases.iter().zip(&mut measured) {
+        let [one, many] = &stats[..] else {
+            unreachable!("two concurrencies")
+        };
         if case.name == "nginx" {
             (nginx_p50, nginx_rps) = (one.pct(0.5), many.rps());
         }
@@ -636,6 +623,3 @@ pub fn small(
         );
     }
 }
-
-/// How many turns each case of `small` takes.
-const SLICES: u32 = 5;
