@@ -41,6 +41,15 @@ pub(super) const INLINE_BELOW: usize = 2 * BLOCK_SIZE;
 pub(super) struct Block<'a> {
     hash: [u8; 32],
     text: &'a [u8],
+    /// Its stored form, when [`compress`] made it ahead of the commit.
+    data: Option<&'a [u8]>,
+}
+
+/// A block's name, and its stored form when it was made ahead of the commit.
+#[derive(Debug, Clone)]
+pub(super) struct Name {
+    hash: [u8; 32],
+    data: Option<Vec<u8>>,
 }
 
 /// Whether `input` is long enough to be kept as blocks.
@@ -52,27 +61,75 @@ pub(super) fn is_long(input: &[u8]) -> bool {
 /// enough to stay inline. Hashing needs no database, so it is done before
 /// the commit: from the time the request came in
 /// ([`super::Store::name_input`]).
-pub(super) fn names(input: &[u8]) -> Option<Vec<[u8; 32]>> {
+pub(super) fn names(input: &[u8]) -> Option<Vec<Name>> {
     if !is_long(input) {
         return None;
     }
     let names = input
         .chunks(BLOCK_SIZE)
-        .map(|text| *blake3::hash(text).as_bytes())
+        .map(|text| Name {
+            hash: *blake3::hash(text).as_bytes(),
+            data: None,
+        })
         .collect();
     Some(names)
 }
 
+impl Name {
+    #[cfg(test)]
+    pub(super) fn is_compressed(&self) -> bool {
+        self.data.is_some()
+    }
+}
+
+/// Which of `names` the store does not hold yet, by index.
+pub(super) fn missing(conn: &Connection, names: &[Name]) -> Result<Vec<usize>, StoreError> {
+    let mut find = conn.prepare_cached("SELECT 1 FROM blocks WHERE hash = ?1")?;
+    let mut missing = Vec::new();
+    for (i, name) in names.iter().enumerate() {
+        if !find.exists([&name.hash[..]])? {
+            missing.push(i);
+        }
+    }
+    Ok(missing)
+}
+
+/// Compresses the `missing` blocks of `input` into their `names`, so that
+/// the commit, which the client's last byte waits for, only writes them.
+/// Done with the [`names`], while the backend answers. A block stored or
+/// deleted by another commit meanwhile costs nothing: [`link`] looks
+/// again, and compresses a block it must write and finds no data for.
+pub(super) fn compress(
+    input: &[u8],
+    names: &mut [Name],
+    missing: &[usize],
+) -> Result<(), StoreError> {
+    for (name, text) in names
+        .iter_mut()
+        .zip(input.chunks(BLOCK_SIZE))
+        .enumerate()
+        .filter(|(i, _)| missing.binary_search(i).is_ok())
+        .map(|(_, pair)| pair)
+    {
+        name.data = Some(crate::compression::zstd(text)?);
+    }
+    Ok(())
+}
+
 /// `input`'s blocks, given the [`names`] of its text; `None` when the
 /// names are not of this text's blocks.
-pub(super) fn split<'a>(input: &'a [u8], names: &[[u8; 32]]) -> Option<Vec<Block<'a>>> {
+pub(super) fn split<'a>(input: &'a [u8], names: &'a [Name]) -> Option<Vec<Block<'a>>> {
     if input.len().div_ceil(BLOCK_SIZE) != names.len() {
         return None;
     }
     let blocks = input
         .chunks(BLOCK_SIZE)
         .zip(names)
-        .map(|(text, hash)| Block { hash: *hash, text })
+        .map(|(text, name)| Block {
+            hash: name.hash,
+            text,
+            data: name.data.as_deref(),
+        })
         .collect();
     Some(blocks)
 }
@@ -110,9 +167,12 @@ pub(super) fn link(
         let (id, bytes) = match found {
             Some(found) => found,
             None => {
-                let data = crate::compression::zstd(block.text)?;
+                let data = match block.data {
+                    Some(data) => std::borrow::Cow::Borrowed(data),
+                    None => std::borrow::Cow::Owned(crate::compression::zstd(block.text)?),
+                };
                 let bytes = size(data.len());
-                insert.execute(params![&block.hash[..], bytes, data])?;
+                insert.execute(params![&block.hash[..], bytes, &data[..]])?;
                 linked.added += bytes;
                 (tx.last_insert_rowid(), bytes)
             }

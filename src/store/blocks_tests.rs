@@ -276,3 +276,54 @@ async fn an_input_named_while_the_backend_answers_is_kept_and_reads_back_whole()
         assert_eq!(read.input, with_ids(id, items.to_vec()), "{id}");
     }
 }
+
+#[tokio::test]
+async fn only_the_blocks_the_store_lacks_are_compressed_ahead_and_one_stored_meanwhile_is_not_stored_twice()
+ {
+    let store = Store::open(&StoreOptions {
+        mode: StoreMode::Memory,
+        ..StoreOptions::default()
+    })
+    .unwrap();
+    let Store::Ready(db) = &store else {
+        panic!("a memory store is ready")
+    };
+    let first = history(600);
+    let mut second = first.clone();
+    second.extend(history(605).split_off(600));
+    let (one, two) = (text(&first), text(&second));
+    // Written now: a response past the TTL would be swept after the next commit.
+    db.put_with_input(&answer("resp_1"), &one, now_millis())
+        .unwrap();
+    let (_, before) = counted(db);
+
+    // Named while the first turn alone is stored: only the blocks past it
+    // are compressed ahead.
+    let mut names = blocks::names(two.as_bytes()).unwrap();
+    db.compress_missing(two.as_bytes(), &mut names);
+    let shared = one.len() / BLOCK_SIZE;
+    let ahead: Vec<bool> = names.iter().map(blocks::Name::is_compressed).collect();
+    assert_eq!(ahead.iter().filter(|&&a| a).count(), names.len() - shared);
+    assert!(
+        ahead[..shared].iter().all(|&a| !a),
+        "the stored blocks are not compressed again"
+    );
+
+    // Another turn stores the same blocks first; this one then only names them.
+    let named = store.name_input(bytes::Bytes::from(two.clone()));
+    store.put_named(answer("resp_2"), named).await.unwrap();
+    let (_, after_other) = counted(db);
+    db.put_answer(
+        &Answer::of(&answer("resp_3")).unwrap(),
+        &two,
+        Some(&names),
+        now_millis(),
+    )
+    .unwrap();
+    assert_eq!(counted(db).1, after_other, "no block is stored twice");
+    assert_eq!(after_other - before, (names.len() - shared) as i64);
+    for (id, items) in [("resp_1", &first), ("resp_2", &second), ("resp_3", &second)] {
+        let read = db.get(id, 3).unwrap().unwrap();
+        assert_eq!(read.input, with_ids(id, items.clone()), "{id}");
+    }
+}

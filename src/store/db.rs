@@ -140,13 +140,27 @@ impl Db {
         self.put_answer(&Answer::of(response)?, input, names.as_deref(), now)
     }
 
+    /// Compresses the blocks of `input` the store lacks, into `names`
+    /// ([`blocks::compress_missing`]). The database is held only to look
+    /// them up. A failure leaves the work to the commit.
+    pub(super) fn compress_missing(&self, input: &[u8], names: &mut [blocks::Name]) {
+        let missing = {
+            let state = self.lock();
+            blocks::missing(&state.conn, names)
+        };
+        let done = missing.and_then(|missing| blocks::compress(input, names, &missing));
+        if let Err(e) = done {
+            tracing::debug!(error = %e, "the new blocks are left for the commit to compress");
+        }
+    }
+
     /// [`Db::put_with_input`] with the names of a long input's blocks
     /// already made ([`blocks::names`]); `None`: the input stays inline.
     pub(super) fn put_answer(
         &self,
         answer: &Answer,
         input: &str,
-        names: Option<&[[u8; 32]]>,
+        names: Option<&[blocks::Name]>,
         now: i64,
     ) -> Result<bool, StoreError> {
         let row = Row::new(answer, input, now);
@@ -405,7 +419,7 @@ impl<'a> Row<'a> {
 pub(super) fn put_row(
     tx: &Transaction<'_>,
     row: &Row<'_>,
-    names: Option<&[[u8; 32]]>,
+    names: Option<&[blocks::Name]>,
 ) -> Result<i64, StoreError> {
     let split = names.and_then(|names| blocks::split(row.input.as_bytes(), names));
     let inline = if split.is_some() { "" } else { row.input };

@@ -73,16 +73,19 @@ impl Store {
     pub fn name_input(&self, input: bytes::Bytes) -> Input {
         use futures_util::FutureExt;
         let long = super::blocks::is_long(&input);
-        let name = move || {
-            let names = std::str::from_utf8(&input)
-                .ok()
-                .map(|text| super::blocks::names(text.as_bytes()));
-            names.map(|names| (input, names))
-        };
-        if !self.is_ready() {
+        let Ok(db) = self.db().cloned() else {
             // Nothing will be kept: nothing to name.
             return Input(futures_util::future::ready(None).boxed().shared());
-        }
+        };
+        let name = move || {
+            let mut names = std::str::from_utf8(&input)
+                .ok()
+                .map(|text| super::blocks::names(text.as_bytes()))?;
+            if let Some(names) = &mut names {
+                db.compress_missing(&input, names);
+            }
+            Some((input, names))
+        };
         if !long {
             // Checked at once: no blocks to name, and a hop to another
             // thread would cost more than the check.
@@ -273,7 +276,7 @@ impl Store {
 
 /// An input's text, checked to be UTF-8, and the names of its blocks
 /// when it is long.
-type NamedInput = (bytes::Bytes, Option<Vec<[u8; 32]>>);
+type NamedInput = (bytes::Bytes, Option<Vec<super::blocks::Name>>);
 
 /// An input on its way to being kept: see [`Store::name_input`]. It
 /// comes to `None` when it is not UTF-8 (then the items the response
