@@ -47,24 +47,9 @@ impl Answer for reqwest::Response {
     }
 }
 
-/// Sends with the login's credentials and, after a 401, once more with a
-/// reloaded or refreshed login; the answer and the credentials it was
-/// given for.
-pub async fn with_login<A, F, Fut>(
-    auth: &Auth,
-    what: &str,
-    send: F,
-) -> Result<(A, Arc<Credentials>), ApiError>
-where
-    A: Answer,
-    F: Fn(Arc<Credentials>) -> Fut,
-    Fut: Future<Output = Result<A, ApiError>>,
-{
-    let credentials = auth.credentials().await.map_err(auth_error)?;
-    with_credentials(auth, what, credentials, send).await
-}
-
-/// [`with_login`] with the credentials already taken for this request.
+/// Sends with `credentials`, the login's as this request took them, and
+/// after a 401 once more with a reloaded or refreshed login; the answer and
+/// the credentials it was given for.
 pub async fn with_credentials<A, F, Fut>(
     auth: &Auth,
     what: &str,

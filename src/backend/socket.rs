@@ -124,8 +124,9 @@ impl Sockets {
         first: &Map<String, Value>,
     ) -> Result<Opening, ApiError> {
         let forwarded = handshake_headers(client_headers, first, &self.version);
+        let credentials = self.auth.credentials().await.map_err(call::auth_error)?;
         let (Handshake { response, key }, credentials) =
-            call::with_login(&self.auth, "websocket", |credentials| {
+            call::with_credentials(&self.auth, "websocket", credentials, |credentials| {
                 self.handshake(credentials, &forwarded)
             })
             .await?;

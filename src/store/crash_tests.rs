@@ -27,23 +27,17 @@ const WRITER_DEADLINE: Duration = Duration::from_secs(120);
 /// while, its input long enough to be kept as blocks, most of them the
 /// earlier turns'.
 fn turn(n: u64) -> StoredResponse {
-    let previous = n.checked_sub(1).map(|p| format!("resp_{p}"));
-    let response = json!({
-        "id": format!("resp_{n}"),
-        "object": "response",
-        "status": "completed",
-        "previous_response_id": previous,
-        "output": [{"type": "message", "id": format!("msg_{n}"), "role": "assistant",
-                    "content": [{"type": "output_text", "text": "x".repeat(32 * 1024)}]}],
-    });
     let history: String = (0..30_000).map(|w| format!("w{} ", w % 977)).collect();
-    let said = format!("{history}turn {n}");
-    let input = vec![json!({"type": "message", "role": "user", "content": said})];
-    StoredResponse::new(response, input).unwrap()
+    chained(n, "x".repeat(32 * 1024), format!("{history}turn {n}"))
 }
 
 /// Turn `n` of a conversation of short turns, the kind the journal keeps.
 fn short_turn(n: u64) -> StoredResponse {
+    chained(n, format!("answer {n}"), format!("turn {n}"))
+}
+
+/// Turn `n` of a conversation: the user `said`, the model `answered`.
+fn chained(n: u64, answered: String, said: String) -> StoredResponse {
     let previous = n.checked_sub(1).map(|p| format!("resp_{p}"));
     let response = json!({
         "id": format!("resp_{n}"),
@@ -51,9 +45,9 @@ fn short_turn(n: u64) -> StoredResponse {
         "status": "completed",
         "previous_response_id": previous,
         "output": [{"type": "message", "id": format!("msg_{n}"), "role": "assistant",
-                    "content": [{"type": "output_text", "text": format!("answer {n}")}]}],
+                    "content": [{"type": "output_text", "text": answered}]}],
     });
-    let input = vec![json!({"type": "message", "role": "user", "content": format!("turn {n}")})];
+    let input = vec![json!({"type": "message", "role": "user", "content": said})];
     StoredResponse::new(response, input).unwrap()
 }
 
