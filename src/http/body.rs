@@ -51,13 +51,21 @@ async fn read_limited(headers: &HeaderMap, body: Body, limit: usize) -> Result<O
         return Err(too_large(limit));
     }
     match encoding {
-        None => read_plain(body, limit).await.map(Outgoing::json),
+        None => read_plain(body, declared, limit).await.map(Outgoing::json),
         Some(encoding) => read_decoded(body, encoding, limit).await,
     }
 }
 
-async fn read_plain(mut body: Body, limit: usize) -> Result<Bytes, ApiError> {
-    // A body that arrives in one piece is kept as it is, without a copy.
+/// `declared`: the `Content-Length`, when the client gave one (checked
+/// against `limit`).
+async fn read_plain(
+    mut body: Body,
+    declared: Option<u64>,
+    limit: usize,
+) -> Result<Bytes, ApiError> {
+    // A body that arrives in one piece is kept as it is, without a copy;
+    // one in pieces is joined in a buffer of its declared length, so a
+    // long history is copied once rather than again at every doubling.
     let mut first: Option<Bytes> = None;
     let mut joined = BytesMut::new();
     while let Some(data) = next_data(&mut body).await? {
@@ -69,6 +77,8 @@ async fn read_plain(mut body: Body, limit: usize) -> Result<Bytes, ApiError> {
             None if joined.is_empty() => first = Some(data),
             None => joined.extend_from_slice(&data),
             Some(earlier) => {
+                let declared = declared.map_or(0, |n| usize::try_from(n).unwrap_or(limit));
+                joined.reserve(declared.min(limit).max(earlier.len() + data.len()));
                 joined.extend_from_slice(&earlier);
                 joined.extend_from_slice(&data);
             }
