@@ -258,3 +258,52 @@ fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
         ),
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pieces(text: &'static [u8], size: usize) -> Body {
+        let chunks: Vec<Result<Bytes, std::io::Error>> = text
+            .chunks(size)
+            .map(|c| Ok(Bytes::from_static(c)))
+            .collect();
+        Body::from_stream(futures_util::stream::iter(chunks))
+    }
+
+    fn headers(length: Option<usize>) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::CONTENT_TYPE, "application/json".parse().unwrap());
+        if let Some(length) = length {
+            headers.insert(header::CONTENT_LENGTH, length.into());
+        }
+        headers
+    }
+
+    const TEXT: &[u8] =
+        br#"{"model":"m","input":[{"role":"user","content":"a body that came in pieces"}]}"#;
+
+    #[tokio::test]
+    async fn a_body_in_pieces_is_joined_whole_with_or_without_its_declared_length() {
+        for length in [Some(TEXT.len()), None] {
+            let read = read_outgoing(&headers(length), pieces(TEXT, 7), 1 << 20)
+                .await
+                .unwrap();
+            assert_eq!(&read.json[..], TEXT, "declared {length:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_body_in_pieces_past_the_limit_is_a_413_whatever_it_declared() {
+        for length in [Some(10), None] {
+            let err = read_outgoing(&headers(length), pieces(TEXT, 7), 40)
+                .await
+                .unwrap_err();
+            assert_eq!(
+                err.status,
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "declared {length:?}"
+            );
+        }
+    }
+}
