@@ -112,6 +112,8 @@ async fn read_decoded(
     Ok(Outgoing {
         json: Bytes::from(decoder.finish().map_err(decode_error)?),
         zstd: compressed.map(BytesMut::freeze),
+        input: None,
+        frames: None,
     })
 }
 

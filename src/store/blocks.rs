@@ -26,12 +26,17 @@
 //! reference never rewrites 64 KiB. A block no response names any more is
 //! deleted with the last response that named it, in the same transaction.
 
+use std::sync::mpsc::Receiver;
+
+use bytes::Bytes;
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
+
+use crate::wire::blocks::InputFrames;
 
 use super::StoreError;
 
 /// The size of every block but an input's last.
-pub(super) const BLOCK_SIZE: usize = 64 * 1024;
+pub(super) const BLOCK_SIZE: usize = crate::wire::blocks::BLOCK;
 
 /// Inputs shorter than this stay in their response's row, as JSON text:
 /// what blocks save them is less than the rows that name the blocks cost.
@@ -49,7 +54,7 @@ pub(super) struct Block<'a> {
 #[derive(Debug, Clone)]
 pub(super) struct Name {
     hash: [u8; 32],
-    data: Option<Vec<u8>>,
+    data: Option<Bytes>,
 }
 
 /// Whether `input` is long enough to be kept as blocks.
@@ -94,24 +99,41 @@ pub(super) fn missing(conn: &Connection, names: &[Name]) -> Result<Vec<usize>, S
     Ok(missing)
 }
 
+/// The frames the backend's body was compressed into for `input`, once
+/// they come ([`crate::wire::blocks::FrameSink`]); `None` when every sink
+/// was dropped unsent, or the frames are of other text. Each is a block
+/// compressed on its own at the level [`compress`] uses, so it is what the
+/// store would make of that block. Waits on the blocking pool, for the
+/// compression of the body the request is sending anyway.
+pub(super) fn frames_of(input: &[u8], frames: Receiver<InputFrames>) -> Option<Vec<Bytes>> {
+    let sent = frames.recv().ok()?;
+    let whole = sent.text == input && sent.frames.len() == input.len().div_ceil(BLOCK_SIZE);
+    whole.then_some(sent.frames)
+}
+
 /// Compresses the `missing` blocks of `input` into their `names`, so that
 /// the commit, which the client's last byte waits for, only writes them.
-/// Done with the [`names`], while the backend answers. A block stored or
-/// deleted by another commit meanwhile costs nothing: [`link`] looks
-/// again, and compresses a block it must write and finds no data for.
+/// Done with the [`names`], while the backend answers; `sent`: the blocks'
+/// frames as the body went to the backend ([`frames_of`]), taken instead of
+/// compressing again. A block stored or deleted by another commit
+/// meanwhile costs nothing: [`link`] looks again, and compresses a block it
+/// must write and finds no data for.
 pub(super) fn compress(
     input: &[u8],
     names: &mut [Name],
     missing: &[usize],
+    sent: Option<&[Bytes]>,
 ) -> Result<(), StoreError> {
-    for (name, text) in names
+    for (i, (name, text)) in names
         .iter_mut()
         .zip(input.chunks(BLOCK_SIZE))
         .enumerate()
         .filter(|(i, _)| missing.binary_search(i).is_ok())
-        .map(|(_, pair)| pair)
     {
-        name.data = Some(crate::compression::zstd(text)?);
+        name.data = Some(match sent.and_then(|sent| sent.get(i)) {
+            Some(frame) => frame.clone(),
+            None => Bytes::from(crate::compression::zstd(text)?),
+        });
     }
     Ok(())
 }

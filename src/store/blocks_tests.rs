@@ -300,7 +300,7 @@ async fn only_the_blocks_the_store_lacks_are_compressed_ahead_and_one_stored_mea
     // Named while the first turn alone is stored: only the blocks past it
     // are compressed ahead.
     let mut names = blocks::names(two.as_bytes()).unwrap();
-    db.compress_missing(two.as_bytes(), &mut names);
+    db.compress_missing(two.as_bytes(), &mut names, None);
     let shared = one.len() / BLOCK_SIZE;
     let ahead: Vec<bool> = names.iter().map(blocks::Name::is_compressed).collect();
     assert_eq!(ahead.iter().filter(|&&a| a).count(), names.len() - shared);
@@ -325,5 +325,96 @@ async fn only_the_blocks_the_store_lacks_are_compressed_ahead_and_one_stored_mea
     for (id, items) in [("resp_1", &first), ("resp_2", &second), ("resp_3", &second)] {
         let read = db.get(id, 3).unwrap().unwrap();
         assert_eq!(read.input, with_ids(id, items.clone()), "{id}");
+    }
+}
+
+/// Every block's stored bytes, in the order of `id`'s input.
+fn stored_blocks(db: &Db, id: &str) -> Vec<Vec<u8>> {
+    let state = db.lock();
+    let mut read = state
+        .conn
+        .prepare(
+            "SELECT b.data FROM response_blocks n JOIN blocks b ON b.id = n.block
+             WHERE n.response_id = ?1 ORDER BY n.seq",
+        )
+        .unwrap();
+    read.query_map([id], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_frames_an_input_was_sent_in_are_kept_as_its_new_blocks_and_frames_of_other_text_are_not()
+ {
+    let store = Store::open(&StoreOptions {
+        mode: StoreMode::Memory,
+        ..StoreOptions::default()
+    })
+    .unwrap();
+    let Store::Ready(db) = &store else {
+        panic!("a memory store is ready")
+    };
+    let items = history(400);
+    let input = bytes::Bytes::from(text(&items));
+    // Frames the store would never make itself (level 19), so that the
+    // test sees which ones it kept.
+    let frames = |text: &[u8]| -> Vec<bytes::Bytes> {
+        text.chunks(BLOCK_SIZE)
+            .map(|c| bytes::Bytes::from(zstd::bulk::compress(c, 19).unwrap()))
+            .collect()
+    };
+    let own = crate::compression::zstd;
+
+    // Sent as it is: its frames are its blocks.
+    let (named, sink) = store.name_sent_input(input.clone());
+    let sent = frames(&input);
+    sink.expect("a long input waits for its frames")
+        .send(crate::wire::blocks::InputFrames {
+            text: input.clone(),
+            frames: sent.clone(),
+        })
+        .unwrap();
+    store.put_named(answer("resp_1"), named).await.unwrap();
+    let kept = stored_blocks(db, "resp_1");
+    assert_eq!(kept, sent.iter().map(|f| f.to_vec()).collect::<Vec<_>>());
+
+    // Frames of other text (one byte differs) are not taken.
+    let mut grown = items.clone();
+    grown.extend(history(410).split_off(400));
+    let next = bytes::Bytes::from(text(&grown));
+    let mut other = next.to_vec();
+    let last = other.len() - 3;
+    other[last] = b'x';
+    let (named, sink) = store.name_sent_input(next.clone());
+    sink.unwrap()
+        .send(crate::wire::blocks::InputFrames {
+            text: bytes::Bytes::from(other.clone()),
+            frames: frames(&other),
+        })
+        .unwrap();
+    store.put_named(answer("resp_2"), named).await.unwrap();
+    let kept = stored_blocks(db, "resp_2");
+    let shared = input.len() / BLOCK_SIZE;
+    assert_eq!(kept[..shared], stored_blocks(db, "resp_1")[..shared]);
+    for (block, text) in kept.iter().zip(next.chunks(BLOCK_SIZE)).skip(shared) {
+        assert_eq!(block, &own(text).unwrap(), "compressed by the store");
+    }
+
+    // A sink dropped unsent: the store compresses the new blocks itself.
+    grown.extend(history(420).split_off(410));
+    let third = bytes::Bytes::from(text(&grown));
+    let (named, sink) = store.name_sent_input(third.clone());
+    drop(sink);
+    store.put_named(answer("resp_3"), named).await.unwrap();
+    let kept = stored_blocks(db, "resp_3");
+    let last = kept.len() - 1;
+    assert_eq!(
+        kept[last],
+        own(third.chunks(BLOCK_SIZE).last().unwrap()).unwrap()
+    );
+    for (id, items) in [("resp_1", &items[..]), ("resp_3", &grown[..])] {
+        let read = store.get(id).await.unwrap().unwrap();
+        assert_eq!(read.input, with_ids(id, items.to_vec()), "{id}");
     }
 }

@@ -143,12 +143,23 @@ impl Db {
     /// Compresses the blocks of `input` the store lacks, into `names`
     /// ([`blocks::compress_missing`]). The database is held only to look
     /// them up. A failure leaves the work to the commit.
-    pub(super) fn compress_missing(&self, input: &[u8], names: &mut [blocks::Name]) {
+    pub(super) fn compress_missing(
+        &self,
+        input: &[u8],
+        names: &mut [blocks::Name],
+        frames: Option<std::sync::mpsc::Receiver<crate::wire::blocks::InputFrames>>,
+    ) {
         let missing = {
             let state = self.lock();
             blocks::missing(&state.conn, names)
         };
-        let done = missing.and_then(|missing| blocks::compress(input, names, &missing));
+        let done = missing.and_then(|missing| {
+            let sent = match frames {
+                Some(frames) if !missing.is_empty() => blocks::frames_of(input, frames),
+                _ => None,
+            };
+            blocks::compress(input, names, &missing, sent.as_deref())
+        });
         if let Err(e) = done {
             tracing::debug!(error = %e, "the new blocks are left for the commit to compress");
         }

@@ -4,9 +4,12 @@
 //! the blocking pool.
 
 use std::sync::Arc;
+use std::sync::mpsc::Receiver;
 use std::time::Duration;
 
 use futures_util::future::{BoxFuture, Shared};
+
+use crate::wire::blocks::{FrameSink, InputFrames};
 
 use super::journal::Appended;
 use super::{
@@ -71,6 +74,23 @@ impl Store {
     /// on the blocking pool from now on, while the backend answers, so the
     /// commit does not wait for that.
     pub fn name_input(&self, input: bytes::Bytes) -> Input {
+        self.name(input, None)
+    }
+
+    /// [`Store::name_input`] for an input that goes to the backend as it
+    /// is: when long, the sink given back takes its frames as the body is
+    /// compressed ([`crate::wire::blocks::Blocks::compress_around`]), and
+    /// the store keeps those as its new blocks instead of compressing the
+    /// same text again. Drop the sink unsent, and it compresses them itself.
+    pub fn name_sent_input(&self, input: bytes::Bytes) -> (Input, Option<FrameSink>) {
+        if !super::blocks::is_long(&input) || !self.is_ready() {
+            return (self.name(input, None), None);
+        }
+        let (sink, frames) = std::sync::mpsc::sync_channel(1);
+        (self.name(input, Some(frames)), Some(sink))
+    }
+
+    fn name(&self, input: bytes::Bytes, frames: Option<Receiver<InputFrames>>) -> Input {
         use futures_util::FutureExt;
         let long = super::blocks::is_long(&input);
         let Ok(db) = self.db().cloned() else {
@@ -82,7 +102,7 @@ impl Store {
                 .ok()
                 .map(|text| super::blocks::names(text.as_bytes()))?;
             if let Some(names) = &mut names {
-                db.compress_missing(&input, names);
+                db.compress_missing(&input, names, frames);
             }
             Some((input, names))
         };

@@ -11,6 +11,7 @@ use crate::error::ApiError;
 use crate::models::aliases;
 use crate::patch::{self, Patched};
 use crate::turn::finish::{Finish, Keep};
+use crate::wire::blocks::FrameSink;
 use crate::wire::raw::RawRequest;
 use crate::wire::rules::{self, RawPatched};
 
@@ -55,6 +56,10 @@ pub struct RawTurn {
     pub request: RawRequest,
     pub patched: RawPatched,
     pub finish: Finish,
+    /// Where the body's compression hands the kept input's frames to the
+    /// store ([`crate::store::Store::name_sent_input`]): give it to the body that goes
+    /// to the backend, or drop it.
+    pub frames: Option<FrameSink>,
 }
 
 /// Patches a client's Responses request, kept as bytes ([`crate::wire`]),
@@ -93,17 +98,27 @@ pub async fn prepare_raw(
             earlier.count
         ));
     }
+    // Without earlier turns spliced in, the input kept is the one sent.
+    let (input, frames) = match own {
+        Some(own) if previous.is_none() => {
+            let (input, frames) = store.name_sent_input(own);
+            (Some(input), frames)
+        }
+        Some(own) => (Some(store.name_input(own)), None),
+        None => (None, None),
+    };
     let finish = Finish {
         previous_response_id: previous,
         strip_reasoning,
-        keep: own.map(|input| Keep {
+        keep: input.map(|input| Keep {
             store: store.clone(),
-            input: store.name_input(input),
+            input,
         }),
     };
     Ok(RawTurn {
         request,
         patched,
         finish,
+        frames,
     })
 }

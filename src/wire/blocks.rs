@@ -16,6 +16,7 @@
 
 use std::io;
 use std::num::NonZeroUsize;
+use std::ops::Range;
 use std::sync::{Mutex, PoisonError};
 
 use bytes::{Bytes, BytesMut};
@@ -85,29 +86,60 @@ impl Blocks {
     /// no longer than a block, else one frame per block, the whole blocks'
     /// taken from the cache when an earlier body had them.
     pub fn compress(&self, json: &[u8]) -> io::Result<Bytes> {
+        self.compress_around(json, None).map(|(zstd, _)| zstd)
+    }
+
+    /// [`Blocks::compress`], the blocks cut from the start of `input` (the
+    /// `input` list's place in `json`) and again from its end, so that the
+    /// frames before and after the list (instructions, tools) and those of
+    /// its earlier items come from the cache turn after turn, and only the
+    /// list's last block is new. Also gives the list's own frames, which
+    /// are its blocks compressed one by one as the store keeps them.
+    pub fn compress_around(
+        &self,
+        json: &[u8],
+        input: Option<Range<usize>>,
+    ) -> io::Result<(Bytes, Option<Vec<Bytes>>)> {
         if json.len() <= BLOCK {
-            return compression::zstd(json).map(Bytes::from);
+            return Ok((Bytes::from(compression::zstd(json)?), None));
         }
         let mut out = BytesMut::with_capacity(json.len() / 3);
-        for block in json.chunks(BLOCK) {
-            if block.len() < BLOCK {
+        let Some(input) = input.filter(|r| r.start <= r.end && r.end <= json.len()) else {
+            for block in json.chunks(BLOCK) {
                 // The tail: where the next turn will differ anyway.
-                out.extend_from_slice(&compression::zstd(block)?);
-                continue;
+                out.extend_from_slice(&self.frame(block, block.len() == BLOCK)?);
             }
-            let key = xxh3_128_with_seed(block, self.seed);
-            let cached = self.lock().frames.get(&key).cloned();
-            let frame = match cached {
-                Some(frame) => frame,
-                None => {
-                    let frame = Bytes::from(compression::zstd(block)?);
-                    self.keep(key, frame.clone());
-                    frame
-                }
-            };
-            out.extend_from_slice(&frame);
+            return Ok((out.freeze(), None));
+        };
+        let mut frames = Vec::with_capacity(input.len().div_ceil(BLOCK));
+        for block in json[..input.start].chunks(BLOCK) {
+            out.extend_from_slice(&self.frame(block, true)?);
         }
-        Ok(out.freeze())
+        for block in json[input.clone()].chunks(BLOCK) {
+            // The list's last block is where the next turn will differ.
+            let frame = self.frame(block, block.len() == BLOCK)?;
+            out.extend_from_slice(&frame);
+            frames.push(frame);
+        }
+        for block in json[input.end..].chunks(BLOCK) {
+            out.extend_from_slice(&self.frame(block, true)?);
+        }
+        Ok((out.freeze(), Some(frames)))
+    }
+
+    /// `block` as one frame: from the cache, or compressed (and kept there
+    /// when `keep`).
+    fn frame(&self, block: &[u8], keep: bool) -> io::Result<Bytes> {
+        if !keep {
+            return compression::zstd(block).map(Bytes::from);
+        }
+        let key = xxh3_128_with_seed(block, self.seed);
+        if let Some(frame) = self.lock().frames.get(&key).cloned() {
+            return Ok(frame);
+        }
+        let frame = Bytes::from(compression::zstd(block)?);
+        self.keep(key, frame.clone());
+        Ok(frame)
     }
 
     /// The compressed bytes held now.
@@ -133,6 +165,21 @@ impl Blocks {
         self.cache.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
+
+/// A body's `input` list as compressed for the backend: its bytes and
+/// its frames, one per block, handed to the store so that it does not
+/// compress the same blocks again.
+#[derive(Debug)]
+pub struct InputFrames {
+    pub text: Bytes,
+    pub frames: Vec<Bytes>,
+}
+
+/// Where [`InputFrames`] go once the body is compressed: the store's
+/// naming of a kept input waits for them on the blocking pool, and
+/// compresses the blocks itself when every sink is dropped unsent (the
+/// body went plain, or as the client's own zstd).
+pub type FrameSink = std::sync::mpsc::SyncSender<InputFrames>;
 
 #[cfg(test)]
 mod tests {
@@ -207,6 +254,35 @@ mod tests {
         assert!(whole_blocks_shared >= first.len() / BLOCK - 1);
         let added = blocks.cached_bytes() - held;
         assert!(added < held / 2, "added {added} of {held}");
+    }
+
+    #[test]
+    fn a_body_is_cut_around_its_input_whose_frames_are_its_blocks_compressed_one_by_one() {
+        let blocks = Blocks::new();
+        let json = body(30_000);
+        let start = json.windows(9).position(|w| w == b"\"input\":[").unwrap() + 8;
+        let end = json.len() - "],\"tools\":[]}".len() + 1;
+        assert_eq!((json[start], json[end - 1]), (b'[', b']'));
+        let (zstd, frames) = blocks.compress_around(&json, Some(start..end)).unwrap();
+        assert_eq!(decode(&zstd), json);
+        let frames = frames.unwrap();
+        let own: Vec<Bytes> = json[start..end]
+            .chunks(BLOCK)
+            .map(|c| Bytes::from(compression::zstd(c).unwrap()))
+            .collect();
+        assert_eq!(frames, own);
+        // The frames of what comes before and after the list are the same
+        // whatever the list's length.
+        let next = body(30_050);
+        let next_end = next.len() - "],\"tools\":[]}".len() + 1;
+        let (again, _) = blocks
+            .compress_around(&next, Some(start..next_end))
+            .unwrap();
+        assert_eq!(decode(&again), next);
+        assert!(again.ends_with(&compression::zstd(&next[next_end..]).unwrap()));
+        // A place outside the body is no place: cut from the start.
+        let (plain, none) = blocks.compress_around(&json, Some(end..start)).unwrap();
+        assert_eq!((plain, none), (blocks.compress(&json).unwrap(), None));
     }
 
     #[test]

@@ -82,7 +82,20 @@ impl Encoded {
         let zstd = match (compression.is_on(), body.zstd) {
             (false, _) => None,
             (true, Some(zstd)) => Some(zstd),
-            (true, None) => Some(compression.blocks.compress(&body.json)?),
+            (true, None) => {
+                let (zstd, frames) = compression
+                    .blocks
+                    .compress_around(&body.json, body.input.clone())?;
+                if let (Some(sink), Some(frames), Some(input)) = (&body.frames, frames, &body.input)
+                {
+                    // Whoever waits may have gone; then nobody needs them.
+                    let _ = sink.try_send(super::blocks::InputFrames {
+                        text: body.json.slice(input.clone()),
+                        frames,
+                    });
+                }
+                Some(zstd)
+            }
         };
         Ok(Encoded {
             json: body.json,

@@ -19,6 +19,8 @@ pub mod encoding;
 pub mod raw;
 pub mod rules;
 
+use std::ops::Range;
+
 use bytes::Bytes;
 
 /// A request body as it goes to the backend: its JSON, and the same JSON
@@ -28,6 +30,13 @@ use bytes::Bytes;
 pub struct Outgoing {
     pub json: Bytes,
     pub zstd: Option<Bytes>,
+    /// Where the `input` list's bytes are in `json`: the body's blocks are
+    /// cut from there ([`blocks::Blocks::compress_around`]), so the frames
+    /// of a conversation's earlier items and of what follows the list
+    /// (the tools) are the same from turn to turn.
+    pub input: Option<Range<usize>>,
+    /// Who keeps that input (the store), waiting for its frames.
+    pub frames: Option<blocks::FrameSink>,
 }
 
 impl Outgoing {
@@ -36,6 +45,20 @@ impl Outgoing {
         Outgoing {
             json: json.into(),
             zstd: None,
+            input: None,
+            frames: None,
         }
+    }
+
+    /// This body with its `input` list at `input`, whose frames go to
+    /// `frames` once compressed.
+    pub fn with_input(
+        mut self,
+        input: Option<Range<usize>>,
+        frames: Option<blocks::FrameSink>,
+    ) -> Self {
+        self.input = input;
+        self.frames = frames;
+        self
     }
 }

@@ -174,8 +174,17 @@ impl RawRequest {
     /// The body: the one read when nothing changed (no copy), else the
     /// fields written in order, untouched values copied as they came.
     pub fn to_bytes(&self) -> Bytes {
+        self.to_bytes_placing("").0
+    }
+
+    /// [`RawRequest::to_bytes`], and where `key`'s value is in it.
+    pub fn to_bytes_placing(&self, key: &str) -> (Bytes, Option<Range<usize>>) {
         if !self.changed {
-            return self.source.clone();
+            let place = self.position(key).and_then(|i| match &self.fields[i].1 {
+                Slot::Source(range) => Some(range.clone()),
+                Slot::Owned(_) => None,
+            });
+            return (self.source.clone(), place);
         }
         let size = self
             .fields
@@ -184,18 +193,23 @@ impl RawRequest {
             .sum::<usize>()
             + 2;
         let mut out = BytesMut::with_capacity(size);
+        let mut place = None;
         out.put_u8(b'{');
-        for (n, (key, slot)) in self.fields.iter().enumerate() {
+        for (n, (name, slot)) in self.fields.iter().enumerate() {
             if n > 0 {
                 out.put_u8(b',');
             }
             // A `str` always serializes.
-            out.put_slice(&serde_json::to_vec(key).unwrap_or_default());
+            out.put_slice(&serde_json::to_vec(name).unwrap_or_default());
             out.put_u8(b':');
-            out.put_slice(self.bytes_of(slot));
+            let value = self.bytes_of(slot);
+            if name == key {
+                place = Some(out.len()..out.len() + value.len());
+            }
+            out.put_slice(value);
         }
         out.put_u8(b'}');
-        out.freeze()
+        (out.freeze(), place)
     }
 
     fn position(&self, key: &str) -> Option<usize> {
@@ -297,6 +311,20 @@ mod tests {
 
     fn parsed(text: &str) -> RawRequest {
         RawRequest::parse(Bytes::from(text.to_owned())).unwrap()
+    }
+
+    #[test]
+    fn a_field_is_placed_in_the_body_sent_changed_or_not() {
+        let text = "{\"model\":\"m\",\"input\":[{\"a\":1}],\"tools\":[]}";
+        let mut request = parsed(text);
+        let (out, place) = request.to_bytes_placing("input");
+        assert_eq!(&out[place.unwrap()], b"[{\"a\":1}]");
+        request.set_raw("model", Bytes::from_static(b"\"a-longer-model\""));
+        request.set_raw("store", Bytes::from_static(b"false"));
+        let (out, place) = request.to_bytes_placing("input");
+        assert_eq!(out, request.to_bytes());
+        assert_eq!(&out[place.unwrap()], b"[{\"a\":1}]");
+        assert_eq!(request.to_bytes_placing("absent").1, None);
     }
 
     #[test]

@@ -29,6 +29,7 @@ pub async fn handle(
         request,
         patched,
         finish,
+        frames,
     } = prepare::prepare_raw(pipeline, request).await?;
     summary.model = request
         .value("model")
@@ -44,16 +45,20 @@ pub async fn handle(
     let keepable = !stores || finish.keep.is_some();
     let opened = if keepable && pipeline.chain.is_enabled() {
         // Chaining compares the turn's items with the last turn's: parsed.
+        // The store compresses the input itself.
+        drop(frames);
         let body = crate::patch::parse_object(&request.to_bytes())?;
         pipeline
             .open(headers, &body, &summary.meter, keepable)
             .await?
     } else {
         // Unchanged, the body goes as it came, compressed or not.
+        let (json, input) = request.to_bytes_placing("input");
         let outgoing = match request.is_changed() {
-            true => Outgoing::json(request.to_bytes()),
+            true => Outgoing::json(json),
             false => received,
-        };
+        }
+        .with_input(input, frames);
         pipeline
             .open_raw(headers, &request, outgoing, &summary.meter)
             .await?
