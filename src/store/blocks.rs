@@ -7,7 +7,9 @@
 //! is cut into [`BLOCK_SIZE`] blocks from its start, so every block before
 //! that point is one an earlier turn already stored: a turn writes only the
 //! blocks from where its history grew, zstd-compressed, and one small row
-//! per block that names it.
+//! per block that names it. The blocks are the size of the backend body's
+//! ([`crate::wire::blocks`]), whose compression cuts them from the start
+//! of the same list: a new block is stored as the frame the body went in.
 //!
 //! A block is named by the BLAKE3 hash of its text. A collision would hand
 //! one response another's text, so the name must not collide even for text
@@ -35,7 +37,7 @@ use crate::wire::blocks::InputFrames;
 
 use super::StoreError;
 
-/// The size of every block but an input's last.
+/// The size of every block but an input's last: the backend body's.
 pub(super) const BLOCK_SIZE: usize = crate::wire::blocks::BLOCK;
 
 /// Inputs shorter than this stay in their response's row, as JSON text:

@@ -141,8 +141,10 @@ impl Db {
     }
 
     /// Compresses the blocks of `input` the store lacks, into `names`
-    /// ([`blocks::compress_missing`]). The database is held only to look
-    /// them up. A failure leaves the work to the commit.
+    /// ([`blocks::compress`]), or takes them from `frames`, the body's
+    /// compression of the same text ([`blocks::frames_of`]). The database
+    /// is held only to look them up. A failure leaves the work to the
+    /// commit.
     pub(super) fn compress_missing(
         &self,
         input: &[u8],
