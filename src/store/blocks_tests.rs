@@ -43,6 +43,20 @@ fn memory_db(max_bytes: u64) -> Db {
     .unwrap()
 }
 
+/// A ready store in memory with the default bounds, and its database.
+fn memory_store() -> (Store, Db) {
+    let store = Store::open(&StoreOptions {
+        mode: StoreMode::Memory,
+        ..StoreOptions::default()
+    })
+    .unwrap();
+    let Store::Ready(db) = &store else {
+        panic!("a memory store is ready")
+    };
+    let db = db.clone();
+    (store, db)
+}
+
 /// What the database holds, counted from its tables: rows' bytes plus
 /// every block's, and how many blocks there are.
 fn counted(db: &Db) -> (u64, i64) {
@@ -257,11 +271,7 @@ fn a_file_of_the_previous_schema_opens_keeps_its_responses_and_takes_blocks() {
 
 #[tokio::test]
 async fn an_input_named_while_the_backend_answers_is_kept_and_reads_back_whole() {
-    let store = Store::open(&StoreOptions {
-        mode: StoreMode::Memory,
-        ..StoreOptions::default()
-    })
-    .unwrap();
+    let (store, _) = memory_store();
     let items = history(300);
     let named = store.name_input(bytes::Bytes::from(text(&items)));
     store.put_named(answer("resp_1"), named).await.unwrap();
@@ -280,14 +290,8 @@ async fn an_input_named_while_the_backend_answers_is_kept_and_reads_back_whole()
 #[tokio::test]
 async fn only_the_blocks_the_store_lacks_are_compressed_ahead_and_one_stored_meanwhile_is_not_stored_twice()
  {
-    let store = Store::open(&StoreOptions {
-        mode: StoreMode::Memory,
-        ..StoreOptions::default()
-    })
-    .unwrap();
-    let Store::Ready(db) = &store else {
-        panic!("a memory store is ready")
-    };
+    let (store, db) = memory_store();
+    let db = &db;
     let first = history(600);
     let mut second = first.clone();
     second.extend(history(605).split_off(600));
@@ -347,14 +351,8 @@ fn stored_blocks(db: &Db, id: &str) -> Vec<Vec<u8>> {
 #[tokio::test]
 async fn the_frames_an_input_was_sent_in_are_kept_as_its_new_blocks_and_frames_of_other_text_are_not()
  {
-    let store = Store::open(&StoreOptions {
-        mode: StoreMode::Memory,
-        ..StoreOptions::default()
-    })
-    .unwrap();
-    let Store::Ready(db) = &store else {
-        panic!("a memory store is ready")
-    };
+    let (store, db) = memory_store();
+    let db = &db;
     let items = history(400);
     let input = bytes::Bytes::from(text(&items));
     // Frames the store would never make itself (level 19), so that the
